@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Everything a fresh Debian machine needs for vctrain: the X11/GL headers that `gl` (headless-gl)
+# compiles against, Xvfb to give it a display, PyTorch and Chromium for the benchmark peer and the
+# report test, then the npm packages exactly as package-lock.json pins them.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+pkgs=(xvfb xauth libxi-dev libx11-dev libxext-dev libgl1-mesa-dev pkg-config python3-torch chromium iproute2)
+missing=()
+for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo_=""; [ "$(id -u)" -eq 0 ] || sudo_="sudo"
+  $sudo_ apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_ apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund
+fi
