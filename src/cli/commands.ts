@@ -1,0 +1,107 @@
+// Every command's flags in one place: the parser, --help and the README all read these.
+import type { CommandSpec, FlagSpec } from './args';
+
+export const DEFAULT_WORKERS = 4;
+// With 4 boards on 2000 images each, 10 passes over a shard (the paper's 10 epochs) leave the
+// consensus model at ~0.97; 15 clears it with room. See README "The default job".
+export const DEFAULT_EPOCHS = 15;
+
+const training: Record<string, FlagSpec> = {
+  epochs: { kind: 'posint', default: DEFAULT_EPOCHS, help: 'passes over each board\'s shard', meta: 'E' },
+  batch: { kind: 'posint', default: 64, help: 'images per SGD step', meta: 'N' },
+  lr: { kind: 'positive', default: 0.05, help: 'learning rate', meta: 'LR' },
+  momentum: { kind: 'unit', default: 0.9, help: 'heavy-ball momentum, 0 to turn off', meta: 'M' },
+  'weight-decay': { kind: 'nonneg', default: 0.0001, help: 'L2 penalty', meta: 'WD' },
+  seed: { kind: 'int', default: 1, help: 'initialisation and shuffling seed', meta: 'S' },
+  device: { kind: 'enum', values: ['auto', 'gl', 'cpu'], default: 'auto', help: 'engine: GL shaders, the CPU twin, or whichever passes its self-test and is faster' },
+  profile: { kind: 'enum', values: ['vc4', 'desktop'], help: 'GL limits to honour (default: what the probe finds)' },
+  threads: { kind: 'posint', help: 'CPU engine threads per board (default: cores / boards)', meta: 'T' },
+  act: { kind: 'enum', values: ['tanh', 'relu'], default: 'tanh', help: 'hidden activation' },
+  data: { kind: 'string', help: 'directory with MNIST IDX files (default: the built-in 10,000 digits)', meta: 'DIR' },
+};
+
+export const TRAIN: CommandSpec = {
+  name: 'train',
+  summary: 'train LeNet: a local cluster of boards on loopback UDP, or one board in this process',
+  usage: 'vctrain train [--workers N] [--epochs E] [--batch 64] [--lr 0.05] [--device auto|gl|cpu] [--data DIR] [--out DIR] [--json]',
+  flags: {
+    workers: { kind: 'posint', help: `boards, each a local process on its own shard; 1 trains in this process (default ${DEFAULT_WORKERS}, fewer only if memory is short)`, meta: 'N' },
+    ...training,
+    out: { kind: 'string', help: 'run directory (default runs/<id>)', meta: 'DIR' },
+    resume: { kind: 'bool', help: 'continue from the checkpoint in --out (with --workers 1, or every board of --out)' },
+    json: { kind: 'bool', help: 'print a one-line JSON summary as the last line of stdout' },
+    gossip: { kind: 'enum', values: ['local', 'lan'], default: 'local', help: 'gossip timing preset' },
+    // Test switches: make a board die hard after N steps, as a pulled plug would.
+    'fault-board': { kind: 'string', hidden: true, help: 'I:STEPS', meta: 'I:STEPS' },
+  },
+  notes: 'With more than one board, each is a `vctrain worker` process; the consensus model (the mean of the\nboards\' final parameters) is evaluated on the test set and the report goes to <out>/report.html.',
+};
+
+export const WORKER: CommandSpec = {
+  name: 'worker',
+  summary: 'one board of a cluster: trains on its shard and averages parameters with its peers over UDP',
+  usage: 'vctrain worker --listen HOST:PORT --peers HOST:PORT,... --key-file F --shard I/N [--data DIR] [--out DIR] [--resume] [--log json]',
+  flags: {
+    listen: { kind: 'hostport', required: true, help: 'UDP address to listen on', meta: 'HOST:PORT' },
+    peers: { kind: 'hostports', default: [], help: 'the other boards, comma-separated', meta: 'HOST:PORT,...' },
+    'key-file': { kind: 'string', required: true, help: 'the cluster\'s shared 256-bit key (64 hex characters)', meta: 'FILE' },
+    shard: { kind: 'shard', required: true, help: 'this board\'s part of the training data', meta: 'I/N' },
+    out: { kind: 'string', help: 'where checkpoints go (default runs/board-I)', meta: 'DIR' },
+    resume: { kind: 'bool', help: 'continue from the checkpoint in --out (a board back from a power cut)' },
+    log: { kind: 'enum', values: ['text', 'json'], default: 'text', help: 'log format on stdout: text, or one JSON object a line' },
+    cluster: { kind: 'string', default: 'vctrain', help: 'cluster name (boards of other clusters are refused)', meta: 'NAME' },
+    id: { kind: 'string', help: 'this board\'s name in the cluster (default board-I@address)', meta: 'ID' },
+    gossip: { kind: 'enum', values: ['local', 'lan'], default: 'lan', help: 'gossip timing preset' },
+    ...training,
+    snapshots: { kind: 'bool', hidden: true, help: 'leave end-of-epoch parameter files for the local supervisor' },
+    'die-after': { kind: 'posint', hidden: true, help: 'test: SIGKILL itself after N steps', meta: 'N' },
+  },
+};
+
+export const PROBE: CommandSpec = {
+  name: 'probe',
+  summary: 'what GL context is there, its limits, the chosen profile, and the engine self-test',
+  usage: 'vctrain probe [--profile vc4|desktop] [--json]',
+  flags: {
+    profile: { kind: 'enum', values: ['vc4', 'desktop'], help: 'profile to test (default: what the context suggests)' },
+    json: { kind: 'bool', help: 'print the report as one JSON line' },
+  },
+};
+
+export const BENCH: CommandSpec = {
+  name: 'bench',
+  summary: 'per-board training throughput: the GL and CPU paths, and the peers beside them',
+  usage: 'vctrain bench [--json]',
+  flags: {
+    json: { kind: 'bool', help: 'print the results as one JSON line' },
+  },
+};
+
+export const EXPORT: CommandSpec = {
+  name: 'export',
+  summary: 'write a checkpoint as a TensorFlow.js LayersModel (model.json + weights)',
+  usage: 'vctrain export CHECKPOINT --format tfjs --out DIR',
+  positionals: ['CHECKPOINT'],
+  flags: {
+    format: { kind: 'enum', values: ['tfjs'], required: true, help: 'output format' },
+    out: { kind: 'string', required: true, help: 'output directory', meta: 'DIR' },
+    json: { kind: 'bool', help: 'print what was written as one JSON line' },
+  },
+};
+
+export const COMMANDS: CommandSpec[] = [TRAIN, WORKER, PROBE, BENCH, EXPORT];
+
+export function topHelp(): string {
+  const w = Math.max(...COMMANDS.map((c) => c.name.length)) + 4;
+  return [
+    'vctrain: train LeNet on a cluster of Raspberry Pi 3 boards (VideoCore IV shaders, a CPU twin, UDP gossip)',
+    '',
+    'usage: vctrain <command> [flags]',
+    '',
+    ...COMMANDS.map((c) => `  ${c.name.padEnd(w)}${c.summary}`),
+    '',
+    '`vctrain train` with no flags runs the default job: 4 boards on loopback, built-in digits.',
+    '`vctrain <command> --help` lists a command\'s flags.',
+    '',
+  ].join('\n');
+}

@@ -1,0 +1,65 @@
+// The structured log a board writes with `--log json`: one object per line on stdout. The
+// supervisor of a local cluster reads exactly these lines, so they are the contract between a
+// board and whatever watches it (the local supervisor, journald, a person with jq).
+
+export interface GossipCounters {
+  peers: number;
+  bytesSent: number;
+  bytesReceived: number;
+  averages: number;
+  adopts: number;
+  refused: number;
+}
+
+export type BoardEvent =
+  | {
+      event: 'start';
+      board: number;
+      shard: string;
+      pid: number;
+      listen: string;
+      device: string;
+      profile?: string;
+      engine: string;
+      reason: string;
+      resumed: boolean;
+      epoch: number;
+      epochs: number;
+      batchesPerEpoch?: number;
+    }
+  | ({
+      event: 'progress';
+      epoch: number;
+      epochs: number;
+      batch: number;
+      batchesPerEpoch: number;
+      loss: number;
+      imagesPerSecond: number;
+      samplesSeen: number;
+    } & GossipCounters)
+  | { event: 'blend'; kind: 'average' | 'adopt'; peer: string; weight: number }
+  | { event: 'epoch'; epoch: number; testAccuracy: number; testLoss: number; snapshot?: string; checkpoint: string }
+  | ({
+      event: 'done';
+      status: 'done' | 'stopped';
+      epoch: number;
+      testAccuracy: number;
+      imagesPerSecond: number;
+      trainSeconds: number;
+      final: string;
+      checkpoint: string;
+    } & GossipCounters)
+  | { event: 'log'; message: string }
+  | { event: 'error'; message: string };
+
+/** Parses one stdout line of a board; null for anything that is not one of our events. */
+export function parseBoardEvent(line: string): BoardEvent | null {
+  const s = line.trim();
+  if (!s.startsWith('{')) return null;
+  try {
+    const o = JSON.parse(s) as { event?: unknown };
+    return typeof o.event === 'string' ? (o as BoardEvent) : null;
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,278 @@
+// The local cluster behind `vctrain train`: N boards as separate processes (`vctrain worker`) on
+// loopback UDP, watched through their JSON log lines. The supervisor never trains and never
+// gossips; it starts boards, draws their progress, forwards Ctrl-C, notes deaths, and at the end
+// builds the consensus model from the parameter files the boards leave behind.
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as dgram from 'node:dgram';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { BoardReport, EvalPoint } from '../net/report';
+import type { BoardView } from '../cli/progress';
+import { parseBoardEvent, type BoardEvent, type GossipCounters } from './events';
+import { meanParams, readParamsFile } from './params-file';
+
+export interface ClusterOptions {
+  workers: number;
+  runDir: string;
+  keyFile: string;
+  /** Flags passed to every board unchanged (epochs, batch, lr, device, data, seed...). */
+  boardArgs: string[];
+  threadsPerBoard: number;
+  /** Test hook: board index -> extra flags (e.g. a hidden fault switch). */
+  extraArgs?: Record<number, string[]>;
+  /** How to start `vctrain worker`: defaults to this very process's node, flags and entry script. */
+  command?: { exe: string; args: string[] };
+  onUpdate?(views: BoardView[], force: boolean): void;
+  onNote?(line: string): void;
+}
+
+export interface BoardState {
+  report: BoardReport;
+  view: BoardView;
+  child: ChildProcess;
+  counters?: GossipCounters;
+  lastAverageAt?: number;
+  finalFile?: string;
+  snapshots: Map<number, string>;
+  stderrTail: string[];
+  epochAt: Map<number, number>;
+}
+
+export interface ClusterResult {
+  boards: BoardState[];
+  interrupted: boolean;
+  startedAt: number;
+}
+
+/** Asks the kernel for n distinct free UDP ports on 127.0.0.1 (held together so they differ). */
+export async function freeUdpPorts(n: number, host = '127.0.0.1'): Promise<number[]> {
+  const socks = await Promise.all(
+    Array.from({ length: n }, () => new Promise<dgram.Socket>((res, rej) => {
+      const s = dgram.createSocket('udp4');
+      s.once('error', rej);
+      s.bind(0, host, () => res(s));
+    })),
+  );
+  const ports = socks.map((s) => s.address().port);
+  await Promise.all(socks.map((s) => new Promise<void>((r) => s.close(() => r()))));
+  return ports;
+}
+
+/** The command that runs this program again: same node, same loader flags (tsx), same entry file. */
+export function selfCommand(): { exe: string; args: string[] } {
+  const execArgv = process.execArgv.filter((a) => !a.startsWith('--test') && !a.startsWith('--inspect'));
+  return { exe: process.execPath, args: [...execArgv, process.argv[1]] };
+}
+
+function lines(stream: NodeJS.ReadableStream, onLine: (l: string) => void): void {
+  let buf = '';
+  stream.setEncoding('utf8');
+  stream.on('data', (d: string) => {
+    buf += d;
+    let i;
+    while ((i = buf.indexOf('\n')) >= 0) {
+      onLine(buf.slice(0, i));
+      buf = buf.slice(i + 1);
+    }
+  });
+  stream.on('end', () => {
+    if (buf) onLine(buf);
+  });
+}
+
+export async function runCluster(o: ClusterOptions): Promise<ClusterResult> {
+  const startedAt = Date.now();
+  const t = () => (Date.now() - startedAt) / 1000;
+  const ports = await freeUdpPorts(o.workers);
+  const addrs = ports.map((p) => `127.0.0.1:${p}`);
+  const cmd = o.command ?? selfCommand();
+  const boards: BoardState[] = [];
+  let interrupted = false;
+  const note = (s: string) => o.onNote?.(s);
+  const update = (force = false) => {
+    const now = Date.now();
+    for (const b of boards) {
+      if (b.lastAverageAt !== undefined) b.view.lastAverageAgo = (now - b.lastAverageAt) / 1000;
+    }
+    o.onUpdate?.(boards.map((b) => b.view), force);
+  };
+
+  const exits: Promise<void>[] = [];
+  for (let i = 0; i < o.workers; i++) {
+    const out = path.join(o.runDir, `board-${i}`);
+    fs.mkdirSync(out, { recursive: true });
+    const args = [
+      ...cmd.args, 'worker',
+      '--listen', addrs[i],
+      '--peers', addrs.filter((_, j) => j !== i).join(','),
+      '--key-file', o.keyFile,
+      '--shard', `${i}/${o.workers}`,
+      '--out', out,
+      '--threads', String(o.threadsPerBoard),
+      '--log', 'json',
+      '--snapshots',
+      ...o.boardArgs,
+      ...(o.extraArgs?.[i] ?? []),
+    ];
+    const child = spawn(cmd.exe, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const b: BoardState = {
+      child,
+      report: { board: i, shard: `${i}/${o.workers}`, status: 'starting', pid: child.pid, samples: [], evals: [], gossip: [] },
+      view: { board: i, state: 'starting' },
+      snapshots: new Map(),
+      stderrTail: [],
+      epochAt: new Map(),
+    };
+    boards.push(b);
+    lines(child.stdout!, (l) => {
+      const ev = parseBoardEvent(l);
+      if (ev) onEvent(b, ev);
+    });
+    lines(child.stderr!, (l) => {
+      if (!l.trim()) return;
+      b.stderrTail.push(l);
+      if (b.stderrTail.length > 20) b.stderrTail.shift();
+    });
+    exits.push(new Promise<void>((resolve) => {
+      child.on('error', (e) => {
+        b.report.status = 'died';
+        b.report.exit = `could not start: ${e.message}`;
+        b.view.state = 'died';
+        resolve();
+      });
+      child.on('exit', (code, signal) => {
+        if (b.report.status !== 'done' && b.report.status !== 'stopped') {
+          b.report.status = 'died';
+          b.view.state = 'died';
+          const why = signal ? `killed by ${signal}` : `exit code ${code}`;
+          const last = b.stderrTail.filter((s) => !/^\s+at /.test(s)).pop();
+          b.report.exit = last ? `${why}: ${last}` : why;
+          b.view.note = why;
+          note(`board ${i} died (${b.report.exit}); the other boards go on`);
+        } else if (code !== 0 && !(interrupted && code === 130)) {
+          b.report.exit = signal ? `killed by ${signal}` : `exit code ${code}`;
+        }
+        update(true);
+        resolve();
+      });
+    }));
+  }
+
+  function onEvent(b: BoardState, ev: BoardEvent): void {
+    const r = b.report, v = b.view;
+    switch (ev.event) {
+      case 'start':
+        r.status = 'training';
+        v.state = 'training';
+        r.device = ev.device;
+        r.profile = ev.profile;
+        r.engine = ev.engine;
+        r.reason = ev.reason;
+        v.device = ev.device;
+        v.epoch = ev.epoch;
+        v.epochs = ev.epochs;
+        note(`board ${r.board}: ${ev.engine} (${ev.reason})${ev.resumed ? `, resumed at epoch ${ev.epoch}` : ''}`);
+        break;
+      case 'progress': {
+        const now = t();
+        r.samples.push({ t: now, epoch: ev.epoch + ev.batch / ev.batchesPerEpoch, loss: ev.loss, imagesPerSecond: ev.imagesPerSecond });
+        r.gossip.push({ t: now, bytesSent: ev.bytesSent, bytesReceived: ev.bytesReceived, averages: ev.averages + ev.adopts, peers: ev.peers });
+        b.counters = ev;
+        v.epoch = ev.epoch + 1;
+        v.epochs = ev.epochs;
+        v.loss = ev.loss;
+        v.imagesPerSecond = ev.imagesPerSecond;
+        v.peers = ev.peers;
+        v.averages = ev.averages + ev.adopts;
+        break;
+      }
+      case 'blend':
+        b.lastAverageAt = Date.now();
+        break;
+      case 'epoch':
+        r.evals.push({ t: t(), epoch: ev.epoch, testAccuracy: ev.testAccuracy, testLoss: ev.testLoss });
+        v.testAccuracy = ev.testAccuracy;
+        r.checkpoint = ev.checkpoint;
+        if (ev.snapshot) b.snapshots.set(ev.epoch, ev.snapshot);
+        b.epochAt.set(ev.epoch, t());
+        break;
+      case 'done':
+        r.status = ev.status;
+        v.state = ev.status;
+        r.imagesPerSecond = ev.imagesPerSecond;
+        r.testAccuracy = ev.testAccuracy;
+        r.checkpoint = ev.checkpoint;
+        r.gossip.push({ t: t(), bytesSent: ev.bytesSent, bytesReceived: ev.bytesReceived, averages: ev.averages + ev.adopts, peers: ev.peers });
+        b.finalFile = ev.final;
+        v.testAccuracy = ev.testAccuracy;
+        break;
+      case 'error':
+        b.stderrTail.push(ev.message);
+        v.note = ev.message.slice(0, 80);
+        break;
+      case 'log':
+        break;
+    }
+    update(ev.event === 'done' || ev.event === 'start');
+  }
+
+  let sigints = 0;
+  const onSig = () => {
+    sigints++;
+    interrupted = true;
+    if (sigints === 1) {
+      note('stopping every board (they write their checkpoints first); Ctrl-C again to kill them');
+      // A terminal's Ctrl-C already reaches the boards (same process group); a kill -INT aimed at
+      // the supervisor alone does not, so pass it on. Boards treat repeats as one request.
+      for (const b of boards) if (b.child.exitCode === null) b.child.kill('SIGINT');
+    } else {
+      for (const b of boards) if (b.child.exitCode === null) b.child.kill('SIGKILL');
+    }
+  };
+  process.on('SIGINT', onSig);
+  process.on('SIGTERM', onSig);
+  const ticker = setInterval(() => update(false), 500);
+  try {
+    await Promise.all(exits);
+  } finally {
+    clearInterval(ticker);
+    process.off('SIGINT', onSig);
+    process.off('SIGTERM', onSig);
+  }
+  update(true);
+  return { boards, interrupted, startedAt };
+}
+
+export type Evaluate = (params: Float32Array) => { accuracy: number; loss: number };
+
+/**
+ * The consensus model: the element-wise mean of the boards' parameters. For each epoch that every
+ * surviving board finished, the mean of their end-of-epoch snapshots (plotted over time); at the
+ * end, the mean of each board's final parameters (boards that died are left out, and said so).
+ */
+export function consensus(res: ClusterResult, evaluate: Evaluate): { evals: EvalPoint[]; final?: { accuracy: number; loss: number; boards: number[]; params: Float32Array } } {
+  const evals: EvalPoint[] = [];
+  const epochs = new Set<number>();
+  for (const b of res.boards) for (const e of b.snapshots.keys()) epochs.add(e);
+  for (const e of [...epochs].sort((a, b) => a - b)) {
+    const have = res.boards.filter((b) => b.snapshots.has(e) && fs.existsSync(b.snapshots.get(e)!));
+    // An epoch only some boards reached (the others died or were stopped first) is not a consensus.
+    const alive = res.boards.filter((b) => b.report.status !== 'died' || b.snapshots.has(e));
+    if (have.length === 0 || have.length < alive.length) continue;
+    const m = meanParams(have.map((b) => readParamsFile(b.snapshots.get(e)!)));
+    const r = evaluate(m);
+    evals.push({ t: Math.max(...have.map((b) => b.epochAt.get(e) ?? 0)), epoch: e, testAccuracy: r.accuracy, testLoss: r.loss });
+  }
+  const fin = res.boards.filter((b) => b.finalFile && fs.existsSync(b.finalFile));
+  if (!fin.length) return { evals };
+  const m = meanParams(fin.map((b) => readParamsFile(b.finalFile!)));
+  const r = evaluate(m);
+  return { evals, final: { ...r, boards: fin.map((b) => b.report.board), params: m } };
+}
+
+/** Snapshots are scratch: once the consensus curve is computed they go (checkpoints stay). */
+export function removeSnapshots(res: ClusterResult): void {
+  for (const b of res.boards) {
+    for (const f of b.snapshots.values()) fs.rmSync(f, { force: true });
+  }
+}
