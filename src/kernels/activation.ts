@@ -1,0 +1,20 @@
+// GL kernels for the activations. The forward activation is fused into the producing pass
+// (conv2d, dense) through actGlsl; the backward pass takes the activation's OUTPUT y, as the
+// contract says: tanh' = 1 - y², relu' = [y > 0]. CPU twin: cpu/activation.ts.
+import type { Activation } from './engine';
+import { elementwise } from './gl/reduce';
+import type { GlRunner, GlTensor } from './gl/tensor';
+
+/** GLSL expression applying `act` to the float expression `s`. tanh uses the precise polynomial
+ *  path (multiply/add only), so the vc4 SFU precision does not reach the activations. */
+export function actGlsl(act: Activation, s: string): string {
+  if (act === 'tanh') return `precTanh(${s})`;
+  if (act === 'relu') return `max(${s}, 0.0)`;
+  return s;
+}
+
+export function activationBackward(r: GlRunner, act: Activation, y: GlTensor, dy: GlTensor): GlTensor {
+  const expr = act === 'tanh' ? 'g * (1.0 - v * v)' : act === 'relu' ? '(v > 0.0 ? g : 0.0)' : 'g';
+  return elementwise(r, `activationBackward:${act}`, [{ name: 'y', t: y }, { name: 'dy', t: dy }], dy.shape, '',
+    `float v = fetch_y(i); float g = fetch_dy(i); return ${expr};`, 2);
+}

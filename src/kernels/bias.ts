@@ -1,0 +1,17 @@
+// GL kernel for bias gradients: db[o] = Σ over every axis but axis 1 of dy ([N,O,...]).
+// CPU twin: cpu/bias.ts.
+import { decompose, glf, reduce } from './gl/reduce';
+import type { GlRunner, GlTensor } from './gl/tensor';
+
+export function biasGrad(r: GlRunner, dy: GlTensor): GlTensor {
+  const [N, O] = dy.shape;
+  const inner = dy.shape.slice(2).reduce((a, b) => a * b, 1);
+  return reduce(r, {
+    name: 'biasGrad', outShape: [O], L: N * inner,
+    inputs: [{ name: 'dy', t: dy }],
+    pre: '',
+    term: `${decompose('k', ['n', 'e'], [N, inner])}
+    float t = fetch_dy((n * ${glf(O)} + i) * ${glf(inner)} + e);`,
+    termFetches: 1,
+  });
+}

@@ -1,0 +1,282 @@
+// The GL engine: the Engine contract as fragment-shader passes over RGBA8 textures. Tensors (and
+// so the parameters) stay on the GPU; data crosses to the host only in tensor(), write() and read().
+import type { Activation, Engine, SgdOptions, Tensor } from '../engine';
+import { activationBackward } from '../activation';
+import { biasGrad } from '../bias';
+import { conv2d, conv2dBackwardFilter, conv2dBackwardInput } from '../conv2d';
+import { dense, denseBackwardInput, denseBackwardWeight } from '../dense';
+import { maxPool, maxPoolBackward } from '../maxpool';
+import { sgdUpdate } from '../sgd';
+import { softmax, softmaxCrossEntropy } from '../softmax_xent';
+import { GlFaultError, GlUnavailableError } from './errors';
+import { loadGl, type WebGLContext } from './load-gl';
+import { PROFILES, type Profile, type ProfileName } from './profile';
+import { fragmentSource, layoutFor, VERTEX_SHADER, type KernelSpec } from './program';
+import { GlTensor, type GlRunner, type TexRef } from './tensor';
+
+export interface GlStats {
+  passes: number;
+  /** Texture fetches made by all fragments (fetches per fragment x output texels). */
+  fetches: number;
+  /** Largest per-fragment fetch count of any pass run. */
+  maxFragmentFetches: number;
+  uploads: number;
+  readbacks: number;
+  programs: number;
+}
+
+export interface GlEngineOptions {
+  profile?: ProfileName;
+  /** An existing context (e.g. shared with tfjs-webgl in a benchmark). */
+  gl?: WebGLContext;
+}
+
+interface Program { prog: unknown; samplers: unknown[]; uniforms: Map<string, unknown>; inf: unknown; nan: unknown; zero: unknown }
+
+export class GlEngine implements Engine, GlRunner {
+  readonly kind = 'gl' as const;
+  readonly description: string;
+  readonly profile: Profile;
+  readonly gl: WebGLContext;
+  readonly renderer: string;
+  readonly stats: GlStats = { passes: 0, fetches: 0, maxFragmentFetches: 0, uploads: 0, readbacks: 0, programs: 0 };
+  private readonly programs = new Map<string, Program>();
+  private readonly pool = new Map<string, unknown[]>();
+  private readonly fbo: unknown;
+  private readonly quad: unknown;
+  private readonly vs: unknown;
+  private destroyed = false;
+
+  /** Opens a context through headless-gl; throws GlUnavailableError with the reason if none. */
+  static create(opts: GlEngineOptions = {}): GlEngine {
+    if (opts.gl) return new GlEngine(opts.gl, opts.profile ?? 'vc4');
+    const f = loadGl();
+    if ('error' in f) throw new GlUnavailableError(f.error);
+    let gl: WebGLContext | null = null;
+    try {
+      gl = f.create(1, 1, { alpha: false, antialias: false, depth: false, stencil: false, preserveDrawingBuffer: false });
+    } catch (e) {
+      throw new GlUnavailableError(`headless-gl could not create a context: ${(e as Error).message}`);
+    }
+    if (!gl) throw new GlUnavailableError('headless-gl returned no context (no X display? run under xvfb-run, or set DISPLAY to the board\'s X server)');
+    return new GlEngine(gl, opts.profile ?? 'vc4');
+  }
+
+  constructor(gl: WebGLContext, profile: ProfileName) {
+    this.gl = gl;
+    this.profile = PROFILES[profile];
+    this.renderer = String(gl.getParameter(gl.RENDERER));
+    this.description = `gl ${profile} (${this.renderer})`;
+    const maxSide = gl.getParameter(gl.MAX_TEXTURE_SIZE) as number;
+    if (maxSide < this.profile.maxTextureSide) this.profile = { ...this.profile, maxTextureSide: maxSide };
+    this.fbo = gl.createFramebuffer();
+    this.quad = gl.createBuffer();
+    gl.bindBuffer(gl.ARRAY_BUFFER, this.quad);
+    gl.bufferData(gl.ARRAY_BUFFER, new Float32Array([-1, -1, 1, -1, -1, 1, 1, 1]), gl.STATIC_DRAW);
+    this.vs = this.compile(gl.VERTEX_SHADER, VERTEX_SHADER, 'vertex');
+    gl.disable(gl.DEPTH_TEST);
+    gl.disable(gl.BLEND);
+    gl.pixelStorei(gl.UNPACK_ALIGNMENT, 1);
+    gl.pixelStorei(gl.PACK_ALIGNMENT, 1);
+    this.check('context setup');
+  }
+
+  // --- GL plumbing ---------------------------------------------------------------------------
+
+  private check(what: string): void {
+    const gl = this.gl;
+    if (this.destroyed) throw new GlFaultError(`${what}: the GL engine was destroyed`);
+    if (gl.isContextLost?.()) throw new GlFaultError(`${what}: GL context lost`);
+    const err = gl.getError();
+    if (err !== gl.NO_ERROR) throw new GlFaultError(`${what}: GL error 0x${Number(err).toString(16)}`, err);
+  }
+
+  private compile(type: number, src: string, name: string): unknown {
+    const gl = this.gl;
+    const sh = gl.createShader(type);
+    if (!sh) throw new GlFaultError(`${name}: createShader failed (context lost?)`);
+    gl.shaderSource(sh, src);
+    gl.compileShader(sh);
+    if (!gl.getShaderParameter(sh, gl.COMPILE_STATUS))
+      throw new GlFaultError(`${name}: shader did not compile: ${gl.getShaderInfoLog(sh)}`);
+    return sh;
+  }
+
+  private program(spec: KernelSpec): Program {
+    const src = fragmentSource(spec, this.profile);
+    const hit = this.programs.get(src);
+    if (hit) return hit;
+    const gl = this.gl;
+    const fs = this.compile(gl.FRAGMENT_SHADER, src, spec.name);
+    const prog = gl.createProgram();
+    gl.attachShader(prog, this.vs);
+    gl.attachShader(prog, fs);
+    gl.bindAttribLocation(prog, 0, 'a_pos');
+    gl.linkProgram(prog);
+    if (!gl.getProgramParameter(prog, gl.LINK_STATUS))
+      throw new GlFaultError(`${spec.name}: program did not link: ${gl.getProgramInfoLog(prog)}`);
+    gl.deleteShader(fs);
+    const p: Program = {
+      prog,
+      samplers: spec.inputs.map((n) => gl.getUniformLocation(prog, `u_${n}`)),
+      uniforms: new Map((spec.uniforms ?? []).map((u) => [u, gl.getUniformLocation(prog, `u_${u}`)])),
+      inf: gl.getUniformLocation(prog, 'u_inf'),
+      nan: gl.getUniformLocation(prog, 'u_nan'),
+      zero: gl.getUniformLocation(prog, 'u_zero'),
+    };
+    this.programs.set(src, p);
+    this.stats.programs++;
+    return p;
+  }
+
+  private alloc(size: number): TexRef {
+    const { w, h } = layoutFor(size, this.profile.maxTextureSide);
+    const key = `${w}x${h}`;
+    const free = this.pool.get(key);
+    if (free && free.length) return { tex: free.pop(), w, h, refs: 1 };
+    const gl = this.gl;
+    const tex = gl.createTexture();
+    gl.bindTexture(gl.TEXTURE_2D, tex);
+    gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_MIN_FILTER, gl.NEAREST);
+    gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_MAG_FILTER, gl.NEAREST);
+    gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_WRAP_S, gl.CLAMP_TO_EDGE);
+    gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_WRAP_T, gl.CLAMP_TO_EDGE);
+    gl.texImage2D(gl.TEXTURE_2D, 0, gl.RGBA, w, h, 0, gl.RGBA, gl.UNSIGNED_BYTE, null);
+    return { tex, w, h, refs: 1 };
+  }
+
+  private release(ref: TexRef): void {
+    if (--ref.refs > 0) return;
+    const key = `${ref.w}x${ref.h}`;
+    let free = this.pool.get(key);
+    if (!free) this.pool.set(key, (free = []));
+    // A bounded pool: every texture is a contiguous CMA buffer on the board.
+    if (free.length < 8) free.push(ref.tex);
+    else this.gl.deleteTexture(ref.tex);
+  }
+
+  run(spec: KernelSpec, inputs: GlTensor[], shape: readonly number[], uniforms: Record<string, number> = {}): GlTensor {
+    if (this.destroyed) throw new GlFaultError(`${spec.name}: the GL engine was destroyed`);
+    for (const t of inputs) if (t.disposed) throw new Error(`${spec.name}: input tensor was disposed`);
+    const gl = this.gl;
+    const p = this.program(spec);
+    const out = this.alloc(spec.outSize);
+    gl.bindFramebuffer(gl.FRAMEBUFFER, this.fbo);
+    gl.framebufferTexture2D(gl.FRAMEBUFFER, gl.COLOR_ATTACHMENT0, gl.TEXTURE_2D, out.tex, 0);
+    gl.viewport(0, 0, out.w, out.h);
+    gl.useProgram(p.prog);
+    for (let k = 0; k < inputs.length; k++) {
+      gl.activeTexture(gl.TEXTURE0 + k);
+      gl.bindTexture(gl.TEXTURE_2D, inputs[k].ref.tex);
+      gl.uniform1i(p.samplers[k], k);
+    }
+    if (p.inf) gl.uniform1f(p.inf, Infinity);
+    if (p.nan) gl.uniform1f(p.nan, NaN);
+    if (p.zero) gl.uniform1f(p.zero, 0);
+    for (const [u, loc] of p.uniforms) gl.uniform1f(loc, uniforms[u]);
+    gl.bindBuffer(gl.ARRAY_BUFFER, this.quad);
+    gl.enableVertexAttribArray(0);
+    gl.vertexAttribPointer(0, 2, gl.FLOAT, false, 0, 0);
+    gl.drawArrays(gl.TRIANGLE_STRIP, 0, 4);
+    this.stats.passes++;
+    this.stats.fetches += spec.fetches * spec.outSize;
+    this.stats.maxFragmentFetches = Math.max(this.stats.maxFragmentFetches, spec.fetches);
+    return new GlTensor([...shape], out);
+  }
+
+  // --- Engine contract -----------------------------------------------------------------------
+
+  tensor(shape: readonly number[], data?: Float32Array): Tensor {
+    const size = shape.reduce((a, b) => a * b, 1);
+    const t = new GlTensor([...shape], this.alloc(size));
+    this.write(t, data ?? new Float32Array(size));
+    return t;
+  }
+
+  write(t: Tensor, data: Float32Array): void {
+    if (data.length !== t.size) throw new Error(`write: tensor holds ${t.size} values, got ${data.length}`);
+    const g = t as GlTensor, gl = this.gl;
+    const { w, h } = g.ref;
+    const bytes = new Uint8Array(w * h * 4);
+    bytes.set(new Uint8Array(data.buffer, data.byteOffset, data.length * 4));
+    gl.bindTexture(gl.TEXTURE_2D, g.ref.tex);
+    gl.texSubImage2D(gl.TEXTURE_2D, 0, 0, 0, w, h, gl.RGBA, gl.UNSIGNED_BYTE, bytes);
+    this.stats.uploads++;
+    this.check('write');
+  }
+
+  read(t: Tensor): Float32Array {
+    const g = t as GlTensor, gl = this.gl;
+    if (g.disposed) throw new Error('read: tensor was disposed');
+    const { w, h } = g.ref;
+    gl.bindFramebuffer(gl.FRAMEBUFFER, this.fbo);
+    gl.framebufferTexture2D(gl.FRAMEBUFFER, gl.COLOR_ATTACHMENT0, gl.TEXTURE_2D, g.ref.tex, 0);
+    const bytes = new Uint8Array(w * h * 4);
+    gl.readPixels(0, 0, w, h, gl.RGBA, gl.UNSIGNED_BYTE, bytes);
+    this.stats.readbacks++;
+    this.check('read');
+    return new Float32Array(bytes.buffer, 0, g.size).slice();
+  }
+
+  reshape(t: Tensor, shape: readonly number[]): Tensor {
+    const size = shape.reduce((a, b) => a * b, 1);
+    if (size !== t.size) throw new Error(`reshape: [${t.shape}] -> [${shape}] changes the size`);
+    const g = t as GlTensor;
+    g.ref.refs++;
+    return new GlTensor([...shape], g.ref);
+  }
+
+  dispose(t: Tensor): void {
+    const g = t as GlTensor;
+    if (g.disposed) return;
+    g.disposed = true;
+    if (!this.destroyed) this.release(g.ref);
+  }
+
+  conv2d(x: Tensor, w: Tensor, b: Tensor, act: Activation): Tensor { return conv2d(this, x as GlTensor, w as GlTensor, b as GlTensor, act); }
+  conv2dBackwardInput(dy: Tensor, w: Tensor, xShape: readonly number[]): Tensor { return conv2dBackwardInput(this, dy as GlTensor, w as GlTensor, xShape); }
+  conv2dBackwardFilter(x: Tensor, dy: Tensor, wShape: readonly number[]): Tensor { return conv2dBackwardFilter(this, x as GlTensor, dy as GlTensor, wShape); }
+  dense(x: Tensor, w: Tensor, b: Tensor, act: Activation): Tensor { return dense(this, x as GlTensor, w as GlTensor, b as GlTensor, act); }
+  denseBackwardInput(dy: Tensor, w: Tensor): Tensor { return denseBackwardInput(this, dy as GlTensor, w as GlTensor); }
+  denseBackwardWeight(x: Tensor, dy: Tensor): Tensor { return denseBackwardWeight(this, x as GlTensor, dy as GlTensor); }
+  biasGrad(dy: Tensor): Tensor { return biasGrad(this, dy as GlTensor); }
+  activationBackward(act: Activation, y: Tensor, dy: Tensor): Tensor { return activationBackward(this, act, y as GlTensor, dy as GlTensor); }
+  maxPool(x: Tensor): Tensor { return maxPool(this, x as GlTensor); }
+  maxPoolBackward(x: Tensor, y: Tensor, dy: Tensor): Tensor { return maxPoolBackward(this, x as GlTensor, y as GlTensor, dy as GlTensor); }
+  softmaxCrossEntropy(logits: Tensor, labels: Tensor): { losses: Tensor; dLogits: Tensor } {
+    return softmaxCrossEntropy(this, logits as GlTensor, labels as GlTensor);
+  }
+  softmax(logits: Tensor): Tensor { return softmax(this, logits as GlTensor); }
+
+  sgdUpdate(w: Tensor, g: Tensor, v: Tensor | null, opts: SgdOptions): void {
+    const r = sgdUpdate(this, w as GlTensor, g as GlTensor, v as GlTensor | null, opts);
+    // Results land in new textures (a pass cannot read its own target); the handles take them over.
+    const swap = (dst: GlTensor, src: GlTensor) => {
+      this.release(dst.ref);
+      dst.ref = src.ref;
+    };
+    swap(w as GlTensor, r.w);
+    if (r.v && v) swap(v as GlTensor, r.v);
+  }
+
+  flush(): void {
+    this.gl.finish();
+    this.check('flush');
+  }
+
+  /** Throws GlFaultError if the context has failed since the last check. */
+  checkHealth(): void { this.check('health check'); }
+
+  destroy(): void {
+    if (this.destroyed) return;
+    const gl = this.gl;
+    try {
+      for (const free of this.pool.values()) for (const t of free) gl.deleteTexture(t);
+      for (const p of this.programs.values()) gl.deleteProgram(p.prog);
+      gl.deleteFramebuffer(this.fbo);
+      gl.deleteBuffer(this.quad);
+      gl.getExtension('STACKGL_destroy_context')?.destroy();
+    } catch { /* a lost context has nothing left to free */ }
+    this.destroyed = true;
+  }
+}

@@ -1,0 +1,141 @@
+// Reductions under a fetch budget. A reduction is: for each output index i, s = Σ_{k<L} term(i,k),
+// then an epilogue (bias, activation). When L terms exceed the profile's fetch budget or loop cap,
+// the sum is split: a partial pass writes S = ceil(L/T) packed partial sums per output, and sum
+// passes fold them T' at a time until one epilogue pass can finish. Partials are stored as exact
+// float32 in RGBA8, so splitting changes only the summation order.
+import { glf, } from './glsl';
+import type { KernelSpec } from './program';
+import type { GlRunner, GlTensor } from './tensor';
+
+export interface Input { name: string; t: GlTensor }
+
+export interface ReduceSpec {
+  name: string;
+  outShape: readonly number[];
+  /** Reduction length. */
+  L: number;
+  inputs: Input[];
+  /** GLSL helper functions. */
+  helpers?: string;
+  /** Statements run once per fragment; may use `i` (flat output index). */
+  pre: string;
+  /** Statements for one term; use `k` (float in [0,L)) and assign `float t`. */
+  term: string;
+  termFetches: number;
+  epilogue?: { inputs: Input[]; helpers?: string; pre?: string; expr: string; fetches: number };
+  uniforms?: Record<string, number>;
+}
+
+const size = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
+
+function spec(name: string, inputs: Input[], outSize: number, body: string, fetches: number, uniforms?: Record<string, number>): KernelSpec {
+  return {
+    name, inputs: inputs.map((x) => x.name), inputSizes: inputs.map((x) => x.t.size), outSize, body, fetches,
+    uniforms: uniforms ? Object.keys(uniforms) : undefined,
+  };
+}
+
+export function reduce(r: GlRunner, s: ReduceSpec): GlTensor {
+  const outSize = size(s.outShape);
+  const p = r.profile;
+  const epi = s.epilogue ?? { inputs: [], expr: 's', fetches: 0 };
+  const epiBody = `${epi.pre ?? ''}\n  return ${epi.expr};`;
+  const helpers = `${s.helpers ?? ''}\n${epi.helpers ?? ''}`;
+  if (s.L * s.termFetches + epi.fetches <= p.maxFetches && s.L <= p.maxLoop) {
+    const body = `${helpers}
+float kernel(float i) {
+  ${s.pre}
+  float s = 0.0;
+  for (int kk = 0; kk < ${s.L}; kk++) {
+    float k = float(kk);
+    ${s.term}
+    s += t;
+  }
+  ${epiBody}
+}`;
+    return r.run(spec(s.name, [...s.inputs, ...epi.inputs], outSize, body, s.L * s.termFetches + epi.fetches, s.uniforms), [...s.inputs, ...epi.inputs].map((x) => x.t), s.outShape, s.uniforms);
+  }
+  const T = Math.max(1, Math.min(p.maxLoop, Math.floor(p.maxFetches / s.termFetches)));
+  const S = Math.ceil(s.L / T);
+  const body = `${s.helpers ?? ''}
+float kernel(float ii) {
+  float part = idiv(ii, ${glf(1 / outSize)});
+  float i = ii - part * ${glf(outSize)};
+  ${s.pre}
+  float s = 0.0;
+  for (int kk = 0; kk < ${T}; kk++) {
+    float k = part * ${glf(T)} + float(kk);
+    float live = k < ${glf(s.L)} ? 1.0 : 0.0;
+    k = min(k, ${glf(s.L - 1)});
+    ${s.term}
+    s += live * t;
+  }
+  return s;
+}`;
+  const partial = r.run(spec(`${s.name}:partial`, s.inputs, outSize * S, body, T * s.termFetches), s.inputs.map((x) => x.t), [S, outSize]);
+  return sumPartials(r, s.name, partial, S, outSize, s.outShape, epi, epiBody, helpers, s.uniforms);
+}
+
+function sumPartials(
+  r: GlRunner, name: string, partial: GlTensor, S: number, outSize: number, outShape: readonly number[],
+  epi: NonNullable<ReduceSpec['epilogue']>, epiBody: string, helpers: string, uniforms?: Record<string, number>,
+): GlTensor {
+  const p = r.profile;
+  const pin: Input = { name: 'part', t: partial };
+  if (S + epi.fetches <= p.maxFetches && S <= p.maxLoop) {
+    const body = `${helpers}
+float kernel(float i) {
+  float s = 0.0;
+  for (int kk = 0; kk < ${S}; kk++) s += fetch_part(float(kk) * ${glf(outSize)} + i);
+  ${epiBody}
+}`;
+    const out = r.run(spec(`${name}:sum`, [pin, ...epi.inputs], outSize, body, S + epi.fetches, uniforms), [partial, ...epi.inputs.map((x) => x.t)], outShape, uniforms);
+    r.dispose(partial);
+    return out;
+  }
+  const G = Math.min(p.maxLoop, p.maxFetches);
+  const S2 = Math.ceil(S / G);
+  const body = `
+float kernel(float ii) {
+  float g = idiv(ii, ${glf(1 / outSize)});
+  float i = ii - g * ${glf(outSize)};
+  float s = 0.0;
+  for (int kk = 0; kk < ${G}; kk++) {
+    float k = g * ${glf(G)} + float(kk);
+    float live = k < ${glf(S)} ? 1.0 : 0.0;
+    k = min(k, ${glf(S - 1)});
+    s += live * fetch_part(k * ${glf(outSize)} + i);
+  }
+  return s;
+}`;
+  const next = r.run(spec(`${name}:fold`, [pin], outSize * S2, body, G), [partial], [S2, outSize]);
+  r.dispose(partial);
+  return sumPartials(r, name, next, S2, outSize, outShape, epi, epiBody, helpers, uniforms);
+}
+
+/** GLSL statements splitting flat index `src` into named coordinates of `dims` (row-major). */
+export function decompose(src: string, names: string[], dims: readonly number[]): string {
+  const out: string[] = [];
+  const tmp = `_r_${names.join('')}`;
+  out.push(`float ${tmp} = ${src};`);
+  for (let d = dims.length - 1; d >= 0; d--) {
+    if (d === 0) { out.push(`float ${names[0]} = ${tmp};`); break; }
+    const q = `_q_${names[d]}`;
+    out.push(`float ${q} = idiv(${tmp}, ${glf(1 / dims[d])});`);
+    out.push(`float ${names[d]} = ${tmp} - ${q} * ${glf(dims[d])};`);
+    out.push(`${tmp} = ${q};`);
+  }
+  return out.join(' ');
+}
+
+/** An elementwise (or small fixed-fetch) kernel: body computes from `i`. */
+export function elementwise(
+  r: GlRunner, name: string, inputs: Input[], outShape: readonly number[], helpers: string, stmts: string, fetches: number,
+  uniforms?: Record<string, number>,
+): GlTensor {
+  const outSize = size(outShape);
+  const body = `${helpers}\nfloat kernel(float i) {\n  ${stmts}\n}`;
+  return r.run(spec(name, inputs, outSize, body, fetches, uniforms), inputs.map((x) => x.t), outShape, uniforms);
+}
+
+export { glf };
