@@ -1,0 +1,84 @@
+// What a complete, authenticated snapshot from a peer may do to our parameters.
+//
+// Rule (stated): both sides of an exchange end at the same point
+//     x' = w_self * x_self + w_peer * x_peer,  w_peer = clamp(s_peer / (s_self + s_peer), minWeight, maxWeight)
+// where s is samples seen (both 0: 0.5 each), computed on the snapshots frozen for the exchange.
+// Training goes on while bytes travel, so the blend is applied as a delta on whatever the
+// parameters are by then: params += w_peer * (x_peer - x_self_snapshot); local progress made
+// since the snapshot is kept. With equal samples this conserves the sum over boards exactly,
+// so consensus is the plain mean; with unequal samples, boards that have seen more pull harder.
+
+export interface GuardOptions {
+  maxNormRatio: number;
+  maxRelDistance: number;
+}
+
+export function peerWeight(selfSamples: number, peerSamples: number, minW: number, maxW: number): number {
+  const tot = selfSamples + peerSamples;
+  const w = tot > 0 ? peerSamples / tot : 0.5;
+  return Math.min(maxW, Math.max(minW, w));
+}
+
+/** null if the peer's parameters may be blended with ours, else why not. */
+export function checkSnapshot(self: Float32Array, peer: Float32Array, g: GuardOptions): string | null {
+  if (self.length !== peer.length) return `length ${peer.length} != ${self.length}`;
+  let ss = 0, pp = 0, dd = 0;
+  for (let i = 0; i < peer.length; i++) {
+    const p = peer[i];
+    if (!Number.isFinite(p)) return `non-finite value at ${i}`;
+    const s = self[i], d = p - s;
+    ss += s * s;
+    pp += p * p;
+    dd += d * d;
+  }
+  // our own state may be the broken one: a diverged board refuses everyone and so drags no one
+  if (!Number.isFinite(ss)) return 'own parameters are not finite';
+  const ns = Math.sqrt(ss), np = Math.sqrt(pp), nd = Math.sqrt(dd);
+  const tiny = 1e-12;
+  if (ns > tiny || np > tiny) {
+    const ratio = (Math.max(ns, np) + tiny) / (Math.min(ns, np) + tiny);
+    if (ratio > g.maxNormRatio) return `norm ratio ${ratio.toFixed(2)} > ${g.maxNormRatio}`;
+    if (nd > g.maxRelDistance * Math.max(ns, np)) return `distance ${(nd / Math.max(ns, np)).toFixed(2)} x norm > ${g.maxRelDistance}`;
+  }
+  return null;
+}
+
+export interface Blend {
+  kind: 'average' | 'adopt';
+  /** Peer's weight in the average (1 for adopt). */
+  weight: number;
+  peer: string;
+  applyTo(params: Float32Array): void;
+}
+
+export function makeAverage(peerId: string, self: Float32Array, peer: Float32Array, wPeer: number, onApply: () => void): Blend {
+  let done = false;
+  return {
+    kind: 'average',
+    weight: wPeer,
+    peer: peerId,
+    applyTo(params: Float32Array) {
+      if (done) throw new Error('blend already applied');
+      if (params.length !== self.length) throw new Error(`blend: ${params.length} params, snapshot had ${self.length}`);
+      done = true;
+      for (let i = 0; i < params.length; i++) params[i] += wPeer * (peer[i] - self[i]);
+      onApply();
+    },
+  };
+}
+
+export function makeAdopt(peerId: string, peer: Float32Array, onApply: () => void): Blend {
+  let done = false;
+  return {
+    kind: 'adopt',
+    weight: 1,
+    peer: peerId,
+    applyTo(params: Float32Array) {
+      if (done) throw new Error('blend already applied');
+      if (params.length !== peer.length) throw new Error(`adopt: ${params.length} params, peer sent ${peer.length}`);
+      done = true;
+      params.set(peer);
+      onApply();
+    },
+  };
+}

@@ -1,0 +1,90 @@
+// Protocol presets. Timings are wall-clock ms; the in-memory tests run the same numbers on a
+// virtual clock. `local` is loopback (several boards as processes on one machine): fp32 costs no
+// wire time there. `lan` is Pi 3 boards on 100 Mbit Ethernet or Wi-Fi: fp16 halves the model on
+// the wire (0.86 MB instead of 1.72 MB). fp16 pairwise averaging reaches consensus only to fp16
+// resolution (relative ~5e-4, checked in test/sync/fp16.test.ts and gossip tests); that is far
+// below the change a single SGD step at lr 0.05 makes, which is why it is the LAN default.
+import { Encoding } from './messages';
+
+export interface GossipPreset {
+  name: string;
+  encoding: Encoding;
+  /** Mean time between exchanges a board starts (jittered ±50%). */
+  exchangeIntervalMs: number;
+  /** Chunks sent per pacing tick, and the tick: the burst must fit the receiver's socket buffer. */
+  burst: number;
+  paceMs: number;
+  /** Silence after which a receiver asks for the chunks it lacks. */
+  needAfterMs: number;
+  /** An incoming transfer with no new chunk for this long is dropped (bounded reassembly memory). */
+  transferTimeoutMs: number;
+  /** Whole exchange deadline on both sides; past it, nothing is applied. */
+  exchangeTimeoutMs: number;
+  /** Handshake (propose/commit) retransmission. */
+  retryMs: number;
+  retries: number;
+  // SWIM
+  probeIntervalMs: number;
+  probeTimeoutMs: number;
+  indirectChecks: number;
+  suspicionMs: number;
+  /** How long dead/left members are remembered so that stale gossip cannot revive them. */
+  tombstoneMs: number;
+  /** A joiner with needsModel gives up waiting for a model after this long and trains from its own init. */
+  joinTimeoutMs: number;
+  // averaging guards
+  minWeight: number;
+  maxWeight: number;
+  /** Refuse a peer whose parameter norm differs from ours by more than this factor. */
+  maxNormRatio: number;
+  /** Refuse a peer farther than this from us, relative to our norm. */
+  maxRelDistance: number;
+}
+
+const common = {
+  retryMs: 100,
+  retries: 10,
+  probeIntervalMs: 1000,
+  probeTimeoutMs: 300,
+  indirectChecks: 3,
+  suspicionMs: 3000,
+  tombstoneMs: 60_000,
+  joinTimeoutMs: 15_000,
+  minWeight: 0.1,
+  maxWeight: 0.9,
+  maxNormRatio: 4,
+  maxRelDistance: 2,
+};
+
+export const PRESETS: Record<'local' | 'lan', GossipPreset> = {
+  local: {
+    ...common,
+    name: 'local',
+    encoding: Encoding.F32,
+    exchangeIntervalMs: 2000,
+    burst: 64,
+    paceMs: 1,
+    needAfterMs: 30,
+    transferTimeoutMs: 2000,
+    exchangeTimeoutMs: 5000,
+    probeTimeoutMs: 200,
+  },
+  lan: {
+    ...common,
+    name: 'lan',
+    encoding: Encoding.F16,
+    exchangeIntervalMs: 3000,
+    // 100 Mbit/s is ~10 datagrams of 1.2 KB per ms; stay under it so Wi-Fi and the Pi's USB NIC keep up
+    burst: 8,
+    paceMs: 1,
+    needAfterMs: 80,
+    transferTimeoutMs: 4000,
+    exchangeTimeoutMs: 15_000,
+    retryMs: 200,
+  },
+};
+
+export function resolvePreset(p: GossipPreset | 'local' | 'lan' | undefined, overrides: Partial<GossipPreset> = {}): GossipPreset {
+  const base = typeof p === 'object' ? p : PRESETS[p ?? 'local'];
+  return { ...base, ...overrides };
+}

@@ -1,0 +1,137 @@
+// Datagram sealing: AES-256-GCM under the shared cluster key, the cluster name as additional
+// data (a board of another cluster fails authentication), and a nonce that is never reused
+// under one key: 4 bytes from the sender's id, 4 bytes of random epoch drawn at each start (a
+// restarted board does not reuse its old counters without persisting them), and a 4-byte
+// counter. The counter doubles as the replay sequence number, checked after authentication.
+//
+// Wire: [version 1][nonce 12][ciphertext][tag 16]; the version byte is authenticated too.
+import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+
+export const WIRE_VERSION = 1;
+export const SEAL_OVERHEAD = 1 + 12 + 16;
+export const KEY_BYTES = 32;
+
+export function idHash32(id: string): number {
+  return createHash('sha256').update(id).digest().readUInt32BE(0);
+}
+
+function aad(cluster: string): Buffer {
+  return Buffer.concat([Buffer.from([WIRE_VERSION]), Buffer.from(`vctrain-gossip\0${cluster}`, 'utf8')]);
+}
+
+/** Reads a key file: 64 hex characters (optionally with whitespace), 44 base64 characters, or 32 raw bytes. */
+export function loadKeyFile(path: string): Buffer {
+  let raw: Buffer;
+  try {
+    raw = readFileSync(path);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new Error(`key file ${path}: cannot read it (${code ?? (e as Error).message})`);
+  }
+  const text = raw.toString('utf8').trim();
+  if (/^[0-9a-fA-F\s]+$/.test(text) && text.replace(/\s/g, '').length === 64) return Buffer.from(text.replace(/\s/g, ''), 'hex');
+  if (/^[A-Za-z0-9+/]{43}=$/.test(text)) return Buffer.from(text, 'base64');
+  if (raw.length === KEY_BYTES) return Buffer.from(raw);
+  throw new Error(
+    `key file ${path}: expected a 256-bit key as 64 hex characters (got ${raw.length} bytes that are neither 64 hex digits, base64 of 32 bytes, nor 32 raw bytes); make one with generateKeyFile or: head -c 32 /dev/urandom | xxd -p -c 64`,
+  );
+}
+
+/** Writes a fresh random key as hex, readable by the owner only; refuses to overwrite unless asked. */
+export function generateKeyFile(path: string, opts: { overwrite?: boolean } = {}): Buffer {
+  if (!opts.overwrite && existsSync(path)) throw new Error(`key file ${path}: already exists (not overwriting a cluster key)`);
+  const key = randomBytes(KEY_BYTES);
+  try {
+    writeFileSync(path, key.toString('hex') + '\n', { mode: 0o600 });
+  } catch (e) {
+    throw new Error(`key file ${path}: cannot write it (${(e as Error).message})`);
+  }
+  return key;
+}
+
+export class Sealer {
+  private readonly prefix: Buffer; // id hash + epoch
+  private counter = 0;
+  private readonly aad: Buffer;
+  constructor(private readonly key: Buffer, cluster: string, senderId: string) {
+    if (key.length !== KEY_BYTES) throw new Error(`cluster key must be ${KEY_BYTES} bytes, got ${key.length}`);
+    this.aad = aad(cluster);
+    this.prefix = Buffer.alloc(8);
+    this.prefix.writeUInt32BE(idHash32(senderId), 0);
+    this.newEpoch();
+  }
+  private newEpoch(): void {
+    randomBytes(4).copy(this.prefix, 4);
+    this.counter = 0;
+  }
+  seal(plain: Uint8Array): Buffer {
+    // the counter never wraps: at the end of its space the sender moves to a fresh random epoch
+    if (this.counter >= 0xffffffff) this.newEpoch();
+    const nonce = Buffer.alloc(12);
+    this.prefix.copy(nonce, 0);
+    nonce.writeUInt32BE(++this.counter, 8);
+    const c = createCipheriv('aes-256-gcm', this.key, nonce);
+    c.setAAD(this.aad);
+    const body = c.update(plain);
+    c.final();
+    return Buffer.concat([Buffer.from([WIRE_VERSION]), nonce, body, c.getAuthTag()]);
+  }
+}
+
+export type OpenResult = { ok: true; plain: Buffer } | { ok: false; reason: 'short' | 'version' | 'auth' | 'replay' };
+
+/** Sliding anti-replay window (RFC 4303 A2) over a ring bitmap as in RFC 6479; 1024 counters wide
+ * because a model goes out in bursts of hundreds of datagrams that reordering may shuffle. */
+export const REPLAY_WINDOW = 1024;
+class ReplayWindow {
+  top = 0;
+  private readonly ring = new Uint32Array(REPLAY_WINDOW / 32);
+  accept(n: number): boolean {
+    if (n > this.top) {
+      if (n - this.top >= REPLAY_WINDOW) this.ring.fill(0);
+      else for (let k = this.top + 1; k <= n; k++) this.ring[(k % REPLAY_WINDOW) >>> 5] &= ~(1 << (k & 31));
+      this.top = n;
+    } else if (this.top - n >= REPLAY_WINDOW) return false;
+    const word = (n % REPLAY_WINDOW) >>> 5, bit = 1 << (n & 31);
+    if (this.ring[word] & bit) return false;
+    this.ring[word] |= bit;
+    return true;
+  }
+}
+
+export class Opener {
+  private readonly aad: Buffer;
+  private readonly windows = new Map<string, ReplayWindow>();
+  constructor(private readonly key: Buffer, cluster: string, private readonly maxSenders = 256) {
+    if (key.length !== KEY_BYTES) throw new Error(`cluster key must be ${KEY_BYTES} bytes, got ${key.length}`);
+    this.aad = aad(cluster);
+  }
+  open(d: Uint8Array): OpenResult {
+    if (d.length < SEAL_OVERHEAD) return { ok: false, reason: 'short' };
+    if (d[0] !== WIRE_VERSION) return { ok: false, reason: 'version' };
+    const buf = Buffer.from(d.buffer, d.byteOffset, d.byteLength);
+    const nonce = buf.subarray(1, 13);
+    const tag = buf.subarray(buf.length - 16);
+    let plain: Buffer;
+    try {
+      const dc = createDecipheriv('aes-256-gcm', this.key, nonce);
+      dc.setAAD(this.aad);
+      dc.setAuthTag(tag);
+      plain = Buffer.concat([dc.update(buf.subarray(13, buf.length - 16)), dc.final()]);
+    } catch {
+      return { ok: false, reason: 'auth' };
+    }
+    const sender = nonce.subarray(0, 8).toString('hex');
+    let w = this.windows.get(sender);
+    if (!w) {
+      // bounded: forget the oldest sender-epoch; a replay into a forgotten epoch can then pass the
+      // window once, and the protocol state (transfer ids, incarnations) makes that harmless
+      if (this.windows.size >= this.maxSenders) this.windows.delete(this.windows.keys().next().value!);
+      w = new ReplayWindow();
+      this.windows.set(sender, w);
+    }
+    if (!w.accept(nonce.readUInt32BE(8))) return { ok: false, reason: 'replay' };
+    return { ok: true, plain };
+  }
+}

@@ -1,0 +1,300 @@
+// SWIM membership (Das, Gupta, Motivala 2002) with memberlist's incarnation rules: each protocol
+// period ping one member (round-robin over a shuffled list); without an ack by probeTimeout, ask
+// up to k others to ping it (ping-req); without any ack by the end of the period, suspect it;
+// a suspect not refuted within suspicionMs is dead. A member that hears itself suspected or
+// declared dead refutes with a higher incarnation. Updates ride on pings and acks (infection
+// style), a bounded number of times each. Seeds (--peers) are addresses without known ids: they
+// are pinged until they answer, which is how a board joins and discovers everyone else.
+import type { Clock } from './clock';
+import type { GossipPreset } from './config';
+import { MemberState, T, type MemberUpdate, type Msg } from './messages';
+
+export interface Member {
+  id: string;
+  addr: string;
+  state: MemberState;
+  incarnation: number;
+  since: number;
+}
+
+export type Outbound =
+  | { type: T.Ping; seq: number; updates: MemberUpdate[] }
+  | { type: T.Ack; seq: number; updates: MemberUpdate[] }
+  | { type: T.PingReq; seq: number; target: string; targetAddr: string }
+  | { type: T.IndirectAck; seq: number; target: string }
+  | { type: T.Leave };
+
+interface Probe {
+  target: string;
+  acked: boolean;
+}
+
+const STATE_NAMES = ['alive', 'suspect', 'dead', 'left'] as const;
+export const stateName = (s: MemberState): (typeof STATE_NAMES)[number] => STATE_NAMES[s];
+
+export class Membership {
+  incarnation = 0;
+  readonly members = new Map<string, Member>();
+  private readonly broadcasts = new Map<string, { u: MemberUpdate; left: number }>();
+  private readonly probes = new Map<number, Probe>();
+  private readonly relays = new Map<number, { requester: string; seq: number; target: string }>();
+  private order: string[] = [];
+  private seq = 1;
+  private tick = 0;
+  private timer: number | null = null;
+  private leaving = false;
+
+  constructor(
+    readonly selfId: string,
+    private readonly seeds: string[],
+    private readonly p: GossipPreset,
+    private readonly clock: Clock,
+    private readonly rand: () => number,
+    private readonly send: (addr: string, m: Outbound) => void,
+    private readonly schedule: (fn: () => void, ms: number) => number,
+    private readonly log: (s: string) => void,
+  ) {}
+
+  start(): void {
+    this.periodic();
+  }
+  stop(): void {
+    if (this.timer !== null) this.clock.clearTimeout(this.timer);
+    this.timer = null;
+  }
+
+  alive(): Member[] {
+    return [...this.members.values()].filter((m) => m.state === MemberState.Alive);
+  }
+  get(id: string): Member | undefined {
+    return this.members.get(id);
+  }
+
+  /** Any authenticated datagram from `id` at `addr` is first-hand evidence that it lives. */
+  noteDirect(id: string, incarnation: number, addr: string): void {
+    if (id === this.selfId) return;
+    const m = this.members.get(id);
+    const now = this.clock.now();
+    if (!m) {
+      this.members.set(id, { id, addr, state: MemberState.Alive, incarnation, since: now });
+      this.log(`member ${id} at ${addr} joined (incarnation ${incarnation})`);
+      this.queue({ id, addr, state: MemberState.Alive, incarnation });
+      return;
+    }
+    m.addr = addr;
+    if (incarnation > m.incarnation) {
+      const was = m.state;
+      m.incarnation = incarnation;
+      m.state = MemberState.Alive;
+      m.since = now;
+      if (was !== MemberState.Alive) this.log(`member ${id} is alive again (incarnation ${incarnation})`);
+      this.queue({ id, addr, state: MemberState.Alive, incarnation });
+    }
+    // same or older incarnation while suspect/dead: it refutes once our piggyback tells it (updatesFor)
+  }
+
+  apply(u: MemberUpdate): void {
+    const now = this.clock.now();
+    if (u.id === this.selfId) {
+      if (u.state !== MemberState.Alive && !this.leaving && u.incarnation >= this.incarnation) {
+        this.incarnation = u.incarnation + 1;
+        this.log(`refuting "${stateName(u.state)}" about me with incarnation ${this.incarnation}`);
+        this.queue(this.selfUpdate());
+      }
+      return;
+    }
+    const m = this.members.get(u.id);
+    if (!m) {
+      if (!u.addr) return; // a refutation relayed without an address: nothing to reach yet
+      if (u.state === MemberState.Dead || u.state === MemberState.Left) {
+        this.members.set(u.id, { ...u, since: now }); // tombstone: stale "alive" cannot revive it
+        return;
+      }
+      this.members.set(u.id, { ...u, since: now });
+      this.log(`member ${u.id} at ${u.addr} learned through gossip (${stateName(u.state)})`);
+      this.queue(u);
+      return;
+    }
+    const gone = m.state === MemberState.Dead || m.state === MemberState.Left;
+    let changed = false;
+    switch (u.state) {
+      case MemberState.Alive:
+        if (u.incarnation > m.incarnation) {
+          if (u.addr && (gone || m.state === MemberState.Suspect)) m.addr = u.addr;
+          changed = true;
+        }
+        break;
+      case MemberState.Suspect:
+        changed = (m.state === MemberState.Alive && u.incarnation >= m.incarnation) ||
+          (m.state === MemberState.Suspect && u.incarnation > m.incarnation) ||
+          (gone && u.incarnation > m.incarnation);
+        break;
+      case MemberState.Dead:
+      case MemberState.Left:
+        changed = (!gone && u.incarnation >= m.incarnation) || (gone && u.incarnation > m.incarnation);
+        break;
+    }
+    if (!changed) return;
+    if (m.state !== u.state) this.log(`member ${u.id}: ${stateName(m.state)} -> ${stateName(u.state)} (gossip, incarnation ${u.incarnation})`);
+    m.state = u.state;
+    m.incarnation = u.incarnation;
+    m.since = now;
+    this.queue({ id: m.id, addr: m.addr, state: m.state, incarnation: m.incarnation });
+  }
+
+  handle(m: Msg, from: string): void {
+    switch (m.type) {
+      case T.Ping:
+        for (const u of m.updates) this.apply(u);
+        this.send(from, { type: T.Ack, seq: m.seq, updates: this.updatesFor(m.from) });
+        break;
+      case T.Ack: {
+        for (const u of m.updates) this.apply(u);
+        const pr = this.probes.get(m.seq);
+        if (pr) pr.acked = true;
+        const relay = this.relays.get(m.seq);
+        if (relay && relay.target === m.from) {
+          this.relays.delete(m.seq);
+          this.send(relay.requester, { type: T.IndirectAck, seq: relay.seq, target: relay.target });
+        }
+        break;
+      }
+      case T.PingReq: {
+        const seq = this.seq++;
+        this.relays.set(seq, { requester: from, seq: m.seq, target: m.target });
+        this.schedule(() => this.relays.delete(seq), this.p.probeIntervalMs);
+        this.send(m.targetAddr, { type: T.Ping, seq, updates: this.updatesFor(m.target) });
+        break;
+      }
+      case T.IndirectAck: {
+        const pr = this.probes.get(m.seq);
+        if (pr && pr.target === m.target) pr.acked = true;
+        break;
+      }
+      case T.Leave: {
+        const mem = this.members.get(m.from);
+        if (mem && mem.state !== MemberState.Left) {
+          this.log(`member ${m.from} left`);
+          mem.state = MemberState.Left;
+          mem.incarnation = Math.max(mem.incarnation, m.incarnation);
+          mem.since = this.clock.now();
+          this.queue({ id: mem.id, addr: mem.addr, state: MemberState.Left, incarnation: mem.incarnation });
+        }
+        break;
+      }
+      default:
+        break;
+    }
+  }
+
+  /** Tells every live member we are going (twice, against loss); after this we refute nothing. */
+  leave(): void {
+    this.leaving = true;
+    this.incarnation++;
+    for (let k = 0; k < 2; k++) for (const m of this.alive()) this.send(m.addr, { type: T.Leave });
+  }
+
+  private selfUpdate(): MemberUpdate {
+    return { id: this.selfId, addr: '', state: MemberState.Alive, incarnation: this.incarnation };
+  }
+
+  private queue(u: MemberUpdate): void {
+    const n = this.members.size + 1;
+    this.broadcasts.set(u.id, { u, left: Math.ceil(3 * Math.log2(n + 1)) + 1 });
+  }
+
+  /** Piggyback for a message to `to`: its own bad standing first (so it can refute), then queued news, then a few random members (discovery). */
+  updatesFor(to: string): MemberUpdate[] {
+    const out: MemberUpdate[] = [];
+    const seen = new Set<string>();
+    const target = this.members.get(to);
+    if (target && target.state !== MemberState.Alive) {
+      out.push({ id: target.id, addr: target.addr, state: target.state, incarnation: target.incarnation });
+      seen.add(target.id);
+    }
+    const news = [...this.broadcasts.values()].sort((a, b) => b.left - a.left).slice(0, 8);
+    for (const b of news) {
+      if (seen.has(b.u.id)) continue;
+      out.push(b.u);
+      seen.add(b.u.id);
+      if (--b.left <= 0) this.broadcasts.delete(b.u.id);
+    }
+    const rest = this.alive().filter((m) => !seen.has(m.id) && m.id !== to);
+    for (let k = 0; k < 3 && rest.length; k++) {
+      const m = rest.splice(Math.floor(this.rand() * rest.length), 1)[0];
+      out.push({ id: m.id, addr: m.addr, state: m.state, incarnation: m.incarnation });
+    }
+    return out;
+  }
+
+  private periodic(): void {
+    this.timer = this.schedule(() => this.periodic(), this.p.probeIntervalMs);
+    this.tick++;
+    const now = this.clock.now();
+    for (const m of this.members.values()) {
+      if (m.state === MemberState.Suspect && now - m.since >= this.p.suspicionMs) {
+        m.state = MemberState.Dead;
+        m.since = now;
+        this.log(`member ${m.id} at ${m.addr} declared dead (no refutation in ${this.p.suspicionMs} ms)`);
+        this.queue({ id: m.id, addr: m.addr, state: MemberState.Dead, incarnation: m.incarnation });
+      } else if ((m.state === MemberState.Dead || m.state === MemberState.Left) && now - m.since >= this.p.tombstoneMs) {
+        this.members.delete(m.id);
+        this.broadcasts.delete(m.id);
+      }
+    }
+    this.pingSeeds();
+    this.probe();
+  }
+
+  /** Seeds with no live member at their address are pinged: at first every period, later every 5th. */
+  private pingSeeds(): void {
+    const known = new Set(this.alive().map((m) => m.addr));
+    const lonely = this.alive().length === 0;
+    if (!lonely && this.tick % 5 !== 0) return;
+    for (const s of this.seeds) {
+      if (known.has(s)) continue;
+      this.send(s, { type: T.Ping, seq: this.seq++, updates: [] });
+    }
+  }
+
+  private probe(): void {
+    const live = () => [...this.members.values()].filter((m) => m.state === MemberState.Alive || m.state === MemberState.Suspect);
+    if (this.order.length === 0) {
+      this.order = live().map((m) => m.id);
+      for (let i = this.order.length - 1; i > 0; i--) {
+        const j = Math.floor(this.rand() * (i + 1));
+        [this.order[i], this.order[j]] = [this.order[j], this.order[i]];
+      }
+    }
+    let target: Member | undefined;
+    while (this.order.length && !target) {
+      const m = this.members.get(this.order.shift()!);
+      if (m && (m.state === MemberState.Alive || m.state === MemberState.Suspect)) target = m;
+    }
+    if (!target) return;
+    const t = target;
+    const seq = this.seq++;
+    const probe: Probe = { target: t.id, acked: false };
+    this.probes.set(seq, probe);
+    this.send(t.addr, { type: T.Ping, seq, updates: this.updatesFor(t.id) });
+    this.schedule(() => {
+      if (probe.acked) return;
+      const helpers = live().filter((m) => m.id !== t.id && m.state === MemberState.Alive);
+      for (let k = 0; k < this.p.indirectChecks && helpers.length; k++) {
+        const h = helpers.splice(Math.floor(this.rand() * helpers.length), 1)[0];
+        this.send(h.addr, { type: T.PingReq, seq, target: t.id, targetAddr: t.addr });
+      }
+    }, this.p.probeTimeoutMs);
+    this.schedule(() => {
+      this.probes.delete(seq);
+      if (probe.acked) return;
+      const m = this.members.get(t.id);
+      if (m && m.state === MemberState.Alive) {
+        m.state = MemberState.Suspect;
+        m.since = this.clock.now();
+        this.log(`member ${m.id} at ${m.addr} suspected (no ack, direct or indirect)`);
+        this.queue({ id: m.id, addr: m.addr, state: MemberState.Suspect, incarnation: m.incarnation });
+      }
+    }, this.p.probeIntervalMs * 0.9);
+  }
+}

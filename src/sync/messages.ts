@@ -1,0 +1,293 @@
+// The plaintext inside each sealed datagram. Layout: [type 1][sender id: len 1 + utf8][incarnation 4]
+// then the fixed header of the type, all big-endian. The type list is append-only: a number once
+// used keeps its meaning, and an unknown type is dropped (counted), so older boards ignore newer
+// messages. decode() never throws: it returns null for anything malformed.
+import { SEAL_OVERHEAD } from './crypto';
+
+export const MAX_DATAGRAM = 1200;
+export const MAX_PLAINTEXT = MAX_DATAGRAM - SEAL_OVERHEAD;
+export const MAX_ID_BYTES = 48;
+export const MAX_ADDR_BYTES = 64;
+/** Chunk payload bytes: fits the largest header (long id) inside MAX_PLAINTEXT, a multiple of 4. */
+export const CHUNK_BYTES = 1080;
+
+export const enum T {
+  Ping = 1,
+  Ack = 2,
+  PingReq = 3,
+  IndirectAck = 4,
+  Propose = 5,
+  Accept = 6,
+  Refuse = 7,
+  Chunk = 8,
+  Need = 9,
+  Commit = 10,
+  CommitAck = 11,
+  Abort = 12,
+  Leave = 13,
+}
+
+export const enum MemberState {
+  Alive = 0,
+  Suspect = 1,
+  Dead = 2,
+  Left = 3,
+}
+
+export interface MemberUpdate {
+  id: string;
+  addr: string;
+  state: MemberState;
+  incarnation: number;
+}
+
+export const enum Mode {
+  Exchange = 1,
+  Pull = 2,
+}
+
+export const enum Encoding {
+  F32 = 1,
+  F16 = 2,
+}
+
+export const enum RefuseReason {
+  Busy = 1,
+  NotReady = 2,
+  Fingerprint = 3,
+  Guard = 4,
+}
+
+export interface SnapshotMeta {
+  snapshotId: number;
+  fingerprint: number;
+  paramCount: number;
+  encoding: Encoding;
+  samplesSeen: number;
+  chunkCount: number;
+}
+
+interface Base {
+  from: string;
+  incarnation: number;
+}
+
+export type Msg =
+  | (Base & { type: T.Ping; seq: number; updates: MemberUpdate[] })
+  | (Base & { type: T.Ack; seq: number; updates: MemberUpdate[] })
+  | (Base & { type: T.PingReq; seq: number; target: string; targetAddr: string })
+  | (Base & { type: T.IndirectAck; seq: number; target: string })
+  | (Base & { type: T.Propose; xfer: number; mode: Mode; fingerprint: number; paramCount: number })
+  | (Base & { type: T.Accept; xfer: number })
+  | (Base & { type: T.Refuse; xfer: number; reason: RefuseReason })
+  | (Base & { type: T.Chunk; xfer: number; dir: number; meta: SnapshotMeta; index: number; payload: Uint8Array })
+  | (Base & { type: T.Need; xfer: number; dir: number; ranges: [number, number][] })
+  | (Base & { type: T.Commit; xfer: number })
+  | (Base & { type: T.CommitAck; xfer: number })
+  | (Base & { type: T.Abort; xfer: number })
+  | (Base & { type: T.Leave });
+
+class W {
+  private b = Buffer.alloc(MAX_PLAINTEXT + 64);
+  o = 0;
+  u8(v: number) { this.b.writeUInt8(v, this.o); this.o += 1; return this; }
+  u16(v: number) { this.b.writeUInt16BE(v, this.o); this.o += 2; return this; }
+  u32(v: number) { this.b.writeUInt32BE(v >>> 0, this.o); this.o += 4; return this; }
+  f64(v: number) { this.b.writeDoubleBE(v, this.o); this.o += 8; return this; }
+  str(s: string, max: number) {
+    const e = Buffer.from(s, 'utf8');
+    if (e.length > max) throw new Error(`"${s.slice(0, 40)}" is longer than ${max} bytes`);
+    this.u8(e.length);
+    e.copy(this.b, this.o);
+    this.o += e.length;
+    return this;
+  }
+  bytes(d: Uint8Array) {
+    this.b.set(d, this.o);
+    this.o += d.length;
+    return this;
+  }
+  room(): number { return MAX_PLAINTEXT - this.o; }
+  done(): Buffer {
+    if (this.o > MAX_PLAINTEXT) throw new Error(`message of ${this.o} bytes exceeds ${MAX_PLAINTEXT}`);
+    return Buffer.from(this.b.subarray(0, this.o));
+  }
+}
+
+class Short extends Error {}
+class R {
+  o = 0;
+  constructor(private readonly b: Buffer) {}
+  need(n: number) { if (this.o + n > this.b.length) throw new Short(); }
+  u8() { this.need(1); return this.b.readUInt8(this.o++); }
+  u16() { this.need(2); const v = this.b.readUInt16BE(this.o); this.o += 2; return v; }
+  u32() { this.need(4); const v = this.b.readUInt32BE(this.o); this.o += 4; return v; }
+  f64() { this.need(8); const v = this.b.readDoubleBE(this.o); this.o += 8; return v; }
+  str(max: number) {
+    const n = this.u8();
+    if (n > max) throw new Short();
+    this.need(n);
+    const s = this.b.toString('utf8', this.o, this.o + n);
+    this.o += n;
+    return s;
+  }
+  rest() { const v = this.b.subarray(this.o); this.o = this.b.length; return v; }
+  end() { if (this.o !== this.b.length) throw new Short(); }
+}
+
+/** Bytes one membership update takes on the wire. */
+export function updateBytes(u: MemberUpdate): number {
+  return 1 + Buffer.byteLength(u.id) + 1 + Buffer.byteLength(u.addr) + 1 + 4;
+}
+
+function writeUpdates(w: W, ups: MemberUpdate[]) {
+  // take as many as fit; the rest ride on later messages
+  const fit: MemberUpdate[] = [];
+  let room = w.room() - 1;
+  for (const u of ups) {
+    const n = updateBytes(u);
+    if (n > room || fit.length === 255) break;
+    fit.push(u);
+    room -= n;
+  }
+  w.u8(fit.length);
+  for (const u of fit) w.str(u.id, MAX_ID_BYTES).str(u.addr, MAX_ADDR_BYTES).u8(u.state).u32(u.incarnation);
+}
+
+function readUpdates(r: R): MemberUpdate[] {
+  const n = r.u8();
+  const out: MemberUpdate[] = [];
+  for (let i = 0; i < n; i++) {
+    const id = r.str(MAX_ID_BYTES), addr = r.str(MAX_ADDR_BYTES), state = r.u8(), incarnation = r.u32();
+    if (state > MemberState.Left || !id) throw new Short();
+    out.push({ id, addr, state, incarnation });
+  }
+  return out;
+}
+
+export const CHUNK_HEADER_MAX = 1 + 1 + MAX_ID_BYTES + 4 + 4 + 1 + 4 + 4 + 4 + 1 + 8 + 2 + 2;
+
+export function encode(m: Msg): Buffer {
+  const w = new W();
+  w.u8(m.type).str(m.from, MAX_ID_BYTES).u32(m.incarnation);
+  switch (m.type) {
+    case T.Ping:
+    case T.Ack:
+      w.u32(m.seq);
+      writeUpdates(w, m.updates);
+      break;
+    case T.PingReq:
+      w.u32(m.seq).str(m.target, MAX_ID_BYTES).str(m.targetAddr, MAX_ADDR_BYTES);
+      break;
+    case T.IndirectAck:
+      w.u32(m.seq).str(m.target, MAX_ID_BYTES);
+      break;
+    case T.Propose:
+      w.u32(m.xfer).u8(m.mode).u32(m.fingerprint).u32(m.paramCount);
+      break;
+    case T.Refuse:
+      w.u32(m.xfer).u8(m.reason);
+      break;
+    case T.Chunk: {
+      const x = m.meta;
+      w.u32(m.xfer).u8(m.dir).u32(x.snapshotId).u32(x.fingerprint).u32(x.paramCount).u8(x.encoding)
+        .f64(x.samplesSeen).u16(x.chunkCount).u16(m.index).bytes(m.payload);
+      break;
+    }
+    case T.Need: {
+      w.u32(m.xfer).u8(m.dir);
+      const n = Math.min(m.ranges.length, Math.floor((w.room() - 1) / 4), 255);
+      w.u8(n);
+      for (let i = 0; i < n; i++) w.u16(m.ranges[i][0]).u16(m.ranges[i][1]);
+      break;
+    }
+    case T.Accept:
+    case T.Commit:
+    case T.CommitAck:
+    case T.Abort:
+      w.u32(m.xfer);
+      break;
+    case T.Leave:
+      break;
+  }
+  return w.done();
+}
+
+function decodeOrThrow(b: Buffer): Msg {
+  const r = new R(b);
+  const type = r.u8();
+  const from = r.str(MAX_ID_BYTES);
+  if (!from) throw new Short();
+  const incarnation = r.u32();
+  const base = { from, incarnation };
+  let m: Msg;
+  switch (type) {
+    case T.Ping:
+    case T.Ack:
+      m = { ...base, type, seq: r.u32(), updates: readUpdates(r) };
+      break;
+    case T.PingReq:
+      m = { ...base, type, seq: r.u32(), target: r.str(MAX_ID_BYTES), targetAddr: r.str(MAX_ADDR_BYTES) };
+      break;
+    case T.IndirectAck:
+      m = { ...base, type, seq: r.u32(), target: r.str(MAX_ID_BYTES) };
+      break;
+    case T.Propose: {
+      const xfer = r.u32(), mode = r.u8(), fingerprint = r.u32(), paramCount = r.u32();
+      if (mode !== Mode.Exchange && mode !== Mode.Pull) throw new Short();
+      m = { ...base, type, xfer, mode, fingerprint, paramCount };
+      break;
+    }
+    case T.Refuse:
+      m = { ...base, type, xfer: r.u32(), reason: r.u8() };
+      break;
+    case T.Chunk: {
+      const xfer = r.u32(), dir = r.u8();
+      const meta: SnapshotMeta = {
+        snapshotId: r.u32(), fingerprint: r.u32(), paramCount: r.u32(), encoding: r.u8(), samplesSeen: r.f64(), chunkCount: r.u16(),
+      };
+      const index = r.u16();
+      const payload = r.rest();
+      if (dir > 1 || (meta.encoding !== Encoding.F32 && meta.encoding !== Encoding.F16)) throw new Short();
+      if (!(index < meta.chunkCount) || payload.length === 0 || payload.length > CHUNK_BYTES) throw new Short();
+      if (!Number.isFinite(meta.samplesSeen) || meta.samplesSeen < 0) throw new Short();
+      m = { ...base, type, xfer, dir, meta, index, payload };
+      break;
+    }
+    case T.Need: {
+      const xfer = r.u32(), dir = r.u8(), n = r.u8();
+      if (dir > 1) throw new Short();
+      const ranges: [number, number][] = [];
+      for (let i = 0; i < n; i++) ranges.push([r.u16(), r.u16()]);
+      m = { ...base, type, xfer, dir, ranges };
+      break;
+    }
+    case T.Accept:
+    case T.Commit:
+    case T.CommitAck:
+    case T.Abort:
+      m = { ...base, type, xfer: r.u32() };
+      break;
+    case T.Leave:
+      m = { ...base, type };
+      break;
+    default:
+      throw new Short();
+  }
+  r.end();
+  return m;
+}
+
+/** Never throws: null for truncated, oversized, unknown or inconsistent input. */
+export function decode(b: Uint8Array): Msg | null {
+  if (b.length === 0 || b.length > MAX_PLAINTEXT) return null;
+  try {
+    return decodeOrThrow(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+  } catch {
+    return null;
+  }
+}
+
+type DistOmit<U, K extends PropertyKey> = U extends unknown ? Omit<U, K> : never;
+/** A message before the sender fills in its id and incarnation. */
+export type MsgBody = DistOmit<Msg, 'from' | 'incarnation'>;

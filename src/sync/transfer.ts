@@ -1,0 +1,139 @@
+// A model on the wire: numbered chunks of CHUNK_BYTES, each carrying the whole snapshot header
+// (so any chunk can start reassembly, and a lost first datagram costs nothing special). The
+// receiver allocates only for the parameter count it expects (never what a datagram claims),
+// holds at most a few transfers, and drops one that stops making progress.
+import { idHash32 } from './crypto';
+import { decodeHalf, encodeHalf } from './fp16';
+import { CHUNK_BYTES, Encoding, type SnapshotMeta } from './messages';
+
+if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1) throw new Error('vctrain gossip assumes a little-endian host');
+
+export function fingerprintHash(fingerprint: string, paramCount: number): number {
+  return idHash32(`${fingerprint}#${paramCount}`);
+}
+
+export const bytesPerParam = (e: Encoding): number => (e === Encoding.F16 ? 2 : 4);
+
+export function chunkCountFor(paramCount: number, e: Encoding): number {
+  return Math.ceil((paramCount * bytesPerParam(e)) / CHUNK_BYTES);
+}
+
+export interface EncodedSnapshot {
+  meta: SnapshotMeta;
+  bytes: Uint8Array;
+}
+
+export function encodeSnapshot(params: Float32Array, samplesSeen: number, snapshotId: number, fingerprint: number, e: Encoding): EncodedSnapshot {
+  const bytes = e === Encoding.F16
+    ? new Uint8Array(encodeHalf(params).buffer)
+    : new Uint8Array(params.buffer.slice(params.byteOffset, params.byteOffset + params.byteLength));
+  return {
+    meta: { snapshotId: snapshotId >>> 0, fingerprint, paramCount: params.length, encoding: e, samplesSeen, chunkCount: chunkCountFor(params.length, e) },
+    bytes,
+  };
+}
+
+export function chunkPayload(s: EncodedSnapshot, index: number): Uint8Array {
+  return s.bytes.subarray(index * CHUNK_BYTES, Math.min(s.bytes.length, (index + 1) * CHUNK_BYTES));
+}
+
+export function decodePayload(bytes: Uint8Array, meta: SnapshotMeta): Float32Array {
+  if (meta.encoding === Encoding.F16) return decodeHalf(new Uint16Array(bytes.buffer, bytes.byteOffset, meta.paramCount));
+  return new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + meta.paramCount * 4));
+}
+
+/** Why a chunk header cannot belong to a transfer we would accept, or null. */
+export function metaProblem(meta: SnapshotMeta, fingerprint: number, paramCount: number): string | null {
+  if (meta.fingerprint !== fingerprint) return 'fingerprint';
+  if (meta.paramCount !== paramCount) return 'param count';
+  if (meta.chunkCount !== chunkCountFor(paramCount, meta.encoding)) return 'chunk count';
+  return null;
+}
+
+export class Incoming {
+  readonly bytes: Uint8Array;
+  private readonly have: Uint8Array;
+  haveCount = 0;
+  lastProgress: number;
+  readonly started: number;
+
+  constructor(readonly meta: SnapshotMeta, now: number) {
+    this.bytes = new Uint8Array(meta.paramCount * bytesPerParam(meta.encoding));
+    this.have = new Uint8Array(meta.chunkCount);
+    this.lastProgress = now;
+    this.started = now;
+  }
+
+  /** Same snapshot as this transfer? A different header mid-transfer is a forgery or a bug: ignore it. */
+  matches(m: SnapshotMeta): boolean {
+    const a = this.meta;
+    return a.snapshotId === m.snapshotId && a.fingerprint === m.fingerprint && a.paramCount === m.paramCount &&
+      a.encoding === m.encoding && a.samplesSeen === m.samplesSeen && a.chunkCount === m.chunkCount;
+  }
+
+  /** true if the chunk was new and well-formed. */
+  add(index: number, payload: Uint8Array, now: number): boolean {
+    if (index >= this.meta.chunkCount || this.have[index]) return false;
+    const start = index * CHUNK_BYTES;
+    const len = Math.min(CHUNK_BYTES, this.bytes.length - start);
+    if (payload.length !== len) return false;
+    this.bytes.set(payload, start);
+    this.have[index] = 1;
+    this.haveCount++;
+    this.lastProgress = now;
+    return true;
+  }
+
+  get complete(): boolean {
+    return this.haveCount === this.meta.chunkCount;
+  }
+
+  params(): Float32Array {
+    return decodePayload(this.bytes, this.meta);
+  }
+
+  missingRanges(max: number): [number, number][] {
+    const out: [number, number][] = [];
+    const n = this.meta.chunkCount;
+    for (let i = 0; i < n && out.length < max; ) {
+      if (this.have[i]) { i++; continue; }
+      let j = i;
+      while (j < n && !this.have[j] && j - i < 0xffff) j++;
+      out.push([i, j - i]);
+      i = j;
+    }
+    return out;
+  }
+}
+
+/** Chunks waiting to go out for one transfer; resends requested by NEED go first. */
+export class Outgoing {
+  private next = 0;
+  private readonly resend: number[] = [];
+  private readonly queued = new Set<number>();
+  constructor(readonly snap: EncodedSnapshot) {}
+  requestAll(): void {
+    this.next = 0;
+  }
+  request(start: number, len: number): void {
+    const n = this.snap.meta.chunkCount;
+    for (let i = start; i < Math.min(n, start + len); i++) {
+      if (i >= this.next || this.queued.has(i)) continue; // not sent yet, or already queued
+      this.queued.add(i);
+      this.resend.push(i);
+    }
+  }
+  /** Next chunk index to send, or -1 when nothing is pending. */
+  take(): number {
+    const r = this.resend.shift();
+    if (r !== undefined) {
+      this.queued.delete(r);
+      return r;
+    }
+    if (this.next < this.snap.meta.chunkCount) return this.next++;
+    return -1;
+  }
+  get idle(): boolean {
+    return this.resend.length === 0 && this.next >= this.snap.meta.chunkCount;
+  }
+}

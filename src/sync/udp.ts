@@ -1,0 +1,82 @@
+// The UDP transport: the only file that touches dgram (through dgram-as-promised). Datagrams are
+// received with the socket's message callback rather than recv(), because recv() listens only
+// while a call is pending and would silently lose datagrams that arrive between two calls.
+import DgramAsPromised from 'dgram-as-promised';
+import type { SocketAsPromised } from 'dgram-as-promised';
+import { joinAddress, splitAddress, type MessageHandler, type Transport } from './transport';
+
+export interface UdpOptions {
+  /** Address to bind; default 0.0.0.0 (all interfaces). */
+  host?: string;
+  /** Port to bind; 0 picks a free one. */
+  port?: number;
+  /** Requested SO_RCVBUF; the kernel may cap it (net.core.rmem_max). A model arrives as ~1600 datagrams. */
+  recvBufferBytes?: number;
+}
+
+export class UdpTransport implements Transport {
+  private handler: MessageHandler | null = null;
+  private closed = false;
+  readonly counts = { sent: 0, sendErrors: 0, received: 0 };
+  lastSendError: string | null = null;
+
+  private constructor(private readonly sock: SocketAsPromised, readonly address: string) {}
+
+  static async open(o: UdpOptions = {}): Promise<UdpTransport> {
+    const host = o.host ?? '0.0.0.0';
+    const type = host.includes(':') ? 'udp6' : 'udp4';
+    let self: UdpTransport | null = null;
+    const sock = DgramAsPromised.createSocket({ type }, (msg, rinfo) => {
+      if (!self || self.closed || !self.handler) return;
+      self.counts.received++;
+      self.handler(new Uint8Array(msg.buffer, msg.byteOffset, msg.byteLength), joinAddress(rinfo.address, rinfo.port));
+    });
+    let bound;
+    try {
+      bound = await sock.bind(o.port ?? 0, host);
+    } catch (e) {
+      sock.destroy();
+      throw new Error(`cannot listen on ${joinAddress(host, o.port ?? 0)}: ${(e as Error).message}`);
+    }
+    try {
+      sock.setRecvBufferSize(o.recvBufferBytes ?? 4 << 20);
+      sock.setSendBufferSize(1 << 20);
+    } catch {
+      // buffer sizes are a hint; the kernel default still works, with more repair traffic
+    }
+    self = new UdpTransport(sock, joinAddress(bound.address, bound.port));
+    // a late async 'error' (e.g. ICMP unreachable surfaced by some stacks) must not kill the process
+    sock.socket.on('error', (e) => {
+      if (self) self.lastSendError = e.message;
+    });
+    return self;
+  }
+
+  get port(): number {
+    return splitAddress(this.address)!.port;
+  }
+
+  send(to: string, data: Uint8Array): void {
+    if (this.closed) return;
+    const p = splitAddress(to);
+    if (!p) {
+      this.counts.sendErrors++;
+      return;
+    }
+    this.counts.sent++;
+    this.sock.send(data, p.port, p.host).catch((e: Error) => {
+      this.counts.sendErrors++;
+      this.lastSendError = e.message;
+    });
+  }
+
+  onMessage(handler: MessageHandler): void {
+    this.handler = handler;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.sock.close();
+  }
+}
