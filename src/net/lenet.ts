@@ -35,6 +35,34 @@ export class LeNet {
     for (const [i, p] of paramOffsets().entries()) this.engine.write(this.params[i], flat.subarray(p.offset, p.offset + p.size));
   }
 
+  /** The momentum buffers (flat, PARAMS order), or null when training without momentum. */
+  getVelocity(): Float32Array | null {
+    if (this.velocity.every((v) => v === null)) return null;
+    const out = new Float32Array(PARAM_COUNT);
+    for (const [i, p] of paramOffsets().entries()) {
+      const v = this.velocity[i];
+      if (v) out.set(this.engine.read(v), p.offset);
+    }
+    return out;
+  }
+
+  /** Restores momentum buffers (a resumed run); ignored when this network has none. */
+  setVelocity(flat: Float32Array): void {
+    if (flat.length !== PARAM_COUNT) throw new Error(`setVelocity: need ${PARAM_COUNT} values, got ${flat.length}`);
+    for (const [i, p] of paramOffsets().entries()) {
+      const v = this.velocity[i];
+      if (v) this.engine.write(v, flat.subarray(p.offset, p.offset + p.size));
+    }
+  }
+
+  /** Zeroes the momentum buffers: after adopting someone else's parameters our velocity is stale. */
+  resetMomentum(): void {
+    for (const [i, p] of paramOffsets().entries()) {
+      const v = this.velocity[i];
+      if (v) this.engine.write(v, new Float32Array(p.size));
+    }
+  }
+
   /** images: N×784 floats in [0,1]; returns logits [N,10] (engine tensor) and the activations backward needs. */
   private forward(x0: Tensor) {
     const e = this.engine, [w1, b1, w2, b2, w3, b3, w4, b4] = this.params;
