@@ -1,0 +1,232 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import fc from 'fast-check';
+import { Cluster, float64Mean, mean } from './harness';
+
+const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+};
+
+test('must-show: 8 boards at 20% loss reach consensus within 1e-4 of the true mean', () => {
+  const c = new Cluster({ n: 8, dim: 600, seed: 20, net: { loss: 0.2 } }); // 600 fp32 = 3 chunks per snapshot
+  const truth = float64Mean(c.boards.map((b) => b.vec));
+  c.run(6000, 2, () => c.maxDeviation(Float32Array.from(truth)) < 1e-4);
+  const dev = c.maxDeviation(Float32Array.from(truth));
+  const averages = c.boards.map((b) => b.node.stats().averages);
+  c.stop();
+  assert.ok(dev < 1e-4, `max deviation from the mean ${dev}`);
+  assert.ok(c.net.counts.dropped > 100, 'the network really lost datagrams');
+  assert.ok(averages.every((a) => a > 0), `every board averaged: ${averages}`);
+});
+
+test('property: 2-8 boards converge to within 1e-4 of their mean under 0-30% loss, duplication and reordering', () => {
+  fc.assert(
+    fc.property(
+      fc.record({
+        n: fc.integer({ min: 2, max: 8 }),
+        dim: fc.integer({ min: 1, max: 700 }),
+        loss: fc.double({ min: 0, max: 0.3, noNaN: true }),
+        duplicate: fc.double({ min: 0, max: 0.3, noNaN: true }),
+        reorder: fc.double({ min: 0, max: 0.3, noNaN: true }),
+        seed: fc.integer({ min: 1, max: 1e6 }),
+      }),
+      (p) => {
+        // random vectors are not models: the divergence guards (tested below) would refuse short ones
+        const c = new Cluster({
+          n: p.n, dim: p.dim, seed: p.seed, net: { loss: p.loss, duplicate: p.duplicate, reorder: p.reorder, reorderMs: 15 },
+          tune: { maxNormRatio: 1e9, maxRelDistance: 1e9 },
+        });
+        const truth = Float32Array.from(float64Mean(c.boards.map((b) => b.vec)));
+        c.run(10_000, 2, () => c.maxDeviation(truth) < 1e-4);
+        const dev = c.maxDeviation(truth);
+        c.stop();
+        assert.ok(dev < 1e-4, `deviation ${dev} with ${JSON.stringify(p)}`);
+      },
+    ),
+    { numRuns: 12 },
+  );
+});
+
+test('weights follow samples seen: 300 vs 100 samples blend 3:1 on both sides', () => {
+  const c = new Cluster({ n: 2, dim: 50, seed: 5, tune: { exchangeIntervalMs: 1e9 } });
+  const [a, b] = c.boards;
+  a.samples = 300;
+  b.samples = 100;
+  const expect = a.vec.map((x, i) => 0.75 * x + 0.25 * b.vec[i]);
+  c.run(300); // membership
+  assert.ok(a.node.exchangeNow(b.id));
+  c.run(200);
+  assert.equal(a.node.stats().averages, 1);
+  assert.equal(b.node.stats().averages, 1);
+  assert.ok(maxAbsDiff(a.vec, expect) < 1e-6 && maxAbsDiff(b.vec, expect) < 1e-6);
+  c.stop();
+});
+
+test('a board killed mid-transfer stalls no one: the others keep averaging and agree', () => {
+  const c = new Cluster({ n: 4, dim: 6000, seed: 7, tune: { burst: 4 } }); // 23 chunks, a few ms per transfer
+  c.run(500);
+  const victim = c.boards[3];
+  let killedAt = -1;
+  let chunksSeen = 0;
+  c.net.tap = (d, from) => {
+    if (killedAt < 0 && from === victim.addr && d.length > 1000 && ++chunksSeen === 5) {
+      killedAt = c.clock.now();
+      c.kill(victim);
+    }
+  };
+  c.run(3000, 2, () => killedAt >= 0);
+  assert.ok(killedAt >= 0, 'the victim sent a snapshot');
+  const before = c.live().map((b) => b.node.stats().averages);
+  c.run(3000);
+  const live = c.live();
+  const after = live.map((b) => b.node.stats().averages);
+  const own = Float32Array.from(float64Mean(live.map((b) => b.vec)));
+  for (let i = 0; i < live.length; i++) assert.ok(after[i] - before[i] >= 5, `board ${live[i].id} averaged ${after[i] - before[i]} times after the kill`);
+  assert.ok(c.maxDeviation(own) < 1e-4, `survivors agree: ${c.maxDeviation(own)}`);
+  for (const b of live) {
+    const m = b.node.members().find((x) => x.id === victim.id);
+    assert.equal(m?.state, 'dead', `${b.id} sees the victim as ${m?.state}`);
+    for (const x of b.vec) assert.ok(Number.isFinite(x));
+  }
+  c.stop();
+});
+
+test('a late joiner pulls a full model first, then averages with the cluster', async () => {
+  const c = new Cluster({ n: 4, dim: 2000, seed: 11, net: { loss: 0.1 } });
+  c.run(1500);
+  const joiner = c.add({ needsModel: true });
+  let ready = false;
+  void joiner.node.ready().then(() => { ready = true; });
+  assert.equal(joiner.node.poll(), null);
+  for (let k = 0; k < 200 && !ready; k++) {
+    c.clock.advance(5);
+    await Promise.resolve();
+  }
+  assert.ok(ready, 'ready() resolved');
+  const adopt = joiner.node.poll();
+  assert.equal(adopt?.kind, 'adopt');
+  adopt!.applyTo(joiner.vec);
+  // the others kept training-free averaging meanwhile; the joiner now holds one of their models
+  c.run(3000);
+  const all = Float32Array.from(float64Mean(c.live().map((b) => b.vec)));
+  assert.ok(c.maxDeviation(all) < 1e-4, `joiner in consensus: ${c.maxDeviation(all)}`);
+  assert.equal(joiner.node.stats().adopts, 1);
+  assert.ok(joiner.node.stats().averages > 0);
+  c.stop();
+});
+
+test('a joiner with nobody to pull from trains from its own init after joinTimeoutMs', async () => {
+  const c = new Cluster({ n: 0, dim: 10, seed: 2 });
+  const lone = c.add({ needsModel: true });
+  let ready = false;
+  void lone.node.ready().then(() => { ready = true; });
+  c.clock.advance(2999);
+  await Promise.resolve();
+  assert.equal(ready, false);
+  c.clock.advance(2);
+  await Promise.resolve();
+  assert.equal(ready, true);
+  assert.equal(lone.node.poll(), null);
+  c.stop();
+});
+
+test('guards: a board holding NaN or a diverged model is refused and cannot drag the others', () => {
+  const c = new Cluster({ n: 5, dim: 100, seed: 13 });
+  const nan = c.boards[3], big = c.boards[4];
+  nan.vec[17] = NaN;
+  big.vec.forEach((_x, i) => (big.vec[i] *= 1000));
+  const sane = c.boards.slice(0, 3);
+  const truth = Float32Array.from(float64Mean(sane.map((b) => b.vec)));
+  c.run(4000);
+  assert.ok(c.maxDeviation(truth, sane) < 1e-4, `sane boards reached their own mean: ${c.maxDeviation(truth, sane)}`);
+  const refused = c.boards.reduce((s, b) => s + b.node.stats().refused, 0);
+  assert.ok(refused > 0);
+  for (const b of [nan, big]) assert.equal(b.node.stats().averages, 0, `${b.id} never averaged`);
+  c.stop();
+});
+
+test('another cluster name or key, replays, truncations and random bytes change nothing', () => {
+  const c = new Cluster({ n: 2, dim: 300, seed: 17, tune: { exchangeIntervalMs: 1e9 } });
+  const [a, b] = c.boards;
+  const captured: { d: Uint8Array; from: string; to: string }[] = [];
+  c.run(300);
+  c.net.tap = (d, from, to) => captured.push({ d, from, to });
+  assert.ok(a.node.exchangeNow(b.id));
+  c.run(300);
+  c.net.tap = null;
+  assert.equal(a.node.stats().averages, 1);
+  const va = a.vec.slice(), vb = b.vec.slice();
+  const statsBefore = [a.node.stats(), b.node.stats()];
+
+  // 1. the whole exchange replayed, in order, to its original receivers
+  for (const x of captured) c.net.inject(x.d, x.from, x.to);
+  c.run(300);
+  // 2. truncated and bit-flipped copies
+  for (const x of captured) {
+    c.net.inject(x.d.subarray(0, x.d.length >> 1), x.from, x.to);
+    const f = Uint8Array.from(x.d);
+    f[f.length - 3] ^= 0x40;
+    c.net.inject(f, x.from, x.to);
+  }
+  // 3. random bytes
+  fc.assert(fc.property(fc.uint8Array({ maxLength: 1300 }), (d) => { c.net.inject(d, 'evil:1', a.addr); }), { numRuns: 300 });
+  // 4. boards of another cluster, or with another key, talking to a
+  c.add({ cluster: 'other' });
+  c.add({ key: randomBytes(32) });
+  c.run(1000);
+
+  assert.deepEqual(a.vec, va);
+  assert.deepEqual(b.vec, vb);
+  const [sa, sb] = [a.node.stats(), b.node.stats()];
+  assert.equal(sa.averages, 1);
+  assert.equal(sb.averages, 1);
+  assert.equal(sa.handlerErrors + sb.handlerErrors, 0);
+  const replays = sa.dropped.replay + sb.dropped.replay - statsBefore[0].dropped.replay - statsBefore[1].dropped.replay;
+  assert.ok(replays >= captured.length, `replays counted ${replays} of ${captured.length}`);
+  assert.ok(sa.dropped.auth > 0 && sa.dropped.short + sa.dropped.version > 0);
+  assert.deepEqual(a.node.members().map((m) => m.id), [b.id], 'strangers never became members');
+  c.stop();
+});
+
+test('clean leave: the others mark the board left at once, not after suspicion', () => {
+  const c = new Cluster({ n: 3, dim: 10, seed: 19 });
+  c.run(500);
+  const goer = c.boards[2];
+  void goer.node.leave();
+  c.run(20);
+  c.kill(goer);
+  for (const b of c.boards.slice(0, 2)) assert.equal(b.node.members().find((m) => m.id === goer.id)?.state, 'left');
+  c.stop();
+});
+
+test('a partition converges on each side, and after healing to the global mean', () => {
+  const c = new Cluster({ n: 6, dim: 64, seed: 23, tune: { suspicionMs: 200 } });
+  const truth = Float32Array.from(float64Mean(c.boards.map((b) => b.vec)));
+  const left = c.boards.slice(0, 3), right = c.boards.slice(3);
+  c.run(300); // everyone knows everyone before the cut
+  c.net.partition([left.map((b) => b.addr), right.map((b) => b.addr)]);
+  c.run(3000);
+  const ml = mean(left.map((b) => b.vec)), mr = mean(right.map((b) => b.vec));
+  assert.ok(c.maxDeviation(ml, left) < 1e-4 && c.maxDeviation(mr, right) < 1e-4, 'each side agrees');
+  assert.ok(maxAbsDiff(ml, mr) > 1e-2, 'the sides differ');
+  c.net.heal();
+  // seeds (board 0) are re-pinged every 5th period, so the sides find each other again
+  c.run(8000, 2, () => c.maxDeviation(truth) < 1e-4);
+  assert.ok(c.maxDeviation(truth) < 1e-4, `after healing: ${c.maxDeviation(truth)}`);
+  c.stop();
+});
+
+test('LAN preset (fp16 on the wire): consensus to fp16 resolution, mean kept to 1e-3', () => {
+  const c = new Cluster({ n: 6, dim: 1200, seed: 29, preset: 'lan', net: { loss: 0.1 } });
+  const truth = Float32Array.from(float64Mean(c.boards.map((b) => b.vec)));
+  c.run(5000);
+  const m = mean(c.boards.map((b) => b.vec));
+  const spread = c.maxDeviation(m);
+  const drift = maxAbsDiff(m, truth);
+  c.stop();
+  assert.ok(spread < 2 ** -10, `boards agree to ${spread}`);
+  assert.ok(drift < 1e-3, `mean drifted ${drift}`);
+});
