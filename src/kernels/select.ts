@@ -1,25 +1,106 @@
-// Chooses the engine a run trains on. The one place that knows both engines exist.
+// Chooses the engine a run trains on: the one place that knows both engines exist.
+// gl is taken only if `gl` loads, a context opens, every program builds and the self-test agrees
+// with the CPU twin; `auto` then times a few steps of each and keeps the faster. Whatever is
+// chosen, `reason` is the one line that says why.
+import * as fs from 'node:fs';
 import type { Engine } from './engine';
 import { CpuEngine } from './cpu/engine';
+import { GlEngine } from './gl/engine';
+import { GlFaultError, GlUnavailableError } from './gl/errors';
+import { profileForRenderer, type ProfileName } from './gl/profile';
+import { ResilientEngine } from './gl/resilient';
+import { selfTest, timeSteps } from '../net/selftest';
 
 export type Device = 'auto' | 'gl' | 'cpu';
-export type Profile = 'vc4' | 'desktop';
+export type Profile = ProfileName;
 
 export interface EngineChoice {
   engine: Engine;
   /** One line for the user: which engine, and why (e.g. why the GL engine was not taken). */
   reason: string;
+  device: 'gl' | 'cpu';
+  profile?: Profile;
 }
 
 export interface SelectOptions {
   device: Device;
   profile?: Profile;
   threads?: number;
+  log?: (line: string) => void;
+  /** Tests only: make the GL path fail in a chosen way, to exercise each fallback. */
+  inject?: { noGl?: boolean; noContext?: boolean; breakShader?: boolean; skewSelfTest?: number };
+  /** Self-test tolerance (largest error relative to the op's largest magnitude). */
+  tolerance?: number;
+}
+
+/** What the host says its GPU is: headless-gl's WebGL renderer string is always "ANGLE", so the
+ *  DRM driver bound to the display device and the board model are read instead. */
+export function hostGpu(): string {
+  const parts: string[] = [];
+  try {
+    for (const card of fs.readdirSync('/sys/class/drm')) {
+      if (!/^card\d+$/.test(card)) continue;
+      try { parts.push(`drm ${card}: ${fs.realpathSync(`/sys/class/drm/${card}/device/driver`).split('/').pop()}`); } catch { /* no driver link */ }
+    }
+  } catch { /* no DRM */ }
+  try { parts.push(fs.readFileSync('/proc/device-tree/model', 'utf8').replace(/\0/g, '').trim()); } catch { /* not a device-tree board */ }
+  return parts.join('; ');
+}
+
+export function chooseProfile(renderer: string, asked?: Profile): { profile: Profile; why: string } {
+  if (asked) return { profile: asked, why: `--profile ${asked}` };
+  const host = hostGpu();
+  const p = profileForRenderer(`${renderer} ${host}`);
+  return { profile: p, why: p === 'vc4' ? `VideoCore found (${host || renderer})` : `renderer ${renderer}${host ? `, ${host}` : ''} is not a VideoCore` };
+}
+
+export function openGl(opts: Pick<SelectOptions, 'profile' | 'inject'>): { engine: GlEngine; why: string } {
+  if (opts.inject?.noGl) throw new GlUnavailableError("the optional package 'gl' is not installed (injected)");
+  if (opts.inject?.noContext) throw new GlUnavailableError('headless-gl returned no context (injected)');
+  const probe = GlEngine.create({ profile: opts.profile ?? 'vc4' });
+  const { profile, why } = chooseProfile(probe.renderer, opts.profile);
+  const engine = profile === probe.profile.name ? probe : new GlEngine(probe.gl, profile);
+  if (opts.inject?.breakShader) engine.injectShaderFault = true;
+  return { engine, why };
 }
 
 export async function selectEngine(opts: SelectOptions): Promise<EngineChoice> {
-  // The GL engine lands with src/kernels/gl/; until then every device falls back to the CPU.
-  const engine = new CpuEngine({ threads: opts.threads });
-  const reason = opts.device === 'cpu' ? 'cpu: asked for with --device cpu' : 'cpu: the GL engine is not built yet';
-  return { engine, reason };
+  const cpu = () => new CpuEngine({ threads: opts.threads });
+  const say = (c: EngineChoice) => { opts.log?.(c.reason); return c; };
+  if (opts.device === 'cpu') return say({ engine: cpu(), reason: 'cpu: asked for with --device cpu', device: 'cpu' });
+
+  let gl: GlEngine;
+  let why: string;
+  try {
+    ({ engine: gl, why } = openGl(opts));
+  } catch (e) {
+    if (e instanceof GlUnavailableError || e instanceof GlFaultError)
+      return say({ engine: cpu(), reason: `cpu: GL engine unavailable: ${e.message}`, device: 'cpu' });
+    throw e;
+  }
+  let st;
+  try {
+    st = selfTest(gl, opts.tolerance ?? 1e-4);
+    if (opts.inject?.skewSelfTest) st = { ...st, maxRelError: st.maxRelError + opts.inject.skewSelfTest, ok: st.maxRelError + opts.inject.skewSelfTest <= st.tolerance };
+  } catch (e) {
+    gl.destroy();
+    if (e instanceof GlFaultError) return say({ engine: cpu(), reason: `cpu: GL engine failed to build or run: ${e.message}`, device: 'cpu' });
+    throw e;
+  }
+  if (!st.ok) {
+    gl.destroy();
+    return say({ engine: cpu(), reason: `cpu: GL self-test disagrees with the CPU twin (${st.worstOp} off by ${st.maxRelError.toExponential(2)} > ${st.tolerance})`, device: 'cpu' });
+  }
+  const profile = gl.profile.name;
+  const wrap = () => new ResilientEngine(gl, cpu, { log: opts.log });
+  if (opts.device === 'gl')
+    return say({ engine: wrap(), reason: `gl ${profile}: asked for with --device gl; ${why}; self-test ok (max rel error ${st.maxRelError.toExponential(1)})`, device: 'gl', profile });
+
+  const c = cpu();
+  const glRate = timeSteps(gl), cpuRate = timeSteps(c);
+  const rates = `gl ${glRate.toFixed(0)} img/s vs cpu ${cpuRate.toFixed(0)} img/s on a few timed steps`;
+  if (glRate > cpuRate)
+    return say({ engine: wrap(), reason: `gl ${profile}: faster (${rates}); ${why}; self-test ok`, device: 'gl', profile });
+  gl.destroy();
+  return say({ engine: c, reason: `cpu: faster (${rates}; GL renderer ${gl.renderer}${hostGpu() ? `, ${hostGpu()}` : ''})`, device: 'cpu' });
 }

@@ -46,6 +46,8 @@ export class GlEngine implements Engine, GlRunner {
   private readonly quad: unknown;
   private readonly vs: unknown;
   private destroyed = false;
+  /** Tests only: the next program built gets a syntax error, as a driver rejecting it would. */
+  injectShaderFault = false;
 
   /** Opens a context through headless-gl; throws GlUnavailableError with the reason if none. */
   static create(opts: GlEngineOptions = {}): GlEngine {
@@ -103,7 +105,8 @@ export class GlEngine implements Engine, GlRunner {
   }
 
   private program(spec: KernelSpec): Program {
-    const src = fragmentSource(spec, this.profile);
+    let src = fragmentSource(spec, this.profile);
+    if (this.injectShaderFault) src += '\nthis does not compile;';
     const hit = this.programs.get(src);
     if (hit) return hit;
     const gl = this.gl;
@@ -157,6 +160,7 @@ export class GlEngine implements Engine, GlRunner {
 
   run(spec: KernelSpec, inputs: GlTensor[], shape: readonly number[], uniforms: Record<string, number> = {}): GlTensor {
     if (this.destroyed) throw new GlFaultError(`${spec.name}: the GL engine was destroyed`);
+    if (this.gl.isContextLost?.()) throw new GlFaultError(`${spec.name}: GL context lost`);
     for (const t of inputs) if (t.disposed) throw new Error(`${spec.name}: input tensor was disposed`);
     const gl = this.gl;
     const p = this.program(spec);
