@@ -57,14 +57,15 @@ float kernel(float i) {
   }
   const T = Math.max(1, Math.min(p.maxLoop, Math.floor(p.maxFetches / s.termFetches)));
   const S = Math.ceil(s.L / T);
-  const body = `${s.helpers ?? ''}
+  const partialPass = (first: number, count: number): GlTensor => {
+    const body = `${s.helpers ?? ''}
 float kernel(float ii) {
   float part = idiv(ii, ${glf(1 / outSize)});
   float i = ii - part * ${glf(outSize)};
   ${s.pre}
   float s = 0.0;
   for (int kk = 0; kk < ${T}; kk++) {
-    float k = part * ${glf(T)} + float(kk);
+    float k = (part + ${glf(first)}) * ${glf(T)} + float(kk);
     float live = k < ${glf(s.L)} ? 1.0 : 0.0;
     k = min(k, ${glf(s.L - 1)});
     ${s.term}
@@ -72,8 +73,27 @@ float kernel(float ii) {
   }
   return s;
 }`;
-  const partial = r.run(spec(`${s.name}:partial`, s.inputs, outSize * S, body, T * s.termFetches), s.inputs.map((x) => x.t), [S, outSize]);
-  return sumPartials(r, s.name, partial, S, outSize, s.outShape, epi, epiBody, helpers, s.uniforms);
+    return r.run(spec(`${s.name}:partial`, s.inputs, outSize * count, body, T * s.termFetches), s.inputs.map((x) => x.t), [count, outSize]);
+  };
+  // Partials must fit one texture; past that, fold groups of them separately and add the groups
+  // in the epilogue pass.
+  const cap = p.maxTextureSide * p.maxTextureSide;
+  const perGroup = Math.max(1, Math.floor(cap / outSize));
+  if (S <= perGroup) return sumPartials(r, s.name, partialPass(0, S), S, outSize, s.outShape, epi, epiBody, helpers, s.uniforms);
+  const groups: Input[] = [];
+  for (let first = 0, g = 0; first < S; first += perGroup, g++) {
+    const count = Math.min(perGroup, S - first);
+    const none = { inputs: [], expr: 's', fetches: 0 };
+    groups.push({ name: `grp${g}`, t: sumPartials(r, s.name, partialPass(first, count), count, outSize, s.outShape, none, '  return s;', '') });
+  }
+  const body = `${helpers}
+float kernel(float i) {
+  float s = ${groups.map((g) => `fetch_${g.name}(i)`).join(' + ')};
+  ${epiBody}
+}`;
+  const out = r.run(spec(`${s.name}:groups`, [...groups, ...epi.inputs], outSize, body, groups.length + epi.fetches, s.uniforms), [...groups, ...epi.inputs].map((x) => x.t), s.outShape, s.uniforms);
+  for (const g of groups) r.dispose(g.t);
+  return out;
 }
 
 function sumPartials(
