@@ -80,6 +80,25 @@ export class LeNet {
   /** One SGD step on a batch; images N×784 in [0,1], labels N class indices. */
   step(images: Float32Array, labels: ArrayLike<number>, sgd: SgdOptions): StepResult {
     const e = this.engine;
+    const { loss, grads, temps } = this.backward(images, labels);
+    for (let i = 0; i < grads.length; i++) e.sgdUpdate(this.params[i], grads[i], this.velocity[i], sgd);
+    for (const tt of [...temps, ...grads]) e.dispose(tt);
+    return { loss };
+  }
+
+  /** The gradient of the batch's mean loss, flat in PARAMS order; parameters are left unchanged. */
+  gradients(images: Float32Array, labels: ArrayLike<number>): Float32Array {
+    const e = this.engine;
+    const { grads, temps } = this.backward(images, labels);
+    const out = new Float32Array(PARAM_COUNT);
+    for (const [i, p] of paramOffsets().entries()) out.set(e.read(grads[i]), p.offset);
+    for (const tt of [...temps, ...grads]) e.dispose(tt);
+    return out;
+  }
+
+  /** Forward and backward pass; the caller disposes temps and grads. */
+  private backward(images: Float32Array, labels: ArrayLike<number>): { loss: number; grads: Tensor[]; temps: Tensor[] } {
+    const e = this.engine;
     const N = labels.length;
     const x0 = e.tensor([N, 1, IMAGE_SIDE, IMAGE_SIDE], images);
     const t = e.tensor([N, CLASSES], oneHot(labels));
@@ -101,14 +120,14 @@ export class LeNet {
     const dZ1 = e.activationBackward(this.act, s.a1, dA1);
     const dW1 = e.conv2dBackwardFilter(s.x0, dZ1, this.params[0].shape), dB1 = e.biasGrad(dZ1);
 
-    const grads = [dW1, dB1, dW2, dB2, dW3, dB3, dW4, dB4];
-    for (let i = 0; i < grads.length; i++) e.sgdUpdate(this.params[i], grads[i], this.velocity[i], sgd);
-
     const l = e.read(losses);
     let loss = 0;
     for (let i = 0; i < N; i++) loss += l[i];
-    for (const tt of [x0, t, s.a1, s.p1, s.a2, s.p2, s.f, s.a3, s.z, losses, dLogits, dA3, dZ3, dF, dP2, dA2, dZ2, dP1, dA1, dZ1, ...grads]) e.dispose(tt);
-    return { loss: loss / N };
+    return {
+      loss: loss / N,
+      grads: [dW1, dB1, dW2, dB2, dW3, dB3, dW4, dB4],
+      temps: [x0, t, s.a1, s.p1, s.a2, s.p2, s.f, s.a3, s.z, losses, dLogits, dA3, dZ3, dF, dP2, dA2, dZ2, dP1, dA1, dZ1],
+    };
   }
 
   /** Class probabilities [N,10] for images N×784. */
