@@ -11,7 +11,7 @@ import { softmax, softmaxCrossEntropy } from '../softmax_xent';
 import { GlFaultError, GlUnavailableError } from './errors';
 import { loadGl, type WebGLContext } from './load-gl';
 import { PROFILES, type Profile, type ProfileName } from './profile';
-import { fragmentSource, layoutFor, VERTEX_SHADER, type KernelSpec } from './program';
+import { fragmentSource, layoutFor, ProfileViolation, VERTEX_SHADER, type KernelSpec } from './program';
 import { GlTensor, type GlRunner, type TexRef } from './tensor';
 
 export interface GlStats {
@@ -158,10 +158,24 @@ export class GlEngine implements Engine, GlRunner {
     else this.gl.deleteTexture(ref.tex);
   }
 
+  /** Runs GL calls; anything headless-gl throws (e.g. "Invalid GL context") becomes a GlFaultError. */
+  private gl_<T>(what: string, f: () => T): T {
+    try {
+      return f();
+    } catch (e) {
+      if (e instanceof GlFaultError || e instanceof ProfileViolation) throw e;
+      throw new GlFaultError(`${what}: ${(e as Error).message}`);
+    }
+  }
+
   run(spec: KernelSpec, inputs: GlTensor[], shape: readonly number[], uniforms: Record<string, number> = {}): GlTensor {
+    for (const t of inputs) if (t.disposed) throw new Error(`${spec.name}: input tensor was disposed`);
+    return this.gl_(spec.name, () => this.runPass(spec, inputs, shape, uniforms));
+  }
+
+  private runPass(spec: KernelSpec, inputs: GlTensor[], shape: readonly number[], uniforms: Record<string, number>): GlTensor {
     if (this.destroyed) throw new GlFaultError(`${spec.name}: the GL engine was destroyed`);
     if (this.gl.isContextLost?.()) throw new GlFaultError(`${spec.name}: GL context lost`);
-    for (const t of inputs) if (t.disposed) throw new Error(`${spec.name}: input tensor was disposed`);
     const gl = this.gl;
     const p = this.program(spec);
     const out = this.alloc(spec.outSize);
@@ -192,7 +206,7 @@ export class GlEngine implements Engine, GlRunner {
 
   tensor(shape: readonly number[], data?: Float32Array): Tensor {
     const size = shape.reduce((a, b) => a * b, 1);
-    const t = new GlTensor([...shape], this.alloc(size));
+    const t = new GlTensor([...shape], this.gl_('tensor', () => this.alloc(size)));
     this.write(t, data ?? new Float32Array(size));
     return t;
   }
@@ -203,22 +217,26 @@ export class GlEngine implements Engine, GlRunner {
     const { w, h } = g.ref;
     const bytes = new Uint8Array(w * h * 4);
     bytes.set(new Uint8Array(data.buffer, data.byteOffset, data.length * 4));
-    gl.bindTexture(gl.TEXTURE_2D, g.ref.tex);
-    gl.texSubImage2D(gl.TEXTURE_2D, 0, 0, 0, w, h, gl.RGBA, gl.UNSIGNED_BYTE, bytes);
+    this.gl_('write', () => {
+      gl.bindTexture(gl.TEXTURE_2D, g.ref.tex);
+      gl.texSubImage2D(gl.TEXTURE_2D, 0, 0, 0, w, h, gl.RGBA, gl.UNSIGNED_BYTE, bytes);
+      this.check('write');
+    });
     this.stats.uploads++;
-    this.check('write');
   }
 
   read(t: Tensor): Float32Array {
     const g = t as GlTensor, gl = this.gl;
     if (g.disposed) throw new Error('read: tensor was disposed');
     const { w, h } = g.ref;
-    gl.bindFramebuffer(gl.FRAMEBUFFER, this.fbo);
-    gl.framebufferTexture2D(gl.FRAMEBUFFER, gl.COLOR_ATTACHMENT0, gl.TEXTURE_2D, g.ref.tex, 0);
     const bytes = new Uint8Array(w * h * 4);
-    gl.readPixels(0, 0, w, h, gl.RGBA, gl.UNSIGNED_BYTE, bytes);
+    this.gl_('read', () => {
+      gl.bindFramebuffer(gl.FRAMEBUFFER, this.fbo);
+      gl.framebufferTexture2D(gl.FRAMEBUFFER, gl.COLOR_ATTACHMENT0, gl.TEXTURE_2D, g.ref.tex, 0);
+      gl.readPixels(0, 0, w, h, gl.RGBA, gl.UNSIGNED_BYTE, bytes);
+      this.check('read');
+    });
     this.stats.readbacks++;
-    this.check('read');
     return new Float32Array(bytes.buffer, 0, g.size).slice();
   }
 
@@ -234,7 +252,7 @@ export class GlEngine implements Engine, GlRunner {
     const g = t as GlTensor;
     if (g.disposed) return;
     g.disposed = true;
-    if (!this.destroyed) this.release(g.ref);
+    if (!this.destroyed) try { this.release(g.ref); } catch { /* a lost context has nothing to free */ }
   }
 
   conv2d(x: Tensor, w: Tensor, b: Tensor, act: Activation): Tensor { return conv2d(this, x as GlTensor, w as GlTensor, b as GlTensor, act); }
@@ -264,8 +282,7 @@ export class GlEngine implements Engine, GlRunner {
   }
 
   flush(): void {
-    this.gl.finish();
-    this.check('flush');
+    this.gl_('flush', () => { this.gl.finish(); this.check('flush'); });
   }
 
   /** Throws GlFaultError if the context has failed since the last check. */
