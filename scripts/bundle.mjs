@@ -3,6 +3,7 @@
 //   vctrain.cjs          the whole command, every JavaScript dependency inlined
 //   worker.cjs           the CPU engine's worker-thread entry (the pool looks for it beside vctrain.cjs)
 //   mnist-digits.bin.gz  the built-in digits the default job trains on (data, not code)
+//   peers/torch_lenet.py the PyTorch peer `vctrain bench` runs where python3 has torch (optional)
 // `gl` (headless-gl) stays outside: it is a native addon built per machine, and
 // src/kernels/gl/load-gl.ts looks for it at run time beside the bundle or in the global npm root.
 // TensorFlow.js is a benchmark peer only (a devDependency); it is left out on purpose, so the
@@ -106,4 +107,7 @@ if (!fs.existsSync(assetOut)) {
   process.exit(1);
 }
 log(`dist: ${path.relative(root, assetOut) || assetOut}  ${(fs.statSync(assetOut).size / 1024).toFixed(0)} kB (data)`);
+// The PyTorch peer of `vctrain bench` (optional on a board: used only where python3 has torch).
+fs.mkdirSync(path.join(outdir, 'peers'), { recursive: true });
+fs.copyFileSync(path.join(root, 'bench/peers/torch_lenet.py'), path.join(outdir, 'peers/torch_lenet.py'));
 log(`target node >= ${MIN_NODE_MAJOR}; gl external (install beside the bundle or globally for the GPU path)`);
