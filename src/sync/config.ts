@@ -14,6 +14,9 @@ export interface GossipPreset {
   /** Chunks sent per pacing tick, and the tick: the burst must fit the receiver's socket buffer. */
   burst: number;
   paceMs: number;
+  /** Unconfirmed chunks allowed in flight; the receiver reports progress every window/4 chunks. Keep
+   * window x ~2.3 KB (kernel bookkeeping per datagram) under the receiver's SO_RCVBUF. */
+  windowChunks: number;
   /** Silence after which a receiver asks for the chunks it lacks. */
   needAfterMs: number;
   /** An incoming transfer with no new chunk for this long is dropped (bounded reassembly memory). */
@@ -64,6 +67,7 @@ export const PRESETS: Record<'local' | 'lan', GossipPreset> = {
     exchangeIntervalMs: 2000,
     burst: 64,
     paceMs: 1,
+    windowChunks: 512,
     needAfterMs: 30,
     transferTimeoutMs: 2000,
     exchangeTimeoutMs: 5000,
@@ -77,6 +81,8 @@ export const PRESETS: Record<'local' | 'lan', GossipPreset> = {
     // 100 Mbit/s is ~10 datagrams of 1.2 KB per ms; stay under it so Wi-Fi and the Pi's USB NIC keep up
     burst: 8,
     paceMs: 1,
+    // Raspberry Pi OS caps SO_RCVBUF at net.core.rmem_max = 212992 unless raised: ~90 datagrams
+    windowChunks: 80,
     needAfterMs: 80,
     transferTimeoutMs: 4000,
     exchangeTimeoutMs: 15_000,

@@ -387,7 +387,7 @@ export class GossipNode {
     ex.addr = from;
     ex.state = 'pushing';
     ex.own = this.snapshot();
-    ex.out = new Outgoing(encodeSnapshot(ex.own.params, ex.own.samplesSeen, this.snapshotSeq++, this.fp, this.preset.encoding));
+    ex.out = new Outgoing(encodeSnapshot(ex.own.params, ex.own.samplesSeen, this.snapshotSeq++, this.fp, this.preset.encoding), this.preset.windowChunks);
     this.kick();
     this.needLoop(ex);
   }
@@ -450,7 +450,7 @@ export class GossipNode {
       pull.accepted = true;
       if (!pull.inc) pull.inc = new Incoming(m.meta, now);
       if (!pull.inc.matches(m.meta)) return void this.s.dropped.unexpected++;
-      pull.inc.add(m.index, m.payload, now);
+      if (pull.inc.add(m.index, m.payload, now)) this.maybeReport(pull.addr, pull.xfer, 1, pull.inc);
       if (pull.inc.complete) this.pullComplete(pull);
       return;
     }
@@ -462,7 +462,7 @@ export class GossipNode {
     ex.addr = from;
     if (!ex.inc) ex.inc = new Incoming(m.meta, now);
     if (!ex.inc.matches(m.meta)) return void this.s.dropped.unexpected++;
-    ex.inc.add(m.index, m.payload, now);
+    if (ex.inc.add(m.index, m.payload, now)) this.maybeReport(ex.addr, ex.xfer, m.dir, ex.inc);
     if (ex.inc.complete) this.snapshotComplete(ex);
   }
 
@@ -482,7 +482,7 @@ export class GossipNode {
     ex.weight = peerWeight(ex.own!.samplesSeen, meta.samplesSeen, this.preset.minWeight, this.preset.maxWeight);
     if (ex.role === 'resp') {
       ex.state = 'replying';
-      ex.out = new Outgoing(encodeSnapshot(ex.own!.params, ex.own!.samplesSeen, this.snapshotSeq++, this.fp, this.preset.encoding));
+      ex.out = new Outgoing(encodeSnapshot(ex.own!.params, ex.own!.samplesSeen, this.snapshotSeq++, this.fp, this.preset.encoding), this.preset.windowChunks);
       this.kick();
       return;
     }
@@ -516,14 +516,23 @@ export class GossipNode {
         if (now - ex.inc.lastProgress > this.preset.transferTimeoutMs) return this.abort(`transfer from ${ex.peer} stalled`);
         if (now - ex.inc.lastProgress >= this.preset.needAfterMs) this.sendNeed(ex.addr, ex.xfer, ex.role === 'resp' ? 0 : 1, ex.inc);
       } else if (ex.role === 'resp' || (ex.out && ex.out.idle)) {
-        this.send(ex.addr, { type: T.Need, xfer: ex.xfer, dir: ex.role === 'resp' ? 0 : 1, ranges: [[0, 0xffff]] });
+        this.send(ex.addr, { type: T.Need, xfer: ex.xfer, dir: ex.role === 'resp' ? 0 : 1, have: 0, ranges: [[0, 0xffff]] });
       }
       this.needLoop(ex);
     }, this.preset.needAfterMs);
   }
 
   private sendNeed(addr: string, xfer: number, dir: number, inc: Incoming): void {
-    this.send(addr, { type: T.Need, xfer, dir, ranges: inc.missingRanges(255) });
+    inc.sinceReport = 0;
+    this.send(addr, { type: T.Need, xfer, dir, have: inc.haveCount, ranges: inc.missingRanges(255) });
+  }
+
+  /** Every window/4 new chunks: tell the sender how many we hold (opens its window) and which ones
+   * below the highest seen are missing (most likely lost). */
+  private maybeReport(addr: string, xfer: number, dir: number, inc: Incoming): void {
+    if (inc.complete || inc.sinceReport < Math.max(1, this.preset.windowChunks >> 2)) return;
+    inc.sinceReport = 0;
+    this.send(addr, { type: T.Need, xfer, dir, have: inc.haveCount, ranges: inc.missingRanges(255, inc.frontier) });
   }
 
   private onNeed(m: Msg & { type: T.Need }): void {
@@ -536,6 +545,7 @@ export class GossipNode {
       sv.expires = this.clock.now() + this.preset.transferTimeoutMs;
     }
     if (!out) return;
+    out.confirm(m.have);
     for (const [start, len] of m.ranges) out.request(start, len);
     this.kick();
   }
@@ -570,7 +580,7 @@ export class GossipNode {
         progress = true;
       }
     }
-    if (flows.some((f) => !f.out.idle)) {
+    if (budget < this.preset.burst && flows.some((f) => !f.out.idle)) {
       this.pumpScheduled = true;
       this.timer(() => this.pump(), this.preset.paceMs);
     }
@@ -589,7 +599,7 @@ export class GossipNode {
         p.tries++;
         this.send(p.addr, { type: T.Propose, xfer: p.xfer, mode: Mode.Pull, fingerprint: this.fp, paramCount: this.paramCount });
       } else if (p.accepted && !p.inc && now - p.started > this.preset.needAfterMs) {
-        this.send(p.addr, { type: T.Need, xfer: p.xfer, dir: 1, ranges: [[0, 0xffff]] });
+        this.send(p.addr, { type: T.Need, xfer: p.xfer, dir: 1, have: 0, ranges: [[0, 0xffff]] });
       }
       const last = p.inc ? p.inc.lastProgress : p.started;
       if (now - last > this.preset.transferTimeoutMs || (!p.accepted && p.tries >= this.preset.retries)) {
@@ -614,7 +624,7 @@ export class GossipNode {
     if (!this.haveModel) return this.send(from, { type: T.Refuse, xfer: m.xfer, reason: RefuseReason.NotReady });
     if (this.serves.size >= MAX_SERVES) return this.send(from, { type: T.Refuse, xfer: m.xfer, reason: RefuseReason.Busy });
     const own = this.snapshot();
-    const out = new Outgoing(encodeSnapshot(own.params, own.samplesSeen, this.snapshotSeq++, this.fp, this.preset.encoding));
+    const out = new Outgoing(encodeSnapshot(own.params, own.samplesSeen, this.snapshotSeq++, this.fp, this.preset.encoding), this.preset.windowChunks);
     this.serves.set(key, { peer: m.from, addr: from, xfer: m.xfer, out, expires: this.clock.now() + this.preset.transferTimeoutMs });
     this.send(from, { type: T.Accept, xfer: m.xfer });
     this.kick();

@@ -81,7 +81,7 @@ export type Msg =
   | (Base & { type: T.Accept; xfer: number })
   | (Base & { type: T.Refuse; xfer: number; reason: RefuseReason })
   | (Base & { type: T.Chunk; xfer: number; dir: number; meta: SnapshotMeta; index: number; payload: Uint8Array })
-  | (Base & { type: T.Need; xfer: number; dir: number; ranges: [number, number][] })
+  | (Base & { type: T.Need; xfer: number; dir: number; have: number; ranges: [number, number][] })
   | (Base & { type: T.Commit; xfer: number })
   | (Base & { type: T.CommitAck; xfer: number })
   | (Base & { type: T.Abort; xfer: number })
@@ -195,7 +195,7 @@ export function encode(m: Msg): Buffer {
       break;
     }
     case T.Need: {
-      w.u32(m.xfer).u8(m.dir);
+      w.u32(m.xfer).u8(m.dir).u16(m.have);
       const n = Math.min(m.ranges.length, Math.floor((w.room() - 1) / 4), 255);
       w.u8(n);
       for (let i = 0; i < n; i++) w.u16(m.ranges[i][0]).u16(m.ranges[i][1]);
@@ -255,11 +255,11 @@ function decodeOrThrow(b: Buffer): Msg {
       break;
     }
     case T.Need: {
-      const xfer = r.u32(), dir = r.u8(), n = r.u8();
+      const xfer = r.u32(), dir = r.u8(), have = r.u16(), n = r.u8();
       if (dir > 1) throw new Short();
       const ranges: [number, number][] = [];
       for (let i = 0; i < n; i++) ranges.push([r.u16(), r.u16()]);
-      m = { ...base, type, xfer, dir, ranges };
+      m = { ...base, type, xfer, dir, have, ranges };
       break;
     }
     case T.Accept:

@@ -54,6 +54,9 @@ export class Incoming {
   readonly bytes: Uint8Array;
   private readonly have: Uint8Array;
   haveCount = 0;
+  /** Highest index received + 1, and new chunks since the last progress report to the sender. */
+  frontier = 0;
+  sinceReport = 0;
   lastProgress: number;
   readonly started: number;
 
@@ -80,6 +83,8 @@ export class Incoming {
     this.bytes.set(payload, start);
     this.have[index] = 1;
     this.haveCount++;
+    this.sinceReport++;
+    if (index >= this.frontier) this.frontier = index + 1;
     this.lastProgress = now;
     return true;
   }
@@ -92,9 +97,10 @@ export class Incoming {
     return decodePayload(this.bytes, this.meta);
   }
 
-  missingRanges(max: number): [number, number][] {
+  /** Missing chunks as [start, len] ranges, below `upTo` (default: all). */
+  missingRanges(max: number, upTo = this.meta.chunkCount): [number, number][] {
     const out: [number, number][] = [];
-    const n = this.meta.chunkCount;
+    const n = Math.min(upTo, this.meta.chunkCount);
     for (let i = 0; i < n && out.length < max; ) {
       if (this.have[i]) { i++; continue; }
       let j = i;
@@ -106,12 +112,19 @@ export class Incoming {
   }
 }
 
-/** Chunks waiting to go out for one transfer; resends requested by NEED go first. */
+/** Chunks waiting to go out for one transfer; resends requested by NEED go first. New chunks go
+ * out only while fewer than `window` are unconfirmed, so a receiver busy in a training step (not
+ * reading its socket) loses at most a window to its socket buffer instead of the whole model. */
 export class Outgoing {
   private next = 0;
+  private have = 0;
   private readonly resend: number[] = [];
   private readonly queued = new Set<number>();
-  constructor(readonly snap: EncodedSnapshot) {}
+  constructor(readonly snap: EncodedSnapshot, private readonly window = Infinity) {}
+  /** The receiver reports holding `n` chunks. */
+  confirm(n: number): void {
+    if (n > this.have) this.have = n;
+  }
   requestAll(): void {
     this.next = 0;
   }
@@ -130,7 +143,7 @@ export class Outgoing {
       this.queued.delete(r);
       return r;
     }
-    if (this.next < this.snap.meta.chunkCount) return this.next++;
+    if (this.next < this.snap.meta.chunkCount && this.next - this.have < this.window) return this.next++;
     return -1;
   }
   get idle(): boolean {

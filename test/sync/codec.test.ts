@@ -25,7 +25,7 @@ const msg: fc.Arbitrary<Msg> = fc.oneof(
     index: fc.integer({ min: 0, max: 999 }),
     payload: fc.uint8Array({ minLength: 1, maxLength: CHUNK_BYTES }),
   }),
-  fc.record({ type: fc.constant(T.Need), from: id, incarnation: u32, xfer: u32, dir: fc.constantFrom(0, 1), ranges: fc.array(fc.tuple(u16, u16), { maxLength: 40 }) }),
+  fc.record({ type: fc.constant(T.Need), from: id, incarnation: u32, xfer: u32, dir: fc.constantFrom(0, 1), have: u16, ranges: fc.array(fc.tuple(u16, u16), { maxLength: 40 }) }),
   fc.record({ type: fc.constant(T.Leave), from: id, incarnation: u32 }),
 ) as fc.Arbitrary<Msg>;
 

@@ -22,12 +22,13 @@ test('must-show: 8 boards at 20% loss reach consensus within 1e-4 of the true me
   assert.ok(averages.every((a) => a > 0), `every board averaged: ${averages}`);
 });
 
-test('property: 2-8 boards converge to within 1e-4 of their mean under 0-30% loss, duplication and reordering', () => {
+test('property: 2-8 boards converge to within 1e-4 of their mean under 0-30% loss, duplication and reordering, any flow window', () => {
   fc.assert(
     fc.property(
       fc.record({
         n: fc.integer({ min: 2, max: 8 }),
-        dim: fc.integer({ min: 1, max: 700 }),
+        dim: fc.integer({ min: 1, max: 4000 }), // up to 15 chunks
+        windowChunks: fc.integer({ min: 2, max: 16 }),
         loss: fc.double({ min: 0, max: 0.3, noNaN: true }),
         duplicate: fc.double({ min: 0, max: 0.3, noNaN: true }),
         reorder: fc.double({ min: 0, max: 0.3, noNaN: true }),
@@ -37,7 +38,7 @@ test('property: 2-8 boards converge to within 1e-4 of their mean under 0-30% los
         // random vectors are not models: the divergence guards (tested below) would refuse short ones
         const c = new Cluster({
           n: p.n, dim: p.dim, seed: p.seed, net: { loss: p.loss, duplicate: p.duplicate, reorder: p.reorder, reorderMs: 15 },
-          tune: { maxNormRatio: 1e9, maxRelDistance: 1e9 },
+          tune: { maxNormRatio: 1e9, maxRelDistance: 1e9, windowChunks: p.windowChunks },
         });
         const truth = Float32Array.from(float64Mean(c.boards.map((b) => b.vec)));
         c.run(10_000, 2, () => c.maxDeviation(truth) < 1e-4);
@@ -46,7 +47,7 @@ test('property: 2-8 boards converge to within 1e-4 of their mean under 0-30% los
         assert.ok(dev < 1e-4, `deviation ${dev} with ${JSON.stringify(p)}`);
       },
     ),
-    { numRuns: 12 },
+    { numRuns: 30 },
   );
 });
 
