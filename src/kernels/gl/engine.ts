@@ -179,6 +179,8 @@ export class GlEngine implements Engine, GlRunner {
     const gl = this.gl;
     const p = this.program(spec);
     const out = this.alloc(spec.outSize);
+    // The context may be shared (tfjs-webgl in the benchmark), so state that others set is reset.
+    gl.disable(gl.SCISSOR_TEST);
     gl.bindFramebuffer(gl.FRAMEBUFFER, this.fbo);
     gl.framebufferTexture2D(gl.FRAMEBUFFER, gl.COLOR_ATTACHMENT0, gl.TEXTURE_2D, out.tex, 0);
     gl.viewport(0, 0, out.w, out.h);
