@@ -1,0 +1,445 @@
+// The training loop of one board: data, LeNet on the chosen engine, seeded shuffling, SGD steps,
+// evaluation on the test split, checkpoints and resume.
+//
+// Reproducibility: the initial parameters come from initParams(seed); each epoch's order is a
+// Fisher-Yates shuffle driven by one mulberry32 stream seeded from `seed` (and the shard index),
+// whose state at the start of the current epoch is saved in every checkpoint together with the
+// parameters, the momentum buffers and the position in the epoch. Resuming restores all of it,
+// so on a deterministic engine a run killed and resumed ends with bit-identical parameters to
+// one that never stopped.
+import { selectEngine, type Device, type Profile } from '../kernels/select';
+import type { Activation, Engine } from '../kernels/engine';
+import { CHECKPOINT_FILE, loadCheckpoint, saveCheckpoint, type CheckpointState, type EpochRecord } from './checkpoint';
+import { loadDataset, shard as shardOf, type Dataset } from './data';
+import { DataError } from './idx';
+import { LeNet, initParams } from './lenet';
+import { CLASSES, IMAGE_SIDE } from './spec';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+export type { EpochRecord } from './checkpoint';
+
+export interface TrainerOptions {
+  epochs: number;
+  batch: number;
+  lr: number;
+  momentum: number;
+  weightDecay: number;
+  seed: number;
+  device: Device;
+  profile?: Profile;
+  threads?: number;
+  /** Directory of checkpoint.vct. */
+  out: string;
+  /** Continue from `<out>/checkpoint.vct` if there is one. */
+  resume?: boolean;
+  shard?: { index: number; count: number };
+  dataDir?: string;
+  act?: Activation;
+  log?(line: string): void;
+  /** Tests: a data set already in memory instead of loading one. */
+  dataset?: Dataset;
+}
+
+export interface EngineInfo {
+  device: 'gl' | 'cpu';
+  profile?: Profile;
+  description: string;
+  reason: string;
+}
+
+export interface StepInfo {
+  /** Mean loss of this batch. */
+  loss: number;
+  /** Images in this batch. */
+  images: number;
+  /** The epoch this batch belongs to, counted from 0. */
+  epoch: number;
+  /** Batches done in that epoch, this one included (== batchesPerEpoch on its last batch). */
+  batch: number;
+  batchesPerEpoch: number;
+  /** All epochs are done. */
+  done: boolean;
+}
+
+export interface RunHooks {
+  onStep?(info: StepInfo): void;
+  onEpoch?(info: EpochRecord): void;
+  shouldStop?(): boolean;
+}
+
+export interface RunSummary {
+  testAccuracy: number;
+  device: 'gl' | 'cpu';
+  profile?: Profile;
+  /** Epochs completed (including those before a resume). */
+  epochs: number;
+  /** Training images per second of this process's steps (evaluation excluded). */
+  imagesPerSecond: number;
+  wallSeconds: number;
+  out: string;
+  history: EpochRecord[];
+  /** True when shouldStop() ended the run before the last epoch. */
+  stopped: boolean;
+}
+
+const PIXELS = IMAGE_SIDE * IMAGE_SIDE;
+const EVAL_BATCH = 250;
+
+/** mulberry32 (the same generator as lenet.ts) with its state in the open, so it can be saved. */
+class Rng {
+  constructor(public state: number) {}
+  next(): number {
+    this.state = (this.state + 0x6d2b79f5) >>> 0;
+    let t = this.state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  }
+}
+
+function shuffleSeed(seed: number, shardIndex: number): number {
+  // Distinct from the parameter-init stream, and distinct per shard.
+  return (Math.imul(seed >>> 0, 0x9e3779b1) ^ Math.imul(shardIndex + 1, 0x85ebca6b) ^ 0x5bd1e995) >>> 0;
+}
+
+function validate(o: TrainerOptions): void {
+  const bad = (m: string) => { throw new RangeError(m); };
+  if (!Number.isInteger(o.epochs) || o.epochs < 0) bad(`epochs must be a whole number >= 0, got ${o.epochs}`);
+  if (!Number.isInteger(o.batch) || o.batch < 1) bad(`batch must be a whole number >= 1, got ${o.batch}`);
+  if (!(o.lr > 0) || !Number.isFinite(o.lr)) bad(`learning rate must be > 0, got ${o.lr}`);
+  if (!(o.momentum >= 0 && o.momentum < 1)) bad(`momentum must be in [0, 1), got ${o.momentum}`);
+  if (!(o.weightDecay >= 0) || !Number.isFinite(o.weightDecay)) bad(`weight decay must be >= 0, got ${o.weightDecay}`);
+  if (!Number.isInteger(o.seed)) bad(`seed must be an integer, got ${o.seed}`);
+}
+
+export class Trainer {
+  epoch = 0;
+  step = 0;
+  samplesSeen = 0;
+  readonly history: EpochRecord[] = [];
+  readonly data: Dataset;
+  readonly batchesPerEpoch: number;
+
+  private engine: Engine;
+  private net: LeNet;
+  private reason: string;
+  private profile?: Profile;
+  private rng: Rng;
+  private rngEpochStart: number;
+  private order: Uint32Array | null = null;
+  private batchInEpoch = 0;
+  private epochLossSum = 0;
+  private epochImages = 0;
+  private epochTrainMs = 0;
+  private readonly xb: Float32Array;
+  private readonly yb: Uint8Array;
+  /** Bumped whenever the parameters change, so evaluate() can reuse its last answer. */
+  private version = 0;
+  private lastEval: { version: number; accuracy: number; loss: number } | null = null;
+  private epochEndVersion = -1;
+  /** Host copy of the state at the last checkpoint: where a GL fault restarts from on the CPU. */
+  private snapshot: CheckpointState;
+  private readonly log: (line: string) => void;
+
+  private constructor(readonly options: TrainerOptions, data: Dataset, engine: Engine, reason: string, profile: Profile | undefined) {
+    this.data = data;
+    this.engine = engine;
+    this.reason = reason;
+    this.profile = profile;
+    this.log = options.log ?? (() => {});
+    this.batchesPerEpoch = Math.ceil(data.train.n / options.batch);
+    this.rng = new Rng(shuffleSeed(options.seed, options.shard?.index ?? 0));
+    this.rngEpochStart = this.rng.state;
+    this.net = new LeNet(engine, initParams(options.seed), options.act ?? 'tanh', options.momentum);
+    this.xb = new Float32Array(options.batch * PIXELS);
+    this.yb = new Uint8Array(options.batch);
+    this.snapshot = this.state();
+  }
+
+  static async create(opts: TrainerOptions): Promise<Trainer> {
+    validate(opts);
+    let data = opts.dataset ?? loadDataset({ dataDir: opts.dataDir });
+    if (opts.shard) data = shardOf(data, opts.shard.index, opts.shard.count);
+    if (data.train.n === 0) throw new DataError(`${data.source}: no training images`);
+    const log = opts.log ?? (() => {});
+    log(`data: ${data.source}`);
+    const sel = { device: opts.device, profile: opts.profile, threads: opts.threads, log };
+    const choice = (await selectEngine(sel)) as { engine: Engine; reason: string; device?: 'gl' | 'cpu'; profile?: Profile };
+    const t = new Trainer(opts, data, choice.engine, choice.reason, choice.profile);
+    if (opts.resume) {
+      const file = path.join(opts.out, CHECKPOINT_FILE);
+      if (fs.existsSync(file)) {
+        t.restore(loadCheckpoint(file), file);
+        log(`resumed from ${file}: epoch ${t.epoch}, step ${t.step}${t.batchInEpoch ? ` (batch ${t.batchInEpoch}/${t.batchesPerEpoch} of epoch ${t.epoch + 1})` : ''}`);
+      } else {
+        log(`no checkpoint in ${opts.out} yet: starting from the beginning`);
+      }
+    }
+    return t;
+  }
+
+  get engineInfo(): EngineInfo {
+    const device = this.engine.kind;
+    return { device, profile: device === 'gl' ? this.profile : undefined, description: this.engine.description, reason: this.reason };
+  }
+
+  getParams(): Float32Array {
+    return this.net.getParams();
+  }
+
+  setParams(p: Float32Array): void {
+    this.net.setParams(p);
+    this.version++;
+  }
+
+  resetMomentum(): void {
+    this.net.resetMomentum();
+  }
+
+  /** Everything a checkpoint holds, as of now. */
+  private state(): CheckpointState {
+    const o = this.options;
+    return {
+      epoch: this.epoch,
+      step: this.step,
+      batchInEpoch: this.batchInEpoch,
+      samplesSeen: this.samplesSeen,
+      rngEpochStart: this.rngEpochStart,
+      epochLossSum: this.epochLossSum,
+      epochImages: this.epochImages,
+      epochTrainMs: this.epochTrainMs,
+      options: {
+        epochs: o.epochs, batch: o.batch, lr: o.lr, momentum: o.momentum, weightDecay: o.weightDecay, seed: o.seed,
+        act: o.act ?? 'tanh', shard: o.shard ?? { index: 0, count: 1 }, data: this.data.source, trainImages: this.data.train.n,
+      },
+      history: this.history.map((h) => ({ ...h })),
+      params: this.net.getParams(),
+      velocity: this.net.getVelocity(),
+    };
+  }
+
+  private restore(s: CheckpointState, file: string): void {
+    const saved = s.options as { batch?: number; seed?: number; trainImages?: number; act?: string; shard?: { index: number; count: number } };
+    const o = this.options;
+    const shard = o.shard ?? { index: 0, count: 1 };
+    const clash = (what: string, a: unknown, b: unknown) => {
+      throw new DataError(`${file}: saved with ${what} ${String(a)}, this run asks for ${String(b)}; resume with the same settings or use another --out`);
+    };
+    if (saved.batch !== undefined && saved.batch !== o.batch) clash('batch', saved.batch, o.batch);
+    if (saved.seed !== undefined && saved.seed !== o.seed) clash('seed', saved.seed, o.seed);
+    if (saved.act !== undefined && saved.act !== (o.act ?? 'tanh')) clash('activation', saved.act, o.act ?? 'tanh');
+    if (saved.shard && (saved.shard.index !== shard.index || saved.shard.count !== shard.count)) clash('shard', `${saved.shard.index}/${saved.shard.count}`, `${shard.index}/${shard.count}`);
+    if (saved.trainImages !== undefined && saved.trainImages !== this.data.train.n) clash('a training set of', saved.trainImages, this.data.train.n);
+    this.net.setParams(s.params);
+    if (s.velocity) this.net.setVelocity(s.velocity);
+    else this.net.resetMomentum();
+    this.epoch = s.epoch;
+    this.step = s.step;
+    this.samplesSeen = s.samplesSeen;
+    this.batchInEpoch = s.batchInEpoch;
+    this.epochLossSum = s.epochLossSum;
+    this.epochImages = s.epochImages;
+    this.epochTrainMs = s.epochTrainMs;
+    this.history.length = 0;
+    this.history.push(...s.history.map((h) => ({ ...h, testAccuracy: h.testAccuracy ?? NaN })));
+    this.rng.state = s.rngEpochStart >>> 0;
+    this.rngEpochStart = this.rng.state;
+    this.order = null;
+    if (this.batchInEpoch > 0) this.drawOrder();
+    this.version++;
+    const last = this.history[this.history.length - 1];
+    this.epochEndVersion = this.batchInEpoch === 0 && last && last.epoch === this.epoch ? this.version : -1;
+    this.snapshot = { ...s, params: s.params.slice(), velocity: s.velocity ? s.velocity.slice() : null };
+  }
+
+  private drawOrder(): void {
+    this.rngEpochStart = this.rng.state;
+    const n = this.data.train.n;
+    const order = new Uint32Array(n);
+    for (let i = 0; i < n; i++) order[i] = i;
+    for (let i = n - 1; i > 0; i--) {
+      const j = Math.floor(this.rng.next() * (i + 1));
+      const t = order[i]; order[i] = order[j]; order[j] = t;
+    }
+    this.order = order;
+  }
+
+  /** One batch, synchronously. After the last batch of an epoch `epoch` has advanced. */
+  trainStep(): StepInfo {
+    if (this.epoch >= this.options.epochs) {
+      return { loss: NaN, images: 0, epoch: this.epoch, batch: 0, batchesPerEpoch: this.batchesPerEpoch, done: true };
+    }
+    if (!this.order) this.drawOrder();
+    const order = this.order as Uint32Array;
+    const { images, labels, n } = this.data.train;
+    const start = this.batchInEpoch * this.options.batch;
+    const count = Math.min(this.options.batch, n - start);
+    for (let k = 0; k < count; k++) {
+      const i = order[start + k];
+      this.xb.set(images.subarray(i * PIXELS, (i + 1) * PIXELS), k * PIXELS);
+      this.yb[k] = labels[i];
+    }
+    const t0 = performance.now();
+    let loss: number;
+    try {
+      loss = this.net.step(this.xb.subarray(0, count * PIXELS), this.yb.subarray(0, count), {
+        lr: this.options.lr, momentum: this.options.momentum, weightDecay: this.options.weightDecay,
+      }).loss;
+    } catch (e) {
+      if (e instanceof Error && e.name === 'GlFaultError' && this.engine.kind === 'gl') {
+        this.fallBackToCpu(e.message);
+        return this.trainStep();
+      }
+      throw e;
+    }
+    this.epochTrainMs += performance.now() - t0;
+    this.version++;
+    const epochOfStep = this.epoch;
+    this.step++;
+    this.batchInEpoch++;
+    this.samplesSeen += count;
+    this.epochLossSum += loss * count;
+    this.epochImages += count;
+    const batch = this.batchInEpoch;
+    if (this.batchInEpoch >= this.batchesPerEpoch) {
+      this.epoch++;
+      this.batchInEpoch = 0;
+      this.order = null;
+      this.rngEpochStart = this.rng.state;
+      this.closeEpoch();
+    }
+    return { loss, images: count, epoch: epochOfStep, batch, batchesPerEpoch: this.batchesPerEpoch, done: this.epoch >= this.options.epochs };
+  }
+
+  /**
+   * A GL fault the engine itself did not absorb: carry on with the CPU engine from the host copy
+   * of the last checkpoint (the steps since then are redone, in the same order).
+   */
+  private fallBackToCpu(why: string): void {
+    this.log(`GL fault: ${why}; continuing on the CPU from the last checkpoint (epoch ${this.snapshot.epoch}, step ${this.snapshot.step})`);
+    const { CpuEngine } = require('../kernels/cpu/engine') as typeof import('../kernels/cpu/engine');
+    try {
+      this.net.destroy();
+      this.engine.destroy();
+    } catch {
+      // the context is already unusable; nothing to free that matters
+    }
+    this.engine = new CpuEngine({ threads: this.options.threads });
+    this.reason = `cpu: after a GL fault (${why})`;
+    this.net = new LeNet(this.engine, this.snapshot.params, this.options.act ?? 'tanh', this.options.momentum);
+    this.restore(this.snapshot, 'the last checkpoint');
+  }
+
+  /** Accuracy and mean cross-entropy on the whole test split, of the current or the given parameters. */
+  evaluate(params?: Float32Array): { accuracy: number; loss: number } {
+    if (!params && this.lastEval && this.lastEval.version === this.version) return { accuracy: this.lastEval.accuracy, loss: this.lastEval.loss };
+    let net = this.net;
+    if (params) net = new LeNet(this.engine, params, this.options.act ?? 'tanh', 0);
+    try {
+      const { images, labels, n } = this.data.test;
+      let correct = 0, loss = 0;
+      for (let s = 0; s < n; s += EVAL_BATCH) {
+        const m = Math.min(EVAL_BATCH, n - s);
+        const p = net.predict(images.subarray(s * PIXELS, (s + m) * PIXELS), m);
+        for (let k = 0; k < m; k++) {
+          let best = 0;
+          for (let c = 1; c < CLASSES; c++) if (p[k * CLASSES + c] > p[k * CLASSES + best]) best = c;
+          const y = labels[s + k];
+          if (best === y) correct++;
+          loss -= Math.log(Math.max(p[k * CLASSES + y], 1e-30));
+        }
+      }
+      const r = { accuracy: n ? correct / n : NaN, loss: n ? loss / n : NaN };
+      if (!params) {
+        this.lastEval = { version: this.version, ...r };
+        const last = this.history[this.history.length - 1];
+        if (last && last.epoch === this.epoch && this.epochEndVersion === this.version) last.testAccuracy = r.accuracy;
+      }
+      return r;
+    } finally {
+      if (params) net.destroy();
+    }
+  }
+
+  /** Writes `<out>/checkpoint.vct` atomically; returns its path. */
+  checkpoint(): string {
+    // At an epoch's end, record its accuracy in the history the checkpoint carries.
+    this.finishedEpoch();
+    const s = this.state();
+    const file = saveCheckpoint(this.options.out, s);
+    this.snapshot = s;
+    return file;
+  }
+
+  /** Closes the epoch's running sums into a history record; its test accuracy is filled in by the next evaluate(). */
+  private closeEpoch(): void {
+    const seconds = this.epochTrainMs / 1000;
+    this.history.push({
+      epoch: this.epoch,
+      loss: this.epochImages ? this.epochLossSum / this.epochImages : NaN,
+      testAccuracy: NaN,
+      imagesPerSecond: seconds > 0 ? this.epochImages / seconds : 0,
+      seconds,
+    });
+    this.epochEndVersion = this.version;
+    this.epochLossSum = 0;
+    this.epochImages = 0;
+    this.epochTrainMs = 0;
+  }
+
+  /** The record of the epoch that just ended, with its test accuracy (evaluated once). */
+  private finishedEpoch(): EpochRecord | null {
+    const last = this.history[this.history.length - 1];
+    if (!last || last.epoch !== this.epoch || this.epochEndVersion !== this.version) return null;
+    if (!Number.isFinite(last.testAccuracy)) this.evaluate();
+    return last;
+  }
+
+  /**
+   * Trains until `epochs` are done or shouldStop() says so, evaluating and checkpointing after
+   * every epoch (and once more when stopped mid-epoch, so --resume loses nothing). Yields to the
+   * event loop between steps so timers, signals and gossip run beside training.
+   */
+  async run(hooks: RunHooks = {}): Promise<RunSummary> {
+    const t0 = performance.now();
+    let trainMs = 0, images = 0, stopped = false;
+    while (this.epoch < this.options.epochs) {
+      if (hooks.shouldStop?.()) {
+        stopped = true;
+        break;
+      }
+      const s0 = performance.now();
+      const info = this.trainStep();
+      trainMs += performance.now() - s0;
+      images += info.images;
+      hooks.onStep?.(info);
+      if (info.batch >= info.batchesPerEpoch) {
+        const rec = this.finishedEpoch() as EpochRecord;
+        this.checkpoint();
+        this.log(`epoch ${rec.epoch}/${this.options.epochs}: loss ${rec.loss.toFixed(4)}, test accuracy ${(rec.testAccuracy * 100).toFixed(2)}%, ${rec.imagesPerSecond.toFixed(0)} img/s`);
+        hooks.onEpoch?.(rec);
+      }
+      await new Promise<void>((r) => setImmediate(r));
+    }
+    if (stopped) this.checkpoint();
+    const testAccuracy = this.finishedEpoch()?.testAccuracy ?? this.evaluate().accuracy;
+    const info = this.engineInfo;
+    return {
+      testAccuracy,
+      device: info.device,
+      profile: info.profile,
+      epochs: this.epoch,
+      imagesPerSecond: trainMs > 0 ? images / (trainMs / 1000) : 0,
+      wallSeconds: (performance.now() - t0) / 1000,
+      out: this.options.out,
+      history: this.history.map((h) => ({ ...h })),
+      stopped,
+    };
+  }
+
+  destroy(): void {
+    this.net.destroy();
+    this.engine.destroy();
+  }
+}

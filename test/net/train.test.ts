@@ -1,0 +1,101 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { loadCheckpoint } from '../../src/net/checkpoint';
+import { Trainer } from '../../src/net/train';
+import { TRAIN_N, tinyDataset, trainOptions, writeTinyIdx } from './fixtures/tiny';
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vct-train-'));
+process.on('exit', () => fs.rmSync(tmp, { recursive: true, force: true }));
+const data = tinyDataset();
+
+const sameBits = (a: Float32Array, b: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+
+let reference: Float32Array;
+let referenceHistory: { epoch: number; loss: number; testAccuracy: number }[];
+
+test('an uninterrupted run: epochs, steps, history, checkpoint, the same again with the same seed', async () => {
+  const out = path.join(tmp, 'ref');
+  const t = await Trainer.create({ ...trainOptions(out), dataset: data });
+  const epochsSeen: number[] = [];
+  const steps: number[] = [];
+  const s = await t.run({ onStep: (i) => steps.push(i.batch), onEpoch: (r) => epochsSeen.push(r.epoch) });
+  assert.deepEqual(steps, [1, 2, 3, 4, 5, 1, 2, 3, 4, 5]);
+  assert.deepEqual(epochsSeen, [1, 2]);
+  assert.equal(t.step, 10);
+  assert.equal(t.samplesSeen, 2 * TRAIN_N);
+  assert.equal(s.epochs, 2);
+  assert.equal(s.history.length, 2);
+  for (const h of s.history) assert.ok(Number.isFinite(h.loss) && h.testAccuracy >= 0 && h.testAccuracy <= 1 && h.imagesPerSecond > 0);
+  assert.equal(s.testAccuracy, s.history[1].testAccuracy);
+  assert.equal(s.testAccuracy, t.evaluate().accuracy);
+  assert.deepEqual(t.evaluate(t.getParams()), t.evaluate());
+  reference = t.getParams();
+  referenceHistory = s.history.map(({ epoch, loss, testAccuracy }) => ({ epoch, loss, testAccuracy }));
+  const c = loadCheckpoint(out);
+  assert.ok(sameBits(c.params, reference));
+  assert.ok(c.velocity && c.velocity.some((v) => v !== 0));
+  assert.equal(c.epoch, 2);
+  assert.deepEqual(c.history.map(({ epoch, loss, testAccuracy }) => ({ epoch, loss, testAccuracy })), referenceHistory);
+
+  const again = await Trainer.create({ ...trainOptions(path.join(tmp, 'ref2')), dataset: data });
+  await again.run();
+  assert.ok(sameBits(again.getParams(), reference), 'same seed, same parameters');
+  const other = await Trainer.create({ ...trainOptions(path.join(tmp, 'ref3')), seed: 8, dataset: data });
+  await other.run();
+  assert.ok(!sameBits(other.getParams(), reference), 'another seed, other parameters');
+});
+
+test('stopped mid-epoch and resumed: bit-identical parameters and the same history', async () => {
+  for (const stopAfter of [3, 5, 7]) {
+    const out = path.join(tmp, `stop-${stopAfter}`);
+    const a = await Trainer.create({ ...trainOptions(out), dataset: data });
+    let n = 0;
+    const sa = await a.run({ onStep: () => n++, shouldStop: () => n >= stopAfter });
+    assert.ok(sa.stopped);
+    assert.equal(loadCheckpoint(out).step, stopAfter);
+    const b = await Trainer.create({ ...trainOptions(out), dataset: data, resume: true });
+    assert.equal(b.step, stopAfter);
+    const sb = await b.run();
+    assert.ok(!sb.stopped);
+    assert.ok(sameBits(b.getParams(), reference), `resumed after step ${stopAfter}`);
+    assert.deepEqual(sb.history.map(({ epoch, loss, testAccuracy }) => ({ epoch, loss, testAccuracy })), referenceHistory);
+  }
+});
+
+test('resume refuses a checkpoint made with other settings, and starts fresh when there is none', async () => {
+  const out = path.join(tmp, 'stop-3');
+  await assert.rejects(Trainer.create({ ...trainOptions(out), batch: 10, dataset: data, resume: true }), /checkpoint\.vct: saved with batch 9, this run asks for 10/);
+  const lines: string[] = [];
+  const fresh = await Trainer.create({ ...trainOptions(path.join(tmp, 'empty')), dataset: data, resume: true, log: (l) => lines.push(l) });
+  assert.equal(fresh.step, 0);
+  assert.ok(lines.some((l) => /no checkpoint/.test(l)));
+});
+
+test('kill -9 while checkpointing every step: the checkpoint is readable and resuming ends bit-identical', async () => {
+  const dataDir = path.join(tmp, 'idx');
+  writeTinyIdx(dataDir);
+  const child = path.join(__dirname, 'fixtures/train-child.ts');
+  for (const killAt of [2, 6]) {
+    const out = path.join(tmp, `kill-${killAt}`);
+    const p = spawn(process.execPath, ['--import', 'tsx', child, dataDir, out], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let buf = '';
+    const exited = new Promise<NodeJS.Signals | null>((resolve) => p.on('exit', (_c, sig) => resolve(sig)));
+    p.stdout.on('data', (d: Buffer) => {
+      buf += d.toString();
+      // Kill as soon as the line shows; the child is by then already writing the next checkpoint.
+      if (buf.includes(`step ${killAt}\n`)) p.kill('SIGKILL');
+    });
+    const sig = await exited;
+    assert.equal(sig, 'SIGKILL', `child output: ${buf}`);
+    const c = loadCheckpoint(out);
+    assert.ok(c.step >= killAt && c.step < 10, `checkpoint at step ${c.step}`);
+    const b = await Trainer.create({ ...trainOptions(out), dataDir, resume: true });
+    assert.equal(b.step, c.step);
+    await b.run();
+    assert.ok(sameBits(b.getParams(), reference), `killed after step ${killAt}, resumed from ${c.step}`);
+  }
+});
