@@ -33,6 +33,7 @@ export const TRAIN: CommandSpec = {
     gossip: { kind: 'enum', values: ['local', 'lan'], default: 'local', help: 'gossip timing preset' },
     // Test switches: make a board die hard after N steps, as a pulled plug would.
     'fault-board': { kind: 'string', hidden: true, help: 'I:STEPS', meta: 'I:STEPS' },
+    'gossip-interval': { kind: 'posint', hidden: true, help: 'test: mean ms between exchanges', meta: 'MS' },
   },
   notes: 'With more than one board, each is a `vctrain worker` process; the consensus model (the mean of the\nboards\' final parameters) is evaluated on the test set and the report goes to <out>/report.html.',
 };
@@ -55,6 +56,7 @@ export const WORKER: CommandSpec = {
     ...training,
     snapshots: { kind: 'bool', hidden: true, help: 'leave end-of-epoch parameter files for the local supervisor' },
     'die-after': { kind: 'posint', hidden: true, help: 'test: SIGKILL itself after N steps', meta: 'N' },
+    'gossip-interval': { kind: 'posint', hidden: true, help: 'test: mean ms between exchanges', meta: 'MS' },
   },
 };
 
@@ -71,8 +73,9 @@ export const PROBE: CommandSpec = {
 export const BENCH: CommandSpec = {
   name: 'bench',
   summary: 'per-board training throughput: the GL and CPU paths, and the peers beside them',
-  usage: 'vctrain bench [--json]',
+  usage: 'vctrain bench [--quick] [--json]',
   flags: {
+    quick: { kind: 'bool', help: 'fewer, shorter runs: checks the table, not a figure to quote' },
     json: { kind: 'bool', help: 'print the results as one JSON line' },
   },
 };

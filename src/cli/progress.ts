@@ -99,7 +99,11 @@ export class BoardTable {
   private lastPlain = 0;
   constructor(private readonly out: Out, private readonly plainEveryMs = 10000, private readonly now = () => Date.now()) {}
 
-  render(views: BoardView[], force = false): void {
+  /**
+   * Draws the table. `changed`: a board whose state just changed (started, finished, died); when
+   * stdout is not a terminal only its line is printed then, the whole table every few seconds.
+   */
+  render(views: BoardView[], changed?: number): void {
     const text = views.map(formatBoard);
     if (this.out.isTTY) {
       const cols = this.out.columns ?? 120;
@@ -109,8 +113,13 @@ export class BoardTable {
       this.lines = text.length;
       return;
     }
+    if (changed !== undefined) {
+      const i = views.findIndex((v) => v.board === changed);
+      if (i >= 0) this.out.write(text[i] + '\n');
+      return;
+    }
     const t = this.now();
-    if (force || t - this.lastPlain >= this.plainEveryMs) {
+    if (t - this.lastPlain >= this.plainEveryMs) {
       this.lastPlain = t;
       for (const l of text) this.out.write(l + '\n');
     }

@@ -22,7 +22,8 @@ export interface ClusterOptions {
   extraArgs?: Record<number, string[]>;
   /** How to start `vctrain worker`: defaults to this very process's node, flags and entry script. */
   command?: { exe: string; args: string[] };
-  onUpdate?(views: BoardView[], force: boolean): void;
+  /** `changed`: the board whose state just changed, if that is why. */
+  onUpdate?(views: BoardView[], changed?: number): void;
   onNote?(line: string): void;
 }
 
@@ -89,12 +90,12 @@ export async function runCluster(o: ClusterOptions): Promise<ClusterResult> {
   const boards: BoardState[] = [];
   let interrupted = false;
   const note = (s: string) => o.onNote?.(s);
-  const update = (force = false) => {
+  const update = (changed?: number) => {
     const now = Date.now();
     for (const b of boards) {
       if (b.lastAverageAt !== undefined) b.view.lastAverageAgo = (now - b.lastAverageAt) / 1000;
     }
-    o.onUpdate?.(boards.map((b) => b.view), force);
+    o.onUpdate?.(boards.map((b) => b.view), changed);
   };
 
   const exits: Promise<void>[] = [];
@@ -152,7 +153,7 @@ export async function runCluster(o: ClusterOptions): Promise<ClusterResult> {
         } else if (code !== 0 && !(interrupted && code === 130)) {
           b.report.exit = signal ? `killed by ${signal}` : `exit code ${code}`;
         }
-        update(true);
+        update(i);
         resolve();
       });
     }));
@@ -169,7 +170,7 @@ export async function runCluster(o: ClusterOptions): Promise<ClusterResult> {
         r.engine = ev.engine;
         r.reason = ev.reason;
         v.device = ev.device;
-        v.epoch = ev.epoch;
+        v.epoch = Math.min(ev.epoch + 1, ev.epochs);
         v.epochs = ev.epochs;
         note(`board ${r.board}: ${ev.engine} (${ev.reason})${ev.resumed ? `, resumed at epoch ${ev.epoch}` : ''}`);
         break;
@@ -213,7 +214,7 @@ export async function runCluster(o: ClusterOptions): Promise<ClusterResult> {
       case 'log':
         break;
     }
-    update(ev.event === 'done' || ev.event === 'start');
+    if (ev.event === 'done' || ev.event === 'start') update(r.board);
   }
 
   let sigints = 0;
@@ -231,7 +232,7 @@ export async function runCluster(o: ClusterOptions): Promise<ClusterResult> {
   };
   process.on('SIGINT', onSig);
   process.on('SIGTERM', onSig);
-  const ticker = setInterval(() => update(false), 500);
+  const ticker = setInterval(() => update(), 500);
   try {
     await Promise.all(exits);
   } finally {
@@ -239,7 +240,6 @@ export async function runCluster(o: ClusterOptions): Promise<ClusterResult> {
     process.off('SIGINT', onSig);
     process.off('SIGTERM', onSig);
   }
-  update(true);
   return { boards, interrupted, startedAt };
 }
 

@@ -1,0 +1,85 @@
+// The `vctrain` command. Every failure a user can cause ends in one line on stderr and a non-zero
+// exit: 2 for a bad command line, 1 for anything else (a missing data file, a port in use). The
+// stack trace is for developers: VCTRAIN_DEBUG=1 prints it.
+import { formatHelp, parseArgs, UsageError, type CommandSpec } from './args';
+import { BENCH, COMMANDS, EXPORT, PROBE, topHelp } from './commands';
+
+type Handler = (argv: string[]) => Promise<number>;
+// Commands load their modules on demand (plain require: the bin registers tsx for CommonJS only,
+// and esbuild inlines it in the bundle), so `vctrain --help` does not start an engine.
+
+function notInBuild(spec: CommandSpec, what: string): Handler {
+  return async (argv) => {
+    parseArgs(spec, argv);
+    throw new CliError(`vctrain ${spec.name}: not available in this build (${what} is not part of it yet)`);
+  };
+}
+
+class CliError extends Error {}
+
+async function probeCommand(argv: string[]): Promise<number> {
+  const { flags } = parseArgs(PROBE, argv);
+  const { runProbe, formatProbe } = require('../kernels/gl/probe') as typeof import('../kernels/gl/probe');
+  const r = await runProbe({ profile: flags.profile as 'vc4' | 'desktop' | undefined });
+  process.stdout.write(flags.json ? JSON.stringify(r) + '\n' : formatProbe(r) + '\n');
+  return 0;
+}
+
+async function benchCommand(argv: string[]): Promise<number> {
+  const { flags } = parseArgs(BENCH, argv);
+  const { runBench, formatBench } = require('../bench/index') as typeof import('../bench/index');
+  // Progress goes to stderr so that stdout is the table, or the one JSON line.
+  const r = await runBench({ quick: flags.quick === true, log: (l) => process.stderr.write(l + '\n') });
+  process.stdout.write(flags.json ? JSON.stringify(r) + '\n' : formatBench(r) + '\n');
+  return 0;
+}
+
+const handlers: Record<string, () => Promise<Handler>> = {
+  train: async () => (require('./train') as typeof import('./train')).trainCommand,
+  worker: async () => (require('./worker') as typeof import('./worker')).workerCommand,
+  probe: async () => probeCommand,
+  bench: async () => benchCommand,
+  export: async () => notInBuild(EXPORT, 'the TensorFlow.js exporter'),
+};
+
+export async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  if (cmd === undefined || cmd === '--help' || cmd === '-h' || cmd === 'help') {
+    const which = cmd === 'help' ? COMMANDS.find((c) => c.name === rest[0]) : undefined;
+    process.stdout.write(which ? formatHelp(which) : topHelp());
+    return cmd === undefined ? 2 : 0;
+  }
+  if (cmd === '--version') {
+    process.stdout.write(`vctrain ${require('../../package.json').version}\n`);
+    return 0;
+  }
+  const spec = COMMANDS.find((c) => c.name === cmd);
+  if (!spec) throw new UsageError(`unknown command "${cmd}" (commands: ${COMMANDS.map((c) => c.name).join(', ')}; see vctrain --help)`);
+  if (rest.includes('--help') || rest.includes('-h')) {
+    process.stdout.write(formatHelp(spec));
+    return 0;
+  }
+  // Validate before loading the command's module: a typo should not wait for (or trip over) the engines.
+  parseArgs(spec, rest);
+  const run = await handlers[cmd]();
+  return run(rest);
+}
+
+function oneLine(e: unknown): string {
+  const m = e instanceof Error ? e.message : String(e);
+  return m.split('\n')[0];
+}
+
+if (require.main === module || process.env.VCTRAIN_MAIN === '1' || /vctrain(\.cjs)?$/.test(process.argv[1] ?? '')) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (e: unknown) => {
+      const usage = e instanceof UsageError;
+      process.stderr.write(`${usage ? 'vctrain: ' : 'vctrain: error: '}${oneLine(e)}\n`);
+      if (process.env.VCTRAIN_DEBUG && e instanceof Error) process.stderr.write(`${e.stack}\n`);
+      process.exitCode = usage ? 2 : 1;
+    },
+  );
+}

@@ -1,0 +1,84 @@
+// `vctrain worker`: one board of a real cluster, as systemd starts it on a Pi.
+import * as path from 'node:path';
+import { parseArgs, type HostPort, type Shard } from './args';
+import { WORKER } from './commands';
+import { startBoard } from '../cluster/board';
+import type { BoardEvent } from '../cluster/events';
+import type { Device, Profile } from '../kernels/select';
+import type { Activation } from '../kernels/engine';
+
+function textLine(ev: BoardEvent): string | null {
+  switch (ev.event) {
+    case 'start':
+      return `board ${ev.shard} listening on ${ev.listen}: ${ev.engine} (${ev.reason})${ev.resumed ? `, resumed at epoch ${ev.epoch}` : ''}`;
+    case 'progress':
+      return `epoch ${ev.epoch + 1}/${ev.epochs} batch ${ev.batch}/${ev.batchesPerEpoch} loss ${ev.loss.toFixed(4)} ${ev.imagesPerSecond.toFixed(0)} img/s peers ${ev.peers} averages ${ev.averages + ev.adopts} sent ${(ev.bytesSent / 1e6).toFixed(1)} MB`;
+    case 'blend':
+      return `${ev.kind} with ${ev.peer}${ev.kind === 'average' ? ` (peer weight ${ev.weight.toFixed(2)})` : ''}`;
+    case 'epoch':
+      return `epoch ${ev.epoch} done: test accuracy ${(ev.testAccuracy * 100).toFixed(2)}%, checkpoint ${ev.checkpoint}`;
+    case 'done':
+      return `${ev.status} at epoch ${ev.epoch}: test accuracy ${(ev.testAccuracy * 100).toFixed(2)}%, ${ev.imagesPerSecond.toFixed(0)} img/s, checkpoint ${ev.checkpoint}`;
+    case 'log':
+      return ev.message;
+    case 'error':
+      return `error: ${ev.message}`;
+  }
+}
+
+export async function workerCommand(argv: string[]): Promise<number> {
+  const { flags: f } = parseArgs(WORKER, argv);
+  const shard = f.shard as Shard;
+  const listen = f.listen as HostPort;
+  const json = f.log === 'json';
+  const emit = (ev: BoardEvent) => {
+    if (json) process.stdout.write(JSON.stringify(ev) + '\n');
+    else {
+      const l = textLine(ev);
+      if (l !== null) process.stdout.write(l + '\n');
+    }
+  };
+  const board = startBoard(
+    {
+      listen,
+      peers: (f.peers as HostPort[]).map((p) => (p.host.includes(':') ? `[${p.host}]:${p.port}` : `${p.host}:${p.port}`)),
+      keyFile: f['key-file'] as string,
+      cluster: f.cluster as string,
+      id: f.id as string | undefined,
+      shard,
+      dataDir: f.data as string | undefined,
+      out: (f.out as string | undefined) ?? path.join('runs', `board-${shard.index}`),
+      resume: f.resume === true,
+      epochs: f.epochs as number,
+      batch: f.batch as number,
+      lr: f.lr as number,
+      momentum: f.momentum as number,
+      weightDecay: f['weight-decay'] as number,
+      seed: f.seed as number,
+      device: f.device as Device,
+      profile: f.profile as Profile | undefined,
+      threads: f.threads as number | undefined,
+      act: f.act as Activation,
+      preset: f.gossip as 'local' | 'lan',
+      snapshots: f.snapshots === true,
+      dieAfterSteps: f['die-after'] as number | undefined,
+      exchangeIntervalMs: f['gossip-interval'] as number | undefined,
+    },
+    emit,
+  );
+  // Ctrl-C or systemd's stop: finish the batch, checkpoint, leave the cluster politely. Repeats
+  // (the terminal and the supervisor both pass Ctrl-C on) count as one request.
+  const stop = () => board.stop();
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+  try {
+    await board.done;
+  } catch (e) {
+    emit({ event: 'error', message: (e as Error).message });
+    throw e;
+  } finally {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+  }
+  return 0;
+}
