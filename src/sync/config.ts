@@ -35,6 +35,9 @@ export interface GossipPreset {
   tombstoneMs: number;
   /** A joiner with needsModel gives up waiting for a model after this long and trains from its own init. */
   joinTimeoutMs: number;
+  /** Gossip may use at most this share of the thread's time (over the last minute): above it the
+   * board neither starts nor accepts exchanges. 0 turns the limit off (virtual-clock tests). */
+  cpuBudget: number;
   // averaging guards
   minWeight: number;
   maxWeight: number;
@@ -50,7 +53,10 @@ const common = {
   probeIntervalMs: 1000,
   probeTimeoutMs: 300,
   indirectChecks: 3,
-  suspicionMs: 3000,
+  // memberlist's LAN default is 4*log10(N+1)*1s; ours is longer because a board inside a long
+  // training step answers nothing until the step ends
+  suspicionMs: 8000,
+  cpuBudget: 0.04,
   tombstoneMs: 60_000,
   joinTimeoutMs: 15_000,
   minWeight: 0.1,
@@ -67,10 +73,12 @@ export const PRESETS: Record<'local' | 'lan', GossipPreset> = {
     exchangeIntervalMs: 2000,
     burst: 64,
     paceMs: 1,
-    windowChunks: 512,
+    windowChunks: 1024,
     needAfterMs: 30,
-    transferTimeoutMs: 2000,
-    exchangeTimeoutMs: 5000,
+    // generous: a peer inside a long training step reads its socket only between steps; a dead
+    // peer is caught sooner by membership (the exchange ends when the peer is declared dead)
+    transferTimeoutMs: 8000,
+    exchangeTimeoutMs: 20_000,
     probeTimeoutMs: 200,
   },
   lan: {
@@ -84,8 +92,8 @@ export const PRESETS: Record<'local' | 'lan', GossipPreset> = {
     // Raspberry Pi OS caps SO_RCVBUF at net.core.rmem_max = 212992 unless raised: ~90 datagrams
     windowChunks: 80,
     needAfterMs: 80,
-    transferTimeoutMs: 4000,
-    exchangeTimeoutMs: 15_000,
+    transferTimeoutMs: 10_000,
+    exchangeTimeoutMs: 30_000,
     retryMs: 200,
   },
 };

@@ -59,6 +59,8 @@ export interface GossipNodeOptions {
 export interface GossipStats {
   id: string;
   peers: number;
+  /** Share of this thread's time spent in gossip over the last minute (what cpuBudget limits). */
+  cpuShare: number;
   bytesSent: number;
   bytesReceived: number;
   datagramsSent: number;
@@ -161,13 +163,14 @@ export class GossipNode {
     this.fp = fingerprintHash(o.fingerprint ?? ARCH_FINGERPRINT, this.paramCount);
     this.haveModel = !o.needsModel;
     this.s = {
-      id: o.id, peers: 0, bytesSent: 0, bytesReceived: 0, datagramsSent: 0, datagramsReceived: 0, averages: 0, adopts: 0,
+      id: o.id, peers: 0, cpuShare: 0, bytesSent: 0, bytesReceived: 0, datagramsSent: 0, datagramsReceived: 0, averages: 0, adopts: 0,
       refused: 0, exchangesStarted: 0, exchangesAborted: 0,
       dropped: { short: 0, version: 0, auth: 0, replay: 0, decode: 0, unexpected: 0 }, cpuMs: 0, handlerErrors: 0,
     };
     const seeds = (o.seeds ?? []).filter((a) => a !== this.t.address);
     this.ms = new Membership(o.id, seeds, this.preset, this.clock, this.rand,
       (addr, m) => this.send(addr, m), (fn, ms) => this.timer(fn, ms), this.log);
+    this.ms.onGone = (id) => this.peerGone(id);
   }
 
   start(): void {
@@ -206,7 +209,7 @@ export class GossipNode {
   }
 
   stats(): GossipStats {
-    return { ...this.s, dropped: { ...this.s.dropped }, peers: this.ms.alive().length };
+    return { ...this.s, dropped: { ...this.s.dropped }, peers: this.ms.alive().length, cpuShare: this.cpuShare() };
   }
 
   members(): MemberInfo[] {
@@ -357,8 +360,24 @@ export class GossipNode {
     }, iv * (0.5 + this.rand()));
   }
 
+  /** Share of this thread's time gossip took over the last minute (0 while there is too little history). */
+  cpuShare(): number {
+    const now = this.clock.now();
+    const h = this.cpuHistory;
+    if (h.length === 0 || now - h[h.length - 1].t >= 1000) h.push({ t: now, cpu: this.s.cpuMs });
+    while (h.length > 2 && now - h[1].t >= 60_000) h.shift();
+    const span = now - h[0].t;
+    return span < 5000 ? 0 : (this.s.cpuMs - h[0].cpu) / span;
+  }
+  private readonly cpuHistory: { t: number; cpu: number }[] = [];
+
+  private overBudget(): boolean {
+    return this.preset.cpuBudget > 0 && this.cpuShare() > this.preset.cpuBudget;
+  }
+
   private startExchange(peerId?: string): boolean {
     if (!this.running || this.busy || !this.haveModel) return false;
+    if (!peerId && this.overBudget()) return false;
     const live = this.ms.alive();
     const peer = peerId ? live.find((m) => m.id === peerId) : live[Math.floor(this.rand() * live.length)];
     if (!peer) return false;
@@ -418,7 +437,7 @@ export class GossipNode {
       return;
     }
     if (!this.haveModel) return this.send(from, { type: T.Refuse, xfer: m.xfer, reason: RefuseReason.NotReady });
-    if (this.busy) return this.send(from, { type: T.Refuse, xfer: m.xfer, reason: RefuseReason.Busy });
+    if (this.busy || this.overBudget()) return this.send(from, { type: T.Refuse, xfer: m.xfer, reason: RefuseReason.Busy });
     this.ex = { role: 'resp', peer: m.from, addr: from, xfer: m.xfer, state: 'receiving', started: this.clock.now(), tries: 0, quietUntil: 0 };
     this.send(from, { type: T.Accept, xfer: m.xfer });
     this.watchdog(this.ex);

@@ -55,6 +55,9 @@ export class Membership {
     private readonly log: (s: string) => void,
   ) {}
 
+  /** Called when a member is declared dead or leaves. */
+  onGone: (id: string) => void = () => {};
+
   start(): void {
     this.periodic();
   }
@@ -136,6 +139,7 @@ export class Membership {
     }
     if (!changed) return;
     if (m.state !== u.state) this.log(`member ${u.id}: ${stateName(m.state)} -> ${stateName(u.state)} (gossip, incarnation ${u.incarnation})`);
+    if (!gone && (u.state === MemberState.Dead || u.state === MemberState.Left)) this.onGone(u.id);
     m.state = u.state;
     m.incarnation = u.incarnation;
     m.since = now;
@@ -236,6 +240,7 @@ export class Membership {
         m.state = MemberState.Dead;
         m.since = now;
         this.log(`member ${m.id} at ${m.addr} declared dead (no refutation in ${this.p.suspicionMs} ms)`);
+        this.onGone(m.id);
         this.queue({ id: m.id, addr: m.addr, state: MemberState.Dead, incarnation: m.incarnation });
       } else if ((m.state === MemberState.Dead || m.state === MemberState.Left) && now - m.since >= this.p.tombstoneMs) {
         this.members.delete(m.id);
@@ -285,9 +290,14 @@ export class Membership {
         this.send(h.addr, { type: T.PingReq, seq, target: t.id, targetAddr: t.addr });
       }
     }, this.p.probeTimeoutMs);
+    const sentAt = this.clock.now();
+    const deadline = this.p.probeIntervalMs * 0.9;
     this.schedule(() => {
       this.probes.delete(seq);
       if (probe.acked) return;
+      // Lifeguard-style self-awareness: if this timer itself fired late, our own thread was busy (a
+      // training step) and the ack may be sitting unread in the socket; the probe proves nothing
+      if (this.clock.now() - sentAt > deadline * 1.5) return;
       const m = this.members.get(t.id);
       if (m && m.state === MemberState.Alive) {
         m.state = MemberState.Suspect;
@@ -295,6 +305,6 @@ export class Membership {
         this.log(`member ${m.id} at ${m.addr} suspected (no ack, direct or indirect)`);
         this.queue({ id: m.id, addr: m.addr, state: MemberState.Suspect, incarnation: m.incarnation });
       }
-    }, this.p.probeIntervalMs * 0.9);
+    }, deadline);
   }
 }

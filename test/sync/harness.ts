@@ -7,6 +7,7 @@ export const FAST: Partial<GossipPreset> = {
   probeIntervalMs: 100,
   probeTimeoutMs: 30,
   suspicionMs: 400,
+  cpuBudget: 0, // real CPU ms against virtual ms would be meaningless
   needAfterMs: 8,
   transferTimeoutMs: 300,
   exchangeTimeoutMs: 600,

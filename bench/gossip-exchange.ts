@@ -1,0 +1,177 @@
+// Gossip costs on this machine, in one run:
+//  1. one full LeNet exchange (431,080 parameters both ways, AES-256-GCM sealed) between two nodes
+//     on loopback UDP: milliseconds from exchangeNow() until both sides hold their blend, and bytes
+//     on the wire (all datagrams of both nodes in that window), fp32 and fp16. Both nodes share
+//     this process's thread, so the time includes both sides' CPU work back to back.
+//  2. gossip overhead at 4 boards: 4 processes each training LeNet (CPU engine, random images)
+//     while gossiping with the `local` preset; each reports the time its thread spent in gossip
+//     (receive path, timers, snapshots, sealing: GossipNode's cpuMs; plus poll/apply between
+//     steps) against time in training steps. Target: at most 5%.
+//
+//   node --import tsx bench/gossip-exchange.ts [--repeats 5] [--seconds 30] [--batch 16] [--out bench/results]
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
+import { randomBytes } from 'node:crypto';
+import { initParams } from '../src/net/lenet';
+import { PARAM_COUNT } from '../src/net/spec';
+import { Encoding, GossipNode, UdpTransport, generateKeyFile, type Blend } from '../src/sync/index';
+
+export interface ExchangeFigure {
+  encoding: 'fp32' | 'fp16';
+  /** Median over repeats. */
+  ms: number;
+  msAll: number[];
+  /** Bytes on the wire for one exchange, both directions, all datagrams (incl. headers, tags, repair). */
+  bytes: number;
+  datagrams: number;
+  /** CPU time of both nodes' handlers during the exchange. */
+  cpuMs: number;
+}
+
+export interface OverheadFigure {
+  boards: number;
+  seconds: number;
+  batch: number;
+  engine: string;
+  perBoard: { index: number; steps: number; trainMs: number; gossipMs: number; share: number; averages: number; bytesSent: number; bytesReceived: number }[];
+  /** sum gossip ms / sum training ms over boards. */
+  share: number;
+  maxShare: number;
+}
+
+export interface GossipBenchResult {
+  paramCount: number;
+  exchange: ExchangeFigure[];
+  overhead: OverheadFigure | null;
+  when: string;
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+
+async function exchangeFigure(encoding: Encoding, repeats: number): Promise<ExchangeFigure> {
+  const key = randomBytes(32);
+  const ta = await UdpTransport.open({ host: '127.0.0.1' }), tb = await UdpTransport.open({ host: '127.0.0.1' });
+  const pa = initParams(1), pb = initParams(2);
+  const mk = (t: UdpTransport, id: string, seed: string, p: Float32Array) => new GossipNode({
+    transport: t, key, cluster: 'bench', id, seeds: [seed], preset: 'local', tune: { encoding, exchangeIntervalMs: 1e9 },
+    getSnapshot: () => ({ params: p, samplesSeen: 1 }),
+  });
+  const a = mk(ta, 'a', tb.address, pa), b = mk(tb, 'b', ta.address, pb);
+  a.start();
+  b.start();
+  const t0 = performance.now();
+  while ((a.stats().peers < 1 || b.stats().peers < 1) && performance.now() - t0 < 5000) await new Promise((r) => setTimeout(r, 10));
+  if (a.stats().peers < 1) throw new Error('bench nodes did not find each other on loopback');
+  const msAll: number[] = [];
+  let bytes = 0, datagrams = 0, cpu = 0;
+  for (let r = 0; r < repeats; r++) {
+    const sa = a.stats(), sb = b.stats();
+    const s = performance.now();
+    if (!a.exchangeNow('b')) throw new Error('exchange did not start');
+    let ba: Blend | null = null, bb: Blend | null = null;
+    while ((!ba || !bb) && performance.now() - s < 20_000) {
+      await yieldToLoop();
+      ba ??= a.poll();
+      bb ??= b.poll();
+    }
+    const ms = performance.now() - s;
+    if (!ba || !bb) throw new Error(`exchange ${r} did not complete in 20 s`);
+    ba.applyTo(pa);
+    bb.applyTo(pb);
+    const ea = a.stats(), eb = b.stats();
+    msAll.push(ms);
+    bytes = ea.bytesSent - sa.bytesSent + eb.bytesSent - sb.bytesSent;
+    datagrams = ea.datagramsSent - sa.datagramsSent + eb.datagramsSent - sb.datagramsSent;
+    cpu = ea.cpuMs - sa.cpuMs + eb.cpuMs - sb.cpuMs;
+    await new Promise((res) => setTimeout(res, 150)); // let the commit ack land before the next one
+  }
+  await a.stop();
+  await b.stop();
+  await ta.close();
+  await tb.close();
+  return { encoding: encoding === Encoding.F16 ? 'fp16' : 'fp32', ms: median(msAll), msAll, bytes, datagrams, cpuMs: cpu };
+}
+
+async function overheadFigure(boards: number, seconds: number, batch: number, preset: 'local' | 'lan'): Promise<OverheadFigure> {
+  const dir = mkdtempSync(join(tmpdir(), 'vct-gossip-bench-'));
+  const keyFile = join(dir, 'cluster.key');
+  generateKeyFile(keyFile);
+  const kids: ChildProcess[] = [];
+  const ports: Promise<number>[] = [];
+  const results: Promise<Record<string, any>>[] = [];
+  try {
+    for (let i = 0; i < boards; i++) {
+      const k = spawn(process.execPath, ['--import', 'tsx', join(__dirname, 'gossip-board.ts'), String(i), keyFile, String(seconds), String(batch), preset], {
+        cwd: resolve(__dirname, '..'), stdio: ['pipe', 'pipe', 'inherit'],
+      });
+      kids.push(k);
+      let gp!: (n: number) => void, gr!: (r: Record<string, any>) => void;
+      ports.push(new Promise((r) => (gp = r)));
+      results.push(new Promise((r) => (gr = r)));
+      createInterface({ input: k.stdout! }).on('line', (l) => {
+        if (l.startsWith('PORT ')) gp(Number(l.slice(5)));
+        else if (l.startsWith('RESULT ')) gr(JSON.parse(l.slice(7)));
+      });
+    }
+    const addrs = (await Promise.all(ports)).map((p) => `127.0.0.1:${p}`);
+    kids.forEach((k) => k.stdin!.write(`SEEDS ${addrs.join(',')}\n`));
+    const rs = await Promise.all(results);
+    const perBoard = rs.map((r) => ({
+      index: r.index, steps: r.steps, trainMs: r.trainMs, gossipMs: r.gossipMs, share: r.gossipMs / r.trainMs,
+      averages: r.stats.averages, bytesSent: r.stats.bytesSent, bytesReceived: r.stats.bytesReceived,
+    }));
+    const share = perBoard.reduce((s, b) => s + b.gossipMs, 0) / perBoard.reduce((s, b) => s + b.trainMs, 0);
+    return { boards, seconds, batch, engine: rs[0].engine, perBoard, share, maxShare: Math.max(...perBoard.map((b) => b.share)) };
+  } finally {
+    for (const k of kids) if (k.exitCode === null) k.kill('SIGKILL');
+  }
+}
+
+/** For the bench helper: runs both parts; `overhead: false` skips the 4-process part. */
+export async function runGossipExchangeBench(o: { repeats?: number; seconds?: number; batch?: number; boards?: number; overhead?: boolean } = {}): Promise<GossipBenchResult> {
+  const exchange = [await exchangeFigure(Encoding.F32, o.repeats ?? 5), await exchangeFigure(Encoding.F16, o.repeats ?? 5)];
+  const overhead = o.overhead === false ? null : await overheadFigure(o.boards ?? 4, o.seconds ?? 30, o.batch ?? 16, 'local');
+  return { paramCount: PARAM_COUNT, exchange, overhead, when: new Date().toISOString() };
+}
+
+export function formatGossipExchangeBench(r: GossipBenchResult): string {
+  const L: string[] = [];
+  L.push(`gossip exchange on loopback UDP, LeNet ${r.paramCount} parameters, AES-256-GCM, both directions (${r.when})`);
+  for (const e of r.exchange) {
+    L.push(`  ${e.encoding}: ${e.ms.toFixed(1)} ms median (runs: ${e.msAll.map((x) => x.toFixed(0)).join(', ')}), ` +
+      `${(e.bytes / 1e6).toFixed(3)} MB on the wire in ${e.datagrams} datagrams, ${e.cpuMs.toFixed(1)} ms of handler CPU (both nodes, one thread)`);
+  }
+  if (r.exchange.length === 2) L.push(`  fp16/fp32: time ${(r.exchange[1].ms / r.exchange[0].ms).toFixed(2)}, bytes ${(r.exchange[1].bytes / r.exchange[0].bytes).toFixed(2)}`);
+  const o = r.overhead;
+  if (o) {
+    L.push(`gossip overhead at ${o.boards} boards (processes on this machine), ${o.seconds} s, batch ${o.batch}, ${o.engine}, preset local:`);
+    for (const b of o.perBoard) {
+      L.push(`  board ${b.index}: ${b.steps} steps, training ${(b.trainMs / 1000).toFixed(1)} s, gossip ${b.gossipMs.toFixed(0)} ms = ${(100 * b.share).toFixed(2)}%, ` +
+        `${b.averages} averages, sent ${(b.bytesSent / 1e6).toFixed(1)} MB, received ${(b.bytesReceived / 1e6).toFixed(1)} MB`);
+    }
+    L.push(`  overall: gossip time / training time = ${(100 * o.share).toFixed(2)}% (worst board ${(100 * o.maxShare).toFixed(2)}%; target <= 5%)`);
+  }
+  return L.join('\n') + '\n';
+}
+
+if (require.main === module) {
+  const flag = (n: string, d: string) => {
+    const i = process.argv.indexOf(`--${n}`);
+    return i >= 0 ? process.argv[i + 1] : d;
+  };
+  void (async () => {
+    const r = await runGossipExchangeBench({ repeats: Number(flag('repeats', '5')), seconds: Number(flag('seconds', '30')), batch: Number(flag('batch', '16')) });
+    const text = formatGossipExchangeBench(r);
+    process.stdout.write(text);
+    const out = resolve(flag('out', join(__dirname, 'results')));
+    mkdirSync(out, { recursive: true });
+    writeFileSync(join(out, 'gossip-exchange.txt'), `$ node --import tsx bench/gossip-exchange.ts ${process.argv.slice(2).join(' ')}\n${text}`);
+  })().catch((e) => {
+    console.error(e);
+    process.exit(1);
+  });
+}
