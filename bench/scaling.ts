@@ -1,0 +1,370 @@
+// The paper's experiment (Park, Lee, Kim 2017: MXNet LeNet on 1 to 10 Raspberry Pi 3 boards, batch
+// 64, lr 0.05, 10 epochs; their epoch got 2.9x slower at 10 boards) with vctrain's gossip, boards
+// as processes on this one machine.
+//
+//   node --import tsx bench/scaling.ts [--boards 1,2,...,10] [--epochs 10] [--mid-epochs E]
+//                                      [--preset local|lan] [--out bench/results] [--train-limit N]
+//
+// Each board (bench/scaling-board.ts) trains its shard I/N of the built-in 8,000 training digits
+// on the CPU engine with one thread, gossiping over loopback UDP, and reports per epoch its compute
+// time, blend and gossip time, waiting time and bytes. All boards start from the same seeded
+// initialisation, as `vctrain train` boards do. Consensus accuracy per epoch: the element-wise mean
+// of the boards' end-of-epoch parameters, evaluated on the 2,000 test digits.
+//
+// Projection for N real boards (one per Pi, nothing shared): a board's epoch takes its own work —
+// CPU time in training steps on its 1/N of the data, plus blend and gossip-handler time as measured
+// here — because nothing in the protocol makes a board wait (waiting is measured, and reported).
+// CPU time, not wall time, is used for the steps because on this machine up to 10 boards share its
+// cores, which stretches wall time but not the CPU time a step needs. Gossip-handler time is wall
+// time measured under that sharing, so it is an overestimate. The link is checked separately: the
+// bytes a board moves per epoch at 100 Mbit/s must take less time than the epoch itself.
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { generateKeyFile } from '../src/sync/index';
+import { CpuEngine } from '../src/kernels/cpu/engine';
+import { LeNet } from '../src/net/lenet';
+import { loadDataset } from '../src/net/data';
+import { CLASSES, IMAGE_SIDE } from '../src/net/spec';
+import type { BoardConfig, EpochLine } from './scaling-board';
+
+function flag(name: string, dflt: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : dflt;
+}
+
+const boardsList = flag('boards', '1,2,3,4,5,6,7,8,9,10').split(',').map(Number);
+const epochs = Number(flag('epochs', '10'));
+const midEpochs = Number(flag('mid-epochs', String(epochs)));
+const preset = flag('preset', 'local') as 'local' | 'lan';
+const outDir = path.resolve(flag('out', path.join(__dirname, 'results')));
+const trainLimit = process.argv.includes('--train-limit') ? Number(flag('train-limit', '0')) : undefined;
+const LINK_BYTES_PER_S = 100e6 / 8;
+const PAPER_SLOWDOWN_AT_10 = 2.9;
+
+interface RunResult {
+  boards: number;
+  epochs: number;
+  lines: EpochLine[];
+  consensus: { epoch: number; accuracy: number }[];
+  wallSeconds: number;
+}
+
+function evaluate(params: Float32Array, engine: CpuEngine, test: { images: Float32Array; labels: Uint8Array; n: number }): number {
+  const net = new LeNet(engine, params, 'tanh', 0);
+  const px = IMAGE_SIDE * IMAGE_SIDE;
+  let correct = 0;
+  try {
+    for (let s = 0; s < test.n; s += 250) {
+      const m = Math.min(250, test.n - s);
+      const p = net.predict(test.images.subarray(s * px, (s + m) * px), m);
+      for (let k = 0; k < m; k++) {
+        let best = 0;
+        for (let c = 1; c < CLASSES; c++) if (p[k * CLASSES + c] > p[k * CLASSES + best]) best = c;
+        if (best === test.labels[s + k]) correct++;
+      }
+    }
+  } finally {
+    net.destroy();
+  }
+  return correct / test.n;
+}
+
+function readF32(file: string): Float32Array {
+  const b = fs.readFileSync(file);
+  return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
+}
+
+async function runCluster(n: number, ep: number, basePort: number): Promise<RunResult> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `vctrain-scaling-${n}-`));
+  const keyFile = path.join(dir, 'cluster.key');
+  generateKeyFile(keyFile);
+  const ports = Array.from({ length: n }, (_, i) => basePort + i);
+  const lines: EpochLine[] = [];
+  const t0 = performance.now();
+  const procs = ports.map((port, i) => {
+    const cfg: BoardConfig = {
+      index: i, count: n, port,
+      peers: ports.filter((p) => p !== port).map((p) => `127.0.0.1:${p}`),
+      keyFile, out: path.join(dir, `board-${i}`),
+      epochs: ep, batch: 64, lr: 0.05, momentum: 0.9, weightDecay: 0.0001, seed: 1, threads: 1, preset, trainLimit,
+    };
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(__dirname, 'scaling-board.ts'), JSON.stringify(cfg)], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let buf = '', err = '';
+    child.stdout.on('data', (d: Buffer) => {
+      buf += d.toString();
+      let k;
+      while ((k = buf.indexOf('\n')) >= 0) {
+        const l = buf.slice(0, k);
+        buf = buf.slice(k + 1);
+        try {
+          const o = JSON.parse(l);
+          if (typeof o.epoch === 'number') lines.push(o);
+        } catch {
+          // not one of ours
+        }
+      }
+    });
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    return new Promise<void>((res, rej) => child.on('exit', (code) => (code === 0 ? res() : rej(new Error(`board ${i}/${n} exited ${code}: ${err.slice(-2000)}`)))));
+  });
+  await Promise.all(procs);
+  const wallSeconds = (performance.now() - t0) / 1000;
+
+  const ds = loadDataset({});
+  const engine = new CpuEngine({ threads: os.cpus().length });
+  const consensus: { epoch: number; accuracy: number }[] = [];
+  for (let e = 1; e <= ep; e++) {
+    const files = Array.from({ length: n }, (_, i) => path.join(dir, `board-${i}`, `epoch-${e}.f32`));
+    if (!files.every((f) => fs.existsSync(f))) continue;
+    const mean = new Float32Array(readF32(files[0]).length);
+    for (const f of files) {
+      const p = readF32(f);
+      for (let j = 0; j < mean.length; j++) mean[j] += p[j] / n;
+    }
+    consensus.push({ epoch: e, accuracy: evaluate(mean, engine, ds.test) });
+  }
+  engine.destroy();
+  fs.rmSync(dir, { recursive: true, force: true });
+  return { boards: n, epochs: ep, lines, consensus, wallSeconds };
+}
+
+interface Summary {
+  boards: number;
+  epochs: number;
+  /** Per board and epoch, averaged over boards and epochs (ms). */
+  computeCpuMs: number;
+  computeWallMs: number;
+  blendMs: number;
+  gossipMs: number;
+  waitMs: number;
+  wallMs: number;
+  projectedEpochMs: number;
+  slowestBoardEpochMs: number;
+  gossipShare: number;
+  bytesPerEpoch: number;
+  linkShare: number;
+  averagesPerEpoch: number;
+  refused: number;
+  consensusAccuracy: number;
+  consensusByEpoch: { epoch: number; accuracy: number }[];
+  measuredWallSeconds: number;
+}
+
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
+
+function summarise(r: RunResult): Summary {
+  const L = r.lines;
+  const per = (k: keyof EpochLine) => mean(L.map((l) => l[k] as number));
+  const own = (l: EpochLine) => l.computeCpuMs + l.blendMs + l.gossipMs;
+  const byBoard = new Map<number, EpochLine[]>();
+  for (const l of L) byBoard.set(l.board, [...(byBoard.get(l.board) ?? []), l]);
+  const projected = mean(L.map(own));
+  const slowest = Math.max(...[...byBoard.values()].map((ls) => mean(ls.map(own))));
+  const bytes = mean(L.map((l) => l.bytesSent + l.bytesReceived));
+  const linkS = mean(L.map((l) => Math.max(l.bytesSent, l.bytesReceived) / LINK_BYTES_PER_S));
+  return {
+    boards: r.boards,
+    epochs: r.epochs,
+    computeCpuMs: per('computeCpuMs'),
+    computeWallMs: per('computeWallMs'),
+    blendMs: per('blendMs'),
+    gossipMs: per('gossipMs'),
+    waitMs: per('waitMs'),
+    wallMs: per('wallMs'),
+    projectedEpochMs: projected,
+    slowestBoardEpochMs: slowest,
+    gossipShare: (per('blendMs') + per('gossipMs')) / projected,
+    bytesPerEpoch: bytes,
+    linkShare: (linkS * 1000) / projected,
+    averagesPerEpoch: per('averages'),
+    refused: L.reduce((a, l) => a + l.refused, 0),
+    consensusAccuracy: r.consensus.length ? r.consensus[r.consensus.length - 1].accuracy : NaN,
+    consensusByEpoch: r.consensus,
+    measuredWallSeconds: r.wallSeconds,
+  };
+}
+
+// ---------------------------------------------------------------- SVG
+
+interface Series {
+  name: string;
+  color: string;
+  points: [number, number][];
+  dashed?: boolean;
+  markersOnly?: boolean;
+}
+
+function esc(s: string): string {
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;');
+}
+
+function niceMax(v: number): number {
+  const p = Math.pow(10, Math.floor(Math.log10(v)));
+  for (const m of [1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10]) if (m * p >= v) return m * p;
+  return 10 * p;
+}
+
+function chart(title: string, xLabel: string, yLabel: string, series: Series[], yRange?: [number, number], xTicks?: number[]): string {
+  const W = 640, H = 400, ml = 70, mr = 180, mt = 40, mb = 50;
+  const xs = series.flatMap((s) => s.points.map((p) => p[0]));
+  const ys = series.flatMap((s) => s.points.map((p) => p[1]));
+  const x0 = Math.min(...xs), x1 = Math.max(...xs);
+  const [y0, y1] = yRange ?? [0, niceMax(Math.max(...ys) * 1.05)];
+  const X = (x: number) => ml + ((x - x0) / Math.max(1e-9, x1 - x0)) * (W - ml - mr);
+  const Y = (y: number) => H - mb - ((y - y0) / (y1 - y0)) * (H - mt - mb);
+  const out: string[] = [];
+  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`);
+  out.push(`<rect width="${W}" height="${H}" fill="white"/>`);
+  out.push(`<text x="${W / 2 - mr / 2}" y="22" text-anchor="middle" font-size="14" font-weight="bold">${esc(title)}</text>`);
+  for (let i = 0; i <= 5; i++) {
+    const y = y0 + ((y1 - y0) * i) / 5;
+    out.push(`<line x1="${ml}" x2="${W - mr}" y1="${Y(y)}" y2="${Y(y)}" stroke="#ddd"/>`);
+    out.push(`<text x="${ml - 6}" y="${Y(y) + 4}" text-anchor="end">${+y.toPrecision(4)}</text>`);
+  }
+  for (const x of xTicks ?? [...new Set(xs)].sort((a, b) => a - b)) {
+    out.push(`<line x1="${X(x)}" x2="${X(x)}" y1="${H - mb}" y2="${H - mb + 4}" stroke="#333"/>`);
+    out.push(`<text x="${X(x)}" y="${H - mb + 18}" text-anchor="middle">${x}</text>`);
+  }
+  out.push(`<line x1="${ml}" x2="${W - mr}" y1="${H - mb}" y2="${H - mb}" stroke="#333"/>`);
+  out.push(`<line x1="${ml}" x2="${ml}" y1="${mt}" y2="${H - mb}" stroke="#333"/>`);
+  out.push(`<text x="${(ml + W - mr) / 2}" y="${H - 10}" text-anchor="middle">${esc(xLabel)}</text>`);
+  out.push(`<text transform="translate(16 ${(mt + H - mb) / 2}) rotate(-90)" text-anchor="middle">${esc(yLabel)}</text>`);
+  series.forEach((s, k) => {
+    const pts = s.points.map(([x, y]) => `${X(x).toFixed(1)},${Y(y).toFixed(1)}`);
+    if (!s.markersOnly && pts.length > 1) {
+      out.push(`<polyline fill="none" stroke="${s.color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="6 4"' : ''} points="${pts.join(' ')}"/>`);
+    }
+    for (const [x, y] of s.points) out.push(`<circle cx="${X(x).toFixed(1)}" cy="${Y(y).toFixed(1)}" r="${s.markersOnly ? 5 : 3.5}" fill="${s.color}"><title>${esc(s.name)}: ${x}, ${+y.toPrecision(4)}</title></circle>`);
+    const ly = mt + 10 + k * 20;
+    out.push(`<line x1="${W - mr + 12}" x2="${W - mr + 36}" y1="${ly}" y2="${ly}" stroke="${s.color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="6 4"' : ''}/>`);
+    out.push(`<text x="${W - mr + 42}" y="${ly + 4}">${esc(s.name)}</text>`);
+  });
+  out.push('</svg>');
+  return out.join('\n') + '\n';
+}
+
+function commit(): string {
+  try {
+    const c = execFileSync('git', ['rev-parse', '--short=12', 'HEAD'], { cwd: __dirname, encoding: 'utf8' }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no', '--', '../src', '.'], { cwd: __dirname, encoding: 'utf8' }).trim();
+    return c + (dirty ? ' (with uncommitted changes)' : '');
+  } catch {
+    return 'unknown';
+  }
+}
+
+async function main(): Promise<void> {
+  const sums: Summary[] = [];
+  const results: RunResult[] = [];
+  const started = new Date().toISOString();
+  for (const [k, n] of boardsList.entries()) {
+    const ep = n === 1 || n === 10 ? epochs : midEpochs;
+    console.error(`scaling: ${n} board${n > 1 ? 's' : ''}, ${ep} epochs...`);
+    const r = await runCluster(n, ep, 47100 + 16 * k);
+    const s = summarise(r);
+    results.push(r);
+    sums.push(s);
+    console.error(
+      `  ${n}: projected ${(s.projectedEpochMs / 1000).toFixed(2)} s/epoch (compute ${(s.computeCpuMs / 1000).toFixed(2)} s, gossip ${(100 * s.gossipShare).toFixed(1)}%, ` +
+        `wait ${(s.waitMs / 1000).toFixed(3)} s), consensus ${(100 * s.consensusAccuracy).toFixed(2)}%, ${s.averagesPerEpoch.toFixed(1)} averages/epoch, ${r.wallSeconds.toFixed(0)} s wall`,
+    );
+  }
+  write(sums, results, started);
+}
+
+function write(sums: Summary[], results: RunResult[], started: string): void {
+  fs.mkdirSync(outDir, { recursive: true });
+  const c = commit();
+  const one = sums.find((s) => s.boards === 1);
+  const ten = sums.find((s) => s.boards === 10);
+  const f = (ms: number) => (ms / 1000).toFixed(2);
+  const cmd = `node --import tsx bench/scaling.ts ${process.argv.slice(2).join(' ')}`.trim();
+  const md: string[] = [
+    '# Scaling: 1 to 10 boards (the paper\'s experiment)',
+    '',
+    `Measured at commit ${c}, started ${started}, with \`${cmd}\`,`,
+    `on ${os.cpus()[0]?.model ?? 'an unknown CPU'} (${os.cpus().length} cores), Node ${process.version}.`,
+    '',
+    `Setup: LeNet (tanh), batch 64, lr 0.05, momentum 0.9, weight decay 1e-4; built-in digits (8,000 train /`,
+    `2,000 test), board I of N trains on shard I/N; CPU engine, 1 thread per board; gossip preset \`${preset}\``,
+    `over loopback UDP; every board starts from the same seeded initialisation. Epochs: ${epochs} at 1 and 10`,
+    `boards${midEpochs !== epochs ? `, ${midEpochs} in between (to fit the time budget)` : ' and in between'}.`,
+    '',
+    'Per board and epoch, averaged over boards and epochs:',
+    '- compute: CPU time inside training steps (the board\'s own arithmetic on its 1/N of the data);',
+    '- blend + gossip: applying peers\' averages, and time inside the gossip handlers (sealing, encoding,',
+    '  membership); measured as wall time on cores shared by all boards, so an overestimate;',
+    '- wait: the rest of the epoch\'s wall time, spent neither computing nor in gossip (nothing in the',
+    '  protocol blocks; what shows here is event-loop turns and the OS running other boards between steps);',
+    '- projected epoch on N real boards = compute + blend + gossip. One machine\'s cores are shared by the N',
+    '  processes, so its wall time is not what N boards would see; the CPU time a board needs is.',
+    '- link: bytes a board moves per epoch at 100 Mbit/s as a share of the projected epoch (below 100%: the',
+    '  transfers fit beside the training, which never waits for them).',
+    '- consensus accuracy: the mean of all boards\' parameters at the end of the last epoch, on the test split.',
+    '',
+    '| boards | epochs | compute (s) | blend + gossip (s) | wait (s) | projected epoch (s) | slowest board (s) | gossip share | averages / board / epoch | bytes / board / epoch | link share | consensus accuracy | wall here (s/epoch) |',
+    '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    ...sums.map(
+      (s) =>
+        `| ${s.boards} | ${s.epochs} | ${f(s.computeCpuMs)} | ${f(s.blendMs + s.gossipMs)} | ${f(s.waitMs)} | **${f(s.projectedEpochMs)}** | ${f(s.slowestBoardEpochMs)} | ` +
+        `${(100 * s.gossipShare).toFixed(1)}% | ${s.averagesPerEpoch.toFixed(1)} | ${(s.bytesPerEpoch / 1e6).toFixed(1)} MB | ${(100 * s.linkShare).toFixed(1)}% | ` +
+        `**${(100 * s.consensusAccuracy).toFixed(2)}%** | ${f(s.wallMs)} |`,
+    ),
+    '',
+  ];
+  if (one && ten) {
+    md.push(
+      `**At 10 boards the projected epoch is ${(ten.projectedEpochMs / one.projectedEpochMs).toFixed(2)}x the 1-board epoch ` +
+        `(${f(ten.projectedEpochMs)} s vs ${f(one.projectedEpochMs)} s); the paper's MXNet cluster was ${PAPER_SLOWDOWN_AT_10}x slower at 10 than at 1. ` +
+        `Consensus accuracy after ${ten.epochs} epochs: ${(100 * ten.consensusAccuracy).toFixed(2)}% at 10 boards vs ${(100 * one.consensusAccuracy).toFixed(2)}% at 1 board ` +
+        `(${(100 * (ten.consensusAccuracy - one.consensusAccuracy)).toFixed(2)} points).**`,
+      '',
+    );
+  }
+  md.push('Consensus accuracy per epoch:', '');
+  const maxE = Math.max(...sums.map((s) => s.epochs));
+  md.push(`| boards | ${Array.from({ length: maxE }, (_, i) => `e${i + 1}`).join(' | ')} |`);
+  md.push(`|---:|${Array.from({ length: maxE }, () => '---:').join('|')}|`);
+  for (const s of sums) {
+    md.push(`| ${s.boards} | ${Array.from({ length: maxE }, (_, i) => {
+      const p = s.consensusByEpoch.find((q) => q.epoch === i + 1);
+      return p ? (100 * p.accuracy).toFixed(2) : '';
+    }).join(' | ')} |`);
+  }
+  md.push('', 'Plots: [time per epoch](scaling-time.svg), [accuracy](scaling-accuracy.svg).', '');
+  fs.writeFileSync(path.join(outDir, 'scaling.md'), md.join('\n'));
+  fs.writeFileSync(path.join(outDir, 'scaling.json'), JSON.stringify({ commit: c, started, command: cmd, preset, summaries: sums, raw: results }, null, 1) + '\n');
+
+  const base = one?.projectedEpochMs ?? sums[0].projectedEpochMs;
+  fs.writeFileSync(
+    path.join(outDir, 'scaling-time.svg'),
+    chart('Time per epoch relative to 1 board', 'boards', 'epoch time / 1-board epoch time', [
+      { name: 'vctrain, projected', color: '#1f77b4', points: sums.map((s) => [s.boards, s.projectedEpochMs / base]) },
+      { name: 'vctrain, this machine', color: '#1f77b4', dashed: true, points: sums.map((s) => [s.boards, s.wallMs / (one?.wallMs ?? sums[0].wallMs)]) },
+      { name: 'paper (MXNet PS)', color: '#d62728', markersOnly: true, points: [[1, 1], [10, PAPER_SLOWDOWN_AT_10]] },
+      { name: 'no change', color: '#999', dashed: true, points: [[1, 1], [Math.max(...sums.map((s) => s.boards)), 1]] },
+    ], [0, Math.max(3, niceMax(Math.max(...sums.map((s) => s.wallMs / (one?.wallMs ?? sums[0].wallMs)))))]),
+  );
+  const accs = sums.map((s) => 100 * s.consensusAccuracy);
+  const lo = Math.floor(Math.min(...accs, 100 * (one?.consensusAccuracy ?? 1) - 1) - 1);
+  fs.writeFileSync(
+    path.join(outDir, 'scaling-accuracy.svg'),
+    chart('Consensus test accuracy after training', 'boards', 'test accuracy (%)', [
+      { name: 'consensus', color: '#2ca02c', points: sums.map((s) => [s.boards, 100 * s.consensusAccuracy]) },
+      ...(one
+        ? [{ name: '1 board - 1 point', color: '#999', dashed: true, points: [[1, 100 * one.consensusAccuracy - 1], [Math.max(...sums.map((s) => s.boards)), 100 * one.consensusAccuracy - 1]] as [number, number][] }]
+        : []),
+    ], [lo, 100]),
+  );
+  console.log(md.join('\n'));
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
