@@ -8,20 +8,19 @@ type Handler = (argv: string[]) => Promise<number>;
 // Commands load their modules on demand (plain require: the bin registers tsx for CommonJS only,
 // and esbuild inlines it in the bundle), so `vctrain --help` does not start an engine.
 
-function notInBuild(spec: CommandSpec, what: string): Handler {
-  return async (argv) => {
-    parseArgs(spec, argv);
-    throw new CliError(`vctrain ${spec.name}: not available in this build (${what} is not part of it yet)`);
-  };
-}
-
-class CliError extends Error {}
-
 async function probeCommand(argv: string[]): Promise<number> {
   const { flags } = parseArgs(PROBE, argv);
   const { runProbe, formatProbe } = require('../kernels/gl/probe') as typeof import('../kernels/gl/probe');
   const r = await runProbe({ profile: flags.profile as 'vc4' | 'desktop' | undefined });
   process.stdout.write(flags.json ? JSON.stringify(r) + '\n' : formatProbe(r) + '\n');
+  return 0;
+}
+
+async function exportCommand(argv: string[]): Promise<number> {
+  const { flags, positionals } = parseArgs(EXPORT, argv);
+  const { exportTfjs } = require('../net/export') as typeof import('../net/export');
+  const r = exportTfjs(positionals[0], flags.out as string);
+  process.stdout.write(flags.json ? JSON.stringify(r) + '\n' : `wrote a TensorFlow.js LayersModel to ${flags.out}\n`);
   return 0;
 }
 
@@ -39,7 +38,7 @@ const handlers: Record<string, () => Promise<Handler>> = {
   worker: async () => (require('./worker') as typeof import('./worker')).workerCommand,
   probe: async () => probeCommand,
   bench: async () => benchCommand,
-  export: async () => notInBuild(EXPORT, 'the TensorFlow.js exporter'),
+  export: async () => exportCommand,
 };
 
 export async function main(argv: string[]): Promise<number> {

@@ -150,10 +150,10 @@ export async function runCluster(o: ClusterOptions): Promise<ClusterResult> {
           b.report.exit = last ? `${why}: ${last}` : why;
           b.view.note = why;
           note(`board ${i} died (${b.report.exit}); the other boards go on`);
+          update(i);
         } else if (code !== 0 && !(interrupted && code === 130)) {
           b.report.exit = signal ? `killed by ${signal}` : `exit code ${code}`;
         }
-        update(i);
         resolve();
       });
     }));
