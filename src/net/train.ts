@@ -9,6 +9,7 @@
 // one that never stopped.
 import { selectEngine, type Device, type Profile } from '../kernels/select';
 import type { Activation, Engine } from '../kernels/engine';
+import { CpuEngine } from '../kernels/cpu/engine';
 import { CHECKPOINT_FILE, loadCheckpoint, saveCheckpoint, type CheckpointState, type EpochRecord } from './checkpoint';
 import { loadDataset, shard as shardOf, type Dataset } from './data';
 import { DataError } from './idx';
@@ -39,6 +40,8 @@ export interface TrainerOptions {
   log?(line: string): void;
   /** Tests: a data set already in memory instead of loading one. */
   dataset?: Dataset;
+  /** An engine already chosen (tests, or a caller that ran selectEngine itself) instead of selectEngine. */
+  engineChoice?: { engine: Engine; reason: string; device?: 'gl' | 'cpu'; profile?: Profile };
 }
 
 export interface EngineInfo {
@@ -165,7 +168,7 @@ export class Trainer {
     const log = opts.log ?? (() => {});
     log(`data: ${data.source}`);
     const sel = { device: opts.device, profile: opts.profile, threads: opts.threads, log };
-    const choice = (await selectEngine(sel)) as { engine: Engine; reason: string; device?: 'gl' | 'cpu'; profile?: Profile };
+    const choice = opts.engineChoice ?? ((await selectEngine(sel)) as { engine: Engine; reason: string; device?: 'gl' | 'cpu'; profile?: Profile });
     const t = new Trainer(opts, data, choice.engine, choice.reason, choice.profile);
     if (opts.resume) {
       const file = path.join(opts.out, CHECKPOINT_FILE);
@@ -318,7 +321,6 @@ export class Trainer {
    */
   private fallBackToCpu(why: string): void {
     this.log(`GL fault: ${why}; continuing on the CPU from the last checkpoint (epoch ${this.snapshot.epoch}, step ${this.snapshot.step})`);
-    const { CpuEngine } = require('../kernels/cpu/engine') as typeof import('../kernels/cpu/engine');
     try {
       this.net.destroy();
       this.engine.destroy();

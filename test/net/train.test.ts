@@ -4,6 +4,8 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { CpuEngine } from '../../src/kernels/cpu/engine';
+import type { Engine } from '../../src/kernels/engine';
 import { loadCheckpoint } from '../../src/net/checkpoint';
 import { Trainer } from '../../src/net/train';
 import { TRAIN_N, tinyDataset, trainOptions, writeTinyIdx } from './fixtures/tiny';
@@ -64,6 +66,41 @@ test('stopped mid-epoch and resumed: bit-identical parameters and the same histo
     assert.ok(sameBits(b.getParams(), reference), `resumed after step ${stopAfter}`);
     assert.deepEqual(sb.history.map(({ epoch, loss, testAccuracy }) => ({ epoch, loss, testAccuracy })), referenceHistory);
   }
+});
+
+test('a GL fault the engine does not absorb: training continues on the CPU from the last checkpoint, same result', async () => {
+  const cpu = new CpuEngine();
+  let calls = 0;
+  const faultAt = 17; // conv2d calls: 2 per step, 2 for the evaluation after epoch 1, so step 8 of 10
+  const fake = new Proxy(cpu, {
+    get(target, key) {
+      if (key === 'kind') return 'gl';
+      if (key === 'description') return 'fake gl';
+      const v = Reflect.get(target, key) as unknown;
+      if (key === 'conv2d') {
+        return (...args: unknown[]) => {
+          if (++calls === faultAt) {
+            const e = new Error('context lost (injected)');
+            e.name = 'GlFaultError';
+            throw e;
+          }
+          return (v as (...a: unknown[]) => unknown).apply(target, args);
+        };
+      }
+      return typeof v === 'function' ? v.bind(target) : v;
+    },
+  }) as Engine;
+  const lines: string[] = [];
+  const t = await Trainer.create({ ...trainOptions(path.join(tmp, 'fault')), dataset: data, engineChoice: { engine: fake, reason: 'gl: fake', device: 'gl', profile: 'vc4' }, log: (l) => lines.push(l) });
+  assert.equal(t.engineInfo.device, 'gl');
+  const s = await t.run();
+  assert.ok(calls >= faultAt, 'the fault was injected');
+  assert.ok(lines.some((l) => /^GL fault: context lost \(injected\); continuing on the CPU from the last checkpoint \(epoch 1, step 5\)/.test(l)), lines.join(' | '));
+  assert.equal(s.device, 'cpu');
+  assert.equal(t.engineInfo.device, 'cpu');
+  assert.match(t.engineInfo.reason, /after a GL fault/);
+  assert.ok(sameBits(t.getParams(), reference));
+  assert.equal(t.step, 10);
 });
 
 test('resume refuses a checkpoint made with other settings, and starts fresh when there is none', async () => {
