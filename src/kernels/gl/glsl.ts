@@ -26,28 +26,24 @@ float unpackFloat(vec4 t) {
   float neg = b.a >= 128.0 ? 1.0 : 0.0;
   float ahi = b.a - 128.0 * neg;
   float ehi = b.b >= 128.0 ? 1.0 : 0.0;
-  float e = ahi * 2.0 + ehi;
   float m = (b.b - 128.0 * ehi) * 65536.0 + b.g * 256.0 + b.r;
   float sgn = 1.0 - 2.0 * neg;
+  float e = ahi * 2.0 + ehi;
   if (e == 0.0) return sgn * u_zero;
   if (e == 255.0) return m == 0.0 ? sgn * u_inf : u_nan;
-  float f = 1.0 + m * ${P(-23)};
-  float d = e - 127.0;
-  f *= d >= 64.0 ? ${P(64)} : 1.0;  d -= d >= 64.0 ? 64.0 : 0.0;
-  f *= d >= 32.0 ? ${P(32)} : 1.0;  d -= d >= 32.0 ? 32.0 : 0.0;
-  f *= d >= 16.0 ? ${P(16)} : 1.0;  d -= d >= 16.0 ? 16.0 : 0.0;
-  f *= d >= 8.0 ? 256.0 : 1.0;      d -= d >= 8.0 ? 8.0 : 0.0;
-  f *= d >= 4.0 ? 16.0 : 1.0;       d -= d >= 4.0 ? 4.0 : 0.0;
-  f *= d >= 2.0 ? 4.0 : 1.0;        d -= d >= 2.0 ? 2.0 : 0.0;
-  f *= d >= 1.0 ? 2.0 : 1.0;        d -= d >= 1.0 ? 1.0 : 0.0;
-  f *= d <= -64.0 ? ${P(-64)} : 1.0; d += d <= -64.0 ? 64.0 : 0.0;
-  f *= d <= -32.0 ? ${P(-32)} : 1.0; d += d <= -32.0 ? 32.0 : 0.0;
-  f *= d <= -16.0 ? ${P(-16)} : 1.0; d += d <= -16.0 ? 16.0 : 0.0;
-  f *= d <= -8.0 ? ${P(-8)} : 1.0;   d += d <= -8.0 ? 8.0 : 0.0;
-  f *= d <= -4.0 ? 0.0625 : 1.0;     d += d <= -4.0 ? 4.0 : 0.0;
-  f *= d <= -2.0 ? 0.25 : 1.0;       d += d <= -2.0 ? 2.0 : 0.0;
-  f *= d <= -1.0 ? 0.5 : 1.0;
-  return sgn * f;
+  // e - 127 = 2*(ahi - 64) + ehi + 1, so 2^(e-127) = p*p*2^(ehi+1) with p = 2^(ahi-64): a 7-step
+  // ladder on the exponent's high bits instead of 14 on the whole exponent. Every partial
+  // product stays a normal float: f*2^(ehi+1) is in [2,8), p in [2^-64, 2^63], and e >= 1.
+  float p = ${P(-64)};
+  p *= ahi >= 64.0 ? ${P(64)} : 1.0; ahi -= ahi >= 64.0 ? 64.0 : 0.0;
+  p *= ahi >= 32.0 ? ${P(32)} : 1.0; ahi -= ahi >= 32.0 ? 32.0 : 0.0;
+  p *= ahi >= 16.0 ? ${P(16)} : 1.0; ahi -= ahi >= 16.0 ? 16.0 : 0.0;
+  p *= ahi >= 8.0 ? 256.0 : 1.0;     ahi -= ahi >= 8.0 ? 8.0 : 0.0;
+  p *= ahi >= 4.0 ? 16.0 : 1.0;      ahi -= ahi >= 4.0 ? 4.0 : 0.0;
+  p *= ahi >= 2.0 ? 4.0 : 1.0;       ahi -= ahi >= 2.0 ? 2.0 : 0.0;
+  p *= ahi >= 1.0 ? 2.0 : 1.0;
+  float f = (1.0 + m * ${P(-23)}) * (2.0 + 2.0 * ehi);
+  return sgn * ((f * p) * p);
 }
 
 // a > 0 finite normal: returns (m, e) with a = m * 2^e, m in [1,2).
