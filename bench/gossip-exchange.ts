@@ -57,7 +57,7 @@ async function exchangeFigure(encoding: Encoding, repeats: number): Promise<Exch
   const ta = await UdpTransport.open({ host: '127.0.0.1' }), tb = await UdpTransport.open({ host: '127.0.0.1' });
   const pa = initParams(1), pb = initParams(2);
   const mk = (t: UdpTransport, id: string, seed: string, p: Float32Array) => new GossipNode({
-    transport: t, key, cluster: 'bench', id, seeds: [seed], preset: 'local', tune: { encoding, exchangeIntervalMs: 1e9 },
+    transport: t, key, cluster: 'bench', id, seeds: [seed], preset: 'local', tune: { encoding, exchangeIntervalMs: 1e9, cpuBudget: 0 }, // back-to-back exchanges on purpose
     getSnapshot: () => ({ params: p, samplesSeen: 1 }),
   });
   const a = mk(ta, 'a', tb.address, pa), b = mk(tb, 'b', ta.address, pb);
@@ -96,7 +96,7 @@ async function exchangeFigure(encoding: Encoding, repeats: number): Promise<Exch
   return { encoding: encoding === Encoding.F16 ? 'fp16' : 'fp32', ms: median(msAll), msAll, bytes, datagrams, cpuMs: cpu };
 }
 
-async function overheadFigure(boards: number, seconds: number, batch: number, preset: 'local' | 'lan'): Promise<OverheadFigure> {
+export async function overheadFigure(boards: number, seconds: number, batch: number, preset: 'local' | 'lan'): Promise<OverheadFigure> {
   const dir = mkdtempSync(join(tmpdir(), 'vct-gossip-bench-'));
   const keyFile = join(dir, 'cluster.key');
   generateKeyFile(keyFile);
@@ -114,7 +114,10 @@ async function overheadFigure(boards: number, seconds: number, batch: number, pr
       results.push(new Promise((r) => (gr = r)));
       createInterface({ input: k.stdout! }).on('line', (l) => {
         if (l.startsWith('PORT ')) gp(Number(l.slice(5)));
-        else if (l.startsWith('RESULT ')) gr(JSON.parse(l.slice(7)));
+        else if (l.startsWith('RESULT ')) {
+          if (process.env.VCT_GOSSIP_LOG) process.stderr.write(l + '\n');
+          gr(JSON.parse(l.slice(7)));
+        }
       });
     }
     const addrs = (await Promise.all(ports)).map((p) => `127.0.0.1:${p}`);

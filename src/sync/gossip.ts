@@ -228,6 +228,18 @@ export class GossipNode {
     return ok;
   }
 
+  /** For a trainer's loop between steps: lets the event loop run until no more datagrams arrive or
+   * maxMs passes. Node reads at most 32 datagrams per socket per loop turn, so a single yield per
+   * training step would take ~50 steps to receive one fp32 model. */
+  async drain(maxMs = 4): Promise<void> {
+    const t0 = performance.now();
+    let seen = -1;
+    while (this.s.datagramsReceived !== seen && performance.now() - t0 < maxMs) {
+      seen = this.s.datagramsReceived;
+      await new Promise<void>((r) => setImmediate(r));
+    }
+  }
+
   /** True while an exchange is in flight or its blend waits to be applied (a new snapshot before
    * that would not contain it, and the next blend's delta would undo it). A blend polled but never
    * applied stops counting after exchangeTimeoutMs, so a careless caller cannot wedge the node. */
@@ -532,8 +544,17 @@ export class GossipNode {
       if (!expecting) return;
       const now = this.clock.now();
       if (ex.inc) {
-        if (now - ex.inc.lastProgress > this.preset.transferTimeoutMs) return this.abort(`transfer from ${ex.peer} stalled`);
-        if (now - ex.inc.lastProgress >= this.preset.needAfterMs) this.sendNeed(ex.addr, ex.xfer, ex.role === 'resp' ? 0 : 1, ex.inc);
+        const inc = ex.inc;
+        if (now - inc.lastProgress > this.preset.transferTimeoutMs) return this.abort(`transfer from ${ex.peer} stalled`);
+        if (now - inc.lastProgress >= this.preset.needAfterMs) {
+          // Quiet, or were we just busy (a training step)? Look again after the event loop has read
+          // the socket once more: only if that brought nothing is the line really silent. Without
+          // this, a busy receiver re-requests chunks that sit unread in its own socket buffer.
+          const had = inc.haveCount;
+          this.timer(() => {
+            if (this.ex === ex && ex.inc === inc && inc.haveCount === had && !inc.complete) this.sendNeed(ex.addr, ex.xfer, ex.role === 'resp' ? 0 : 1, inc);
+          }, 0);
+        }
       } else if (ex.role === 'resp' || (ex.out && ex.out.idle)) {
         this.send(ex.addr, { type: T.Need, xfer: ex.xfer, dir: ex.role === 'resp' ? 0 : 1, have: 0, ranges: [[0, 0xffff]] });
       }
@@ -613,7 +634,10 @@ export class GossipNode {
     const p = this.pull;
     if (p) {
       if (p.inc && now - p.inc.lastProgress >= this.preset.needAfterMs && now - p.inc.lastProgress < this.preset.transferTimeoutMs) {
-        this.sendNeed(p.addr, p.xfer, 1, p.inc);
+        const inc = p.inc, had = inc.haveCount;
+        this.timer(() => {
+          if (this.pull === p && p.inc === inc && inc.haveCount === had) this.sendNeed(p.addr, p.xfer, 1, inc);
+        }, 0);
       } else if (!p.accepted && p.tries < this.preset.retries) {
         p.tries++;
         this.send(p.addr, { type: T.Propose, xfer: p.xfer, mode: Mode.Pull, fingerprint: this.fp, paramCount: this.paramCount });

@@ -43,6 +43,9 @@ export class Membership {
   private tick = 0;
   private timer: number | null = null;
   private leaving = false;
+  /** Last time any authenticated datagram came from each member: as good as an ack (a model transfer
+   * can queue a ping's ack behind a thousand chunks). */
+  private readonly lastHeard = new Map<string, number>();
 
   constructor(
     readonly selfId: string,
@@ -78,6 +81,7 @@ export class Membership {
     if (id === this.selfId) return;
     const m = this.members.get(id);
     const now = this.clock.now();
+    this.lastHeard.set(id, now);
     if (!m) {
       this.members.set(id, { id, addr, state: MemberState.Alive, incarnation, since: now });
       this.log(`member ${id} at ${addr} joined (incarnation ${incarnation})`);
@@ -245,6 +249,7 @@ export class Membership {
       } else if ((m.state === MemberState.Dead || m.state === MemberState.Left) && now - m.since >= this.p.tombstoneMs) {
         this.members.delete(m.id);
         this.broadcasts.delete(m.id);
+        this.lastHeard.delete(m.id);
       }
     }
     this.pingSeeds();
@@ -283,7 +288,7 @@ export class Membership {
     this.probes.set(seq, probe);
     this.send(t.addr, { type: T.Ping, seq, updates: this.updatesFor(t.id) });
     this.schedule(() => {
-      if (probe.acked) return;
+      if (probe.acked || (this.lastHeard.get(t.id) ?? -Infinity) >= sentAt) return;
       const helpers = live().filter((m) => m.id !== t.id && m.state === MemberState.Alive);
       for (let k = 0; k < this.p.indirectChecks && helpers.length; k++) {
         const h = helpers.splice(Math.floor(this.rand() * helpers.length), 1)[0];
@@ -294,7 +299,7 @@ export class Membership {
     const deadline = this.p.probeIntervalMs * 0.9;
     this.schedule(() => {
       this.probes.delete(seq);
-      if (probe.acked) return;
+      if (probe.acked || (this.lastHeard.get(t.id) ?? -Infinity) >= sentAt) return;
       // Lifeguard-style self-awareness: if this timer itself fired late, our own thread was busy (a
       // training step) and the ack may be sitting unread in the socket; the probe proves nothing
       if (this.clock.now() - sentAt > deadline * 1.5) return;
