@@ -1,0 +1,135 @@
+// CPU-engine training throughput against PyTorch in the same run, plus the peak resident memory
+// of a training process.
+//   node --import tsx bench/cpu-throughput.ts [--steps 30] [--rounds 3] [--batch 64] [--save]
+// Each round times our engine (one thread, then every core) and PyTorch on one thread
+// (/work/shared/anchors/torch_lenet.py, Debian's python3-torch) back to back, so the ratio
+// compares like with like on a shared, noisy machine; the median round is reported. --save
+// writes the output to bench/results/cpu-throughput.txt with the commit it measured.
+import { execFileSync, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { CpuEngine } from '../src/kernels/cpu/engine';
+import { LeNet, initParams, mulberry32 } from '../src/net/lenet';
+
+export interface CpuThroughput {
+  threads: number;
+  batch: number;
+  steps: number;
+  imagesPerSecond: number;
+  msPerStep: number;
+  description: string;
+}
+
+/** Times `steps` LeNet SGD steps (after 3 warm-up steps) on random images with the CpuEngine. */
+export function measureCpuThroughput(o: { threads?: number; batch?: number; steps?: number; seed?: number } = {}): CpuThroughput {
+  const threads = o.threads ?? 1, batch = o.batch ?? 64, steps = o.steps ?? 20;
+  const engine = new CpuEngine({ threads });
+  try {
+    const rnd = mulberry32(o.seed ?? 1);
+    const images = new Float32Array(batch * 784).map(() => rnd());
+    const labels = Array.from({ length: batch }, () => Math.floor(rnd() * 10));
+    const net = new LeNet(engine, initParams(o.seed ?? 1), 'tanh');
+    const sgd = { lr: 0.05, momentum: 0, weightDecay: 0 };
+    for (let i = 0; i < 3; i++) net.step(images, labels, sgd);
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < steps; i++) net.step(images, labels, sgd);
+    const sec = Number(process.hrtime.bigint() - t0) / 1e9;
+    net.destroy();
+    return { threads, batch, steps, imagesPerSecond: (steps * batch) / sec, msPerStep: (1000 * sec) / steps, description: engine.description };
+  } finally {
+    engine.destroy();
+  }
+}
+
+export const TORCH_ANCHOR = '/work/shared/anchors/torch_lenet.py';
+
+/** PyTorch's LeNet training throughput from the shared anchor script, or why it could not run. */
+export function measureTorch(threads: number, steps: number, batch: number): { imagesPerSecond: number; line: string } | { error: string } {
+  if (!fs.existsSync(TORCH_ANCHOR)) return { error: `${TORCH_ANCHOR} not found` };
+  const r = spawnSync('/usr/bin/python3', [TORCH_ANCHOR, String(threads), String(steps), String(batch)], { encoding: 'utf8' });
+  const m = /img_per_s=([\d.]+)/.exec(r.stdout ?? '');
+  if (r.status !== 0 || !m) return { error: `torch anchor failed: ${(r.stderr || r.stdout || String(r.error)).trim().split('\n').pop()}` };
+  return { imagesPerSecond: Number(m[1]), line: r.stdout.trim() };
+}
+
+/**
+ * Peak RSS (MB) of a separate process that holds an 8,000-image training split in memory (the
+ * size of the built-in one) and trains LeNet on it with the CpuEngine for `steps` batches.
+ */
+export function measureTrainingRss(threads: number, steps: number, batch: number): { peakMB: number } | { error: string } {
+  const r = spawnSync(process.execPath, [...process.execArgv, __filename, '--rss-child', String(threads), String(steps), String(batch)], { encoding: 'utf8' });
+  const m = /maxRSS_KB=(\d+)/.exec(r.stdout ?? '');
+  if (r.status !== 0 || !m) return { error: (r.stderr || r.stdout || 'no output').trim().split('\n').slice(-3).join(' ') };
+  return { peakMB: Number(m[1]) / 1024 };
+}
+
+function rssChild(threads: number, steps: number, batch: number): void {
+  const rnd = mulberry32(7);
+  const n = 8000;
+  const images = new Float32Array(n * 784).map(() => rnd());
+  const labels = Uint8Array.from({ length: n }, () => Math.floor(rnd() * 10));
+  const engine = new CpuEngine({ threads });
+  const net = new LeNet(engine, initParams(7), 'tanh', 0.9);
+  for (let s = 0; s < steps; s++) {
+    const off = (s * batch) % (n - batch);
+    net.step(images.subarray(off * 784, (off + batch) * 784), labels.subarray(off, off + batch), { lr: 0.05, momentum: 0.9, weightDecay: 0 });
+  }
+  // and an evaluation pass over 2,000 images in one go, as a test split would be
+  net.predict(images.subarray(0, 2000 * 784), 2000);
+  console.log(`maxRSS_KB=${process.resourceUsage().maxRSS} wasmMB=${(engine.memoryBytes / 1048576).toFixed(1)}`);
+  engine.destroy();
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+function main(): void {
+  const args = process.argv.slice(2);
+  if (args[0] === '--rss-child') { rssChild(Number(args[1]), Number(args[2]), Number(args[3])); return; }
+  const opt = (name: string, dflt: number) => (args.includes(name) ? Number(args[args.indexOf(name) + 1]) : dflt);
+  const steps = opt('--steps', 30), rounds = opt('--rounds', 3), batch = opt('--batch', 64);
+  const cores = os.cpus().length;
+  const lines: string[] = [];
+  const say = (s: string) => { lines.push(s); console.log(s); };
+  let commit = 'unknown';
+  try { commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim(); } catch { /* not a checkout */ }
+  const dirty = (() => { try { return execFileSync('git', ['status', '--porcelain', '--', 'src/kernels/cpu', 'bench/cpu-throughput.ts'], { encoding: 'utf8' }).trim() ? ' (+ uncommitted CPU-engine changes)' : ''; } catch { return ''; } })();
+  say(`# cpu-throughput  commit ${commit}${dirty}  ${new Date().toISOString()}`);
+  say(`# node ${process.version}, ${cores} x ${os.cpus()[0]?.model ?? '?'}, load average ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}`);
+  say(`# batch ${batch}, ${steps} timed steps per measurement, ${rounds} rounds; command: node --import tsx bench/cpu-throughput.ts ${args.join(' ')}`.trimEnd());
+  const ours1: number[] = [], oursAll: number[] = [], torch1: number[] = [], ratios: number[] = [];
+  let desc1 = '', descAll = '';
+  for (let r = 0; r < rounds; r++) {
+    const a = measureCpuThroughput({ threads: 1, batch, steps });
+    const t = measureTorch(1, steps, batch);
+    const b = cores > 1 ? measureCpuThroughput({ threads: cores, batch, steps }) : null;
+    desc1 = a.description; ours1.push(a.imagesPerSecond);
+    if (b) { descAll = b.description; oursAll.push(b.imagesPerSecond); }
+    if ('error' in t) { say(`round ${r + 1}: ours 1 thread ${a.imagesPerSecond.toFixed(1)} img/s; ${t.error}`); continue; }
+    torch1.push(t.imagesPerSecond);
+    ratios.push(a.imagesPerSecond / t.imagesPerSecond);
+    say(`round ${r + 1}: ours 1 thread ${a.imagesPerSecond.toFixed(1)} img/s (${a.msPerStep.toFixed(1)} ms/step)` +
+      (b ? `, ours ${cores} threads ${b.imagesPerSecond.toFixed(1)} img/s` : '') +
+      `, torch 1 thread ${t.imagesPerSecond.toFixed(1)} img/s -> ratio ${(a.imagesPerSecond / t.imagesPerSecond).toFixed(2)}`);
+  }
+  say(`ours   ${desc1}: median ${median(ours1).toFixed(1)} img/s`);
+  if (oursAll.length) say(`ours   ${descAll}: median ${median(oursAll).toFixed(1)} img/s`);
+  if (torch1.length) {
+    say(`torch  1 thread: median ${median(torch1).toFixed(1)} img/s`);
+    say(`RATIO  ours 1 thread / torch 1 thread = ${median(ratios).toFixed(2)} (median of ${ratios.length} rounds; target >= 0.5)`);
+  }
+  const rss = measureTrainingRss(1, 40, batch);
+  say('error' in rss ? `peak RSS: could not measure (${rss.error})`
+    : `peak RSS of a training process (8,000 images in memory, 40 steps batch ${batch} + a 2,000-image predict, 1 thread): ${rss.peakMB.toFixed(1)} MB (target <= 300)`);
+  if (args.includes('--save')) {
+    const out = path.join(__dirname, 'results', 'cpu-throughput.txt');
+    fs.mkdirSync(path.dirname(out), { recursive: true });
+    fs.writeFileSync(out, lines.join('\n') + '\n');
+    console.log(`saved ${path.relative(process.cwd(), out)}`);
+  }
+}
+
+if (require.main === module) main();

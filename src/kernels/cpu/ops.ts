@@ -1,0 +1,91 @@
+// The parallel parts of the CPU engine's ops, as "shares": the main thread and every worker run
+// runShare() with the same argument block and their own thread index, each taking a contiguous
+// slice of the work (images for convolutions, rows for dense layers). Everything is pointers into
+// the one shared memory, so nothing is copied between threads. Argument block layout:
+//   [op, total work items, scratch base, scratch bytes per thread, ...op arguments]
+import type { Kernels } from './kernels';
+
+export const OP_CONV_FWD = 1;
+export const OP_CONV_BWD_INPUT = 2;
+export const OP_CONV_BWD_FILTER = 3;
+export const OP_DENSE_FWD = 4;
+export const OP_DENSE_BWD_INPUT = 5;
+export const OP_DENSE_BWD_WEIGHT = 6;
+export const OP_STOP = 99;
+export const MAX_ARGS = 20;
+
+/** Thread t's slice [lo, hi) of total items; row splits keep 4-row blocks whole for the gemm. */
+export function shareOf(total: number, t: number, T: number, align: number): [number, number] {
+  const cut = (i: number) => (i >= T ? total : Math.min(total, Math.round((total * i) / T / align) * align));
+  return [cut(t), cut(t + 1)];
+}
+
+export function runShare(k: Kernels, a: ArrayLike<number>, t: number, T: number): void {
+  const op = a[0], total = a[1], scratch = a[2] + t * a[3];
+  switch (op) {
+    case OP_CONV_FWD: {
+      // a: x C H W K w b O y act — y_n[O,PQ] = act(W[O,CKK]·cols_n[CKK,PQ] + b)
+      const [x, C, H, W, K, w, b, O, y, act] = [a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13]];
+      const PQ = (H - K + 1) * (W - K + 1), CKK = C * K * K;
+      const [lo, hi] = shareOf(total, t, T, 1);
+      for (let n = lo; n < hi; n++) {
+        const yn = y + n * O * PQ * 4;
+        k.im2col(x + n * C * H * W * 4, C, H, W, K, scratch);
+        k.gemm(w, CKK * 4, 4, scratch, PQ * 4, yn, PQ * 4, O, PQ, CKK, 0);
+        k.bias_act(yn, O, PQ, b, 1, act);
+      }
+      return;
+    }
+    case OP_CONV_BWD_INPUT: {
+      // a: dy w O C H W K dx — dcols[CKK,PQ] = Wᵀ·dy_n, then scattered back (dx starts zeroed)
+      const [dy, w, O, C, H, W, K, dx] = [a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11]];
+      const PQ = (H - K + 1) * (W - K + 1), CKK = C * K * K;
+      const [lo, hi] = shareOf(total, t, T, 1);
+      for (let n = lo; n < hi; n++) {
+        k.gemm(w, 4, CKK * 4, dy + n * O * PQ * 4, PQ * 4, scratch, PQ * 4, CKK, PQ, O, 0);
+        k.col2im(scratch, C, H, W, K, dx + n * C * H * W * 4);
+      }
+      return;
+    }
+    case OP_CONV_BWD_FILTER: {
+      // a: x dy C H W K O dw partials — dW[O,CKK] = Σ_n dy_n[O,PQ]·colsT_n[PQ,CKK]; thread 0 sums
+      // into dw, the others into their own partial buffer that the caller adds up afterwards
+      const [x, dy, C, H, W, K, O, dw, partials] = [a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12]];
+      const PQ = (H - K + 1) * (W - K + 1), CKK = C * K * K;
+      const dest = t === 0 ? dw : partials + (t - 1) * O * CKK * 4;
+      const [lo, hi] = shareOf(total, t, T, 1);
+      for (let n = lo; n < hi; n++) {
+        k.im2colT(x + n * C * H * W * 4, C, H, W, K, scratch);
+        k.gemm(dy + n * O * PQ * 4, PQ * 4, 4, scratch, CKK * 4, dest, CKK * 4, O, CKK, PQ, n === lo ? 0 : 1);
+      }
+      return;
+    }
+    case OP_DENSE_FWD: {
+      // a: x w b I O y act — rows of y [N,O] = act(x·W + b)
+      const [x, w, b, I, O, y, act] = [a[4], a[5], a[6], a[7], a[8], a[9], a[10]];
+      const [lo, hi] = shareOf(total, t, T, 4);
+      if (hi <= lo) return;
+      k.gemm(x + lo * I * 4, I * 4, 4, w, O * 4, y + lo * O * 4, O * 4, hi - lo, O, I, 0);
+      k.bias_act(y + lo * O * 4, hi - lo, O, b, 0, act);
+      return;
+    }
+    case OP_DENSE_BWD_INPUT: {
+      // a: dy wT O I dx — rows of dx [N,I] = dy·Wᵀ, with Wᵀ [O,I] transposed beforehand
+      const [dy, wT, O, I, dx] = [a[4], a[5], a[6], a[7], a[8]];
+      const [lo, hi] = shareOf(total, t, T, 4);
+      if (hi <= lo) return;
+      k.gemm(dy + lo * O * 4, O * 4, 4, wT, I * 4, dx + lo * I * 4, I * 4, hi - lo, I, O, 0);
+      return;
+    }
+    case OP_DENSE_BWD_WEIGHT: {
+      // a: x dy N I O dw — rows of dW [I,O] = xᵀ·dy (xᵀ read through strides)
+      const [x, dy, N, I, O, dw] = [a[4], a[5], a[6], a[7], a[8], a[9]];
+      const [lo, hi] = shareOf(total, t, T, 4);
+      if (hi <= lo) return;
+      k.gemm(x + lo * 4, 4, I * 4, dy, O * 4, dw + lo * O * 4, O * 4, hi - lo, O, N, 0);
+      return;
+    }
+    default:
+      throw new Error(`cpu engine: unknown op ${op}`);
+  }
+}
