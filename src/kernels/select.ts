@@ -97,7 +97,8 @@ export async function selectEngine(opts: SelectOptions): Promise<EngineChoice> {
     return say({ engine: wrap(), reason: `gl ${profile}: asked for with --device gl; ${why}; self-test ok (max rel error ${st.maxRelError.toExponential(1)})`, device: 'gl', profile });
 
   const c = cpu();
-  const glRate = timeSteps(gl), cpuRate = timeSteps(c);
+  // batch 8, one timed step each: enough to tell llvmpipe from a GPU without a long start-up
+  const glRate = timeSteps(gl, 8, 1), cpuRate = timeSteps(c, 8, 1);
   const rates = `gl ${glRate.toFixed(0)} img/s vs cpu ${cpuRate.toFixed(0)} img/s on a few timed steps`;
   if (glRate > cpuRate)
     return say({ engine: wrap(), reason: `gl ${profile}: faster (${rates}); ${why}; self-test ok`, device: 'gl', profile });

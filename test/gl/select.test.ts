@@ -57,3 +57,14 @@ test('a GL context destroyed mid-training moves the run to the CPU and nothing l
   const d = onR.getParams().map((v, i) => v - p0[i]), dr = ref.getParams().map((v, i) => v - p0[i]);
   assert.ok(relErr(d, dr) < 1e-3, `parameters drifted: ${relErr(d, dr)}`);
 });
+
+test('--device auto times both engines that pass and keeps the faster, saying why with both rates', async () => {
+  glEngine('vc4');
+  const c = await selectEngine({ device: 'auto', profile: 'vc4' });
+  const m = /(gl|cpu)(?: vc4)?: faster \(gl (\d+) img\/s vs cpu (\d+) img\/s/.exec(c.reason);
+  assert.ok(m, c.reason);
+  const [gl, cpu] = [Number(m[2]), Number(m[3])];
+  assert.equal(c.device, gl > cpu ? 'gl' : 'cpu', c.reason);
+  assert.equal(c.engine.kind, c.device);
+  c.engine.destroy();
+});
