@@ -307,9 +307,8 @@ export class CpuEngine implements Engine {
       for (let r = 0; r < Ho; r++) {
         let i = nc * H * W + 2 * r * W;
         for (let q = 0; q < Wo; q++, i += 2) {
-          const a = xv[i], b = xv[i + 1], c = xv[i + W], d = xv[i + W + 1];
-          const m1 = a >= b ? a : b, m2 = c >= d ? c : d;
-          y[o++] = m1 >= m2 ? m1 : m2;
+          // Math.max, like the naive twin: +0 beats -0 and NaN propagates
+          y[o++] = Math.max(Math.max(xv[i], xv[i + 1]), Math.max(xv[i + W], xv[i + W + 1]));
         }
       }
     return out;
