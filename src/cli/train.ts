@@ -77,7 +77,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
   const out = path.resolve((f.out as string | undefined) ?? path.join('runs', runId()));
   if (f.resume && !f.out) throw new UsageError('--resume needs --out DIR (the run to continue)');
   fs.mkdirSync(out, { recursive: true });
-  if (workers === 1) return trainOne(s, out, f);
+  if (workers === 1) return trainOne({ ...s, threads: s.threads ?? cores() }, out, f);
   return trainCluster(s, out, workers, f);
 }
 

@@ -4,7 +4,6 @@
 // board ever waits on the network: a slow or dead peer only means fewer averages.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { Trainer } from '../net/train';
 import { GossipNode, UdpTransport, loadKeyFile } from '../sync/index';
 import type { Device, Profile } from '../kernels/select';
@@ -183,7 +182,11 @@ export function startBoard(o: BoardOptions, emit: (ev: BoardEvent) => void): Boa
         emit({ event: 'epoch', epoch: trainer.epoch, testAccuracy: lastEval.accuracy, testLoss: lastEval.loss, snapshot, checkpoint: checkpointFile });
       }
       if (r.done) break;
-      await yieldToLoop();
+      // Gossip datagrams and timers run here. One bare yield would read only ~32 datagrams (libuv's
+      // batch per socket per turn); drain() keeps turning while datagrams keep coming. While an
+      // exchange is in flight it gets a longer turn: with steps of 100 ms or more, 4 ms per step
+      // let too few chunks through for a 1.7 MB model to arrive before the exchange times out.
+      await node.drain(node.busy ? 25 : 4);
     }
 
     trainer.checkpoint();
