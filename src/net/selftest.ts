@@ -19,13 +19,16 @@ export function selfTest(engine: Engine, tolerance = 1e-4, seed = 7): SelfTestRe
   const cpu = new CpuEngine();
   const rnd = mulberry32(seed);
   const data = (n: number, scale = 1) => Float32Array.from({ length: n }, () => (rnd() * 2 - 1) * scale);
+  // Every engine tensor made here is disposed at the end: the engine goes on to train.
+  const made: Tensor[] = [];
+  const keep = <T extends Tensor>(t: T): T => { made.push(t); return t; };
   const pair = (shape: number[], scale = 1) => {
     const d = data(shape.reduce((a, b) => a * b, 1), scale);
-    return [engine.tensor(shape, d), cpu.tensor(shape, d)] as const;
+    return [keep(engine.tensor(shape, d)), cpu.tensor(shape, d)] as const;
   };
   let worst = 0, worstOp = 'none';
   const cmp = (name: string, a: Tensor, b: Tensor) => {
-    const x = engine.read(a), y = cpu.read(b);
+    const x = engine.read(keep(a)), y = cpu.read(b);
     let scale = 1e-30, err = 0;
     for (let i = 0; i < y.length; i++) scale = Math.max(scale, Math.abs(y[i]));
     for (let i = 0; i < y.length; i++) {
@@ -58,14 +61,16 @@ export function selfTest(engine: Engine, tolerance = 1e-4, seed = 7): SelfTestRe
   const lab = new Float32Array(30); for (let n = 0; n < 3; n++) lab[n * 10 + ((n * 7) % 10)] = 1;
   const [t, tc] = [engine.tensor([3, 10], lab), cpu.tensor([3, 10], lab)];
   const s = engine.softmaxCrossEntropy(z, t), sc = cpu.softmaxCrossEntropy(zc, tc);
+  keep(z); keep(t); keep(pm); keep(y);
   cmp('softmaxCrossEntropy.losses', s.losses, sc.losses);
   cmp('softmaxCrossEntropy.dLogits', s.dLogits, sc.dLogits);
   cmp('softmax', engine.softmax(z), cpu.softmax(zc));
   const [v, vc] = pair([70, 10], 0.1);
-  engine.sgdUpdate(dw, engine.denseBackwardWeight(dx, g), v, { lr: 0.05, momentum: 0.9, weightDecay: 1e-4 });
+  engine.sgdUpdate(dw, keep(engine.denseBackwardWeight(dx, g)), v, { lr: 0.05, momentum: 0.9, weightDecay: 1e-4 });
   cpu.sgdUpdate(dwc, cpu.denseBackwardWeight(dxc, gc), vc, { lr: 0.05, momentum: 0.9, weightDecay: 1e-4 });
   cmp('sgdUpdate', dw, dwc);
   engine.flush();
+  for (const m of new Set(made)) engine.dispose(m);
   return { ok: worst <= tolerance, maxRelError: worst, worstOp, tolerance, ms: performance.now() - t0 };
 }
 
