@@ -103,6 +103,40 @@ test('a GL fault the engine does not absorb: training continues on the CPU from 
   assert.equal(t.step, 10);
 });
 
+test('each epoch visits every training image once, in a new seeded order', async () => {
+  const n = 23;
+  const images = new Float32Array(n * 784);
+  for (let i = 0; i < n; i++) images[i * 784] = (i + 1) / 64; // the image's id, in its first pixel
+  const synthetic = { train: { images, labels: new Uint8Array(n).map((_, i) => i % 10), n }, test: data.test, source: 'ids' };
+  async function orders(seed: number): Promise<number[][]> {
+    const cpu = new CpuEngine();
+    const seen: number[] = [];
+    const spy = new Proxy(cpu, {
+      get(target, key) {
+        const v = Reflect.get(target, key) as unknown;
+        if (key === 'tensor') {
+          return (shape: number[], d?: Float32Array) => {
+            if (d && shape.length === 4 && shape[2] === 28) for (let k = 0; k < shape[0]; k++) seen.push(Math.round(d[k * 784] * 64) - 1);
+            return cpu.tensor(shape, d);
+          };
+        }
+        return typeof v === 'function' ? v.bind(target) : v;
+      },
+    }) as Engine;
+    const t = await Trainer.create({ ...trainOptions(path.join(tmp, `ids-${seed}`)), epochs: 3, batch: 5, seed, dataset: synthetic, engineChoice: { engine: spy, reason: 'spy', device: 'cpu' } });
+    for (let i = 0; i < 3 * Math.ceil(n / 5); i++) t.trainStep();
+    return [0, 1, 2].map((e) => seen.slice(e * n, (e + 1) * n));
+  }
+  const a = await orders(3);
+  const ids = Array.from({ length: n }, (_, i) => i);
+  for (const e of a) assert.deepEqual([...e].sort((x, y) => x - y), ids);
+  assert.notDeepEqual(a[0], a[1]);
+  assert.notDeepEqual(a[1], a[2]);
+  assert.notDeepEqual(a[0], ids, 'shuffled, not in file order');
+  assert.deepEqual(await orders(3), a, 'same seed, same orders');
+  assert.notDeepEqual((await orders(4))[0], a[0], 'another seed, another order');
+});
+
 test('resume refuses a checkpoint made with other settings, and starts fresh when there is none', async () => {
   const out = path.join(tmp, 'stop-3');
   await assert.rejects(Trainer.create({ ...trainOptions(out), batch: 10, dataset: data, resume: true }), /checkpoint\.vct: saved with batch 9, this run asks for 10/);
