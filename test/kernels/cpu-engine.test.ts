@@ -106,6 +106,22 @@ test('max-pool ties go to the first maximum on the fast engines too', () => {
   }
 });
 
+test('max-pool forward and backward with many ties (values in {-1, -0, 0, 1}) match the naive engine', () => {
+  fc.assert(fc.property(fc.record({
+    N: fc.integer({ min: 1, max: 3 }), C: fc.integer({ min: 1, max: 4 }), Ho: fc.integer({ min: 1, max: 11 }), Wo: fc.integer({ min: 1, max: 11 }),
+    oddH: fc.boolean(), oddW: fc.boolean(), seed: fc.integer(),
+  }), ({ N, C, Ho, Wo, oddH, oddW, seed }) => {
+    const H = 2 * Ho + (oddH ? 1 : 0), W = 2 * Wo + (oddW ? 1 : 0);
+    const r = mulberry32(seed);
+    const x = new Float32Array(N * C * H * W).map(() => [-1, -0, 0, 1][Math.floor(r() * 4)]);
+    const dy = inp([N, C, Ho, Wo], seed + 1);
+    same([{ shape: [N, C, H, W], data: x }, dy], (e, [xt, dyt]) => {
+      const y = e.maxPool(xt);
+      return [y, e.maxPoolBackward(xt, y, dyt)];
+    }, 0, `pool ties N${N} C${C} ${H}x${W}`);
+  }), RUNS);
+});
+
 test('softmax and softmax cross-entropy match the naive engine', () => {
   fc.assert(fc.property(fc.record({ N: fc.integer({ min: 1, max: 9 }), K: fc.integer({ min: 2, max: 12 }), seed: fc.integer() }), ({ N, K, seed }) => {
     const z = inp([N, K], seed, -8, 8), t = { shape: [N, K], data: oneHotRandom(N, K, seed + 1) };

@@ -280,16 +280,8 @@ export class CpuEngine implements Engine {
 
   biasGrad(dy: Tensor): Tensor {
     const [N, O] = dy.shape;
-    const inner = dy.size / (N * O);
     const out = this.make([O]);
-    const g = (dy as CpuTensor).data, db = out.data;
-    for (let n = 0; n < N; n++)
-      for (let o = 0; o < O; o++) {
-        let s = 0;
-        const base = (n * O + o) * inner;
-        for (let i = 0; i < inner; i++) s += g[base + i];
-        db[o] += s;
-      }
+    this.k.bias_grad(p(dy), N, O, dy.size / (N * O), out.ptr);
     return out;
   }
   activationBackward(act: Activation, y: Tensor, dy: Tensor): Tensor {
@@ -300,34 +292,14 @@ export class CpuEngine implements Engine {
   }
   maxPool(x: Tensor): Tensor {
     const [N, C, H, W] = x.shape;
-    const Ho = H >> 1, Wo = W >> 1;
-    const out = this.make([N, C, Ho, Wo]);
-    const xv = (x as CpuTensor).data, y = out.data;
-    for (let nc = 0, o = 0; nc < N * C; nc++)
-      for (let r = 0; r < Ho; r++) {
-        let i = nc * H * W + 2 * r * W;
-        for (let q = 0; q < Wo; q++, i += 2) {
-          // Math.max, like the naive twin: +0 beats -0 and NaN propagates
-          y[o++] = Math.max(Math.max(xv[i], xv[i + 1]), Math.max(xv[i + W], xv[i + W + 1]));
-        }
-      }
+    const out = this.make([N, C, H >> 1, W >> 1]);
+    this.k.maxpool(p(x), N * C, H, W, out.ptr);
     return out;
   }
   maxPoolBackward(x: Tensor, y: Tensor, dy: Tensor): Tensor {
     const [N, C, H, W] = x.shape;
-    const Ho = H >> 1, Wo = W >> 1;
     const out = this.make(x.shape);
-    const xv = (x as CpuTensor).data, yv = (y as CpuTensor).data, g = (dy as CpuTensor).data, dx = out.data;
-    for (let nc = 0, o = 0; nc < N * C; nc++)
-      for (let r = 0; r < Ho; r++) {
-        let i = nc * H * W + 2 * r * W;
-        for (let q = 0; q < Wo; q++, i += 2, o++) {
-          // the first maximum in row-major order, as the naive twin and the GL kernel choose
-          const m = yv[o];
-          const at = xv[i] === m ? i : xv[i + 1] === m ? i + 1 : xv[i + W] === m ? i + W : i + W + 1;
-          dx[at] = g[o];
-        }
-      }
+    this.k.maxpool_backward(p(x), p(y), p(dy), N * C, H, W, out.ptr);
     return out;
   }
   softmaxCrossEntropy(logits: Tensor, labels: Tensor): { losses: Tensor; dLogits: Tensor } {
@@ -360,17 +332,8 @@ export class CpuEngine implements Engine {
     return out;
   }
   sgdUpdate(w: Tensor, g: Tensor, v: Tensor | null, o: SgdOptions): void {
-    const wv = (w as CpuTensor).data, gv = (g as CpuTensor).data;
-    const { lr, momentum, weightDecay: wd } = o;
-    if (momentum > 0 && v) {
-      const vv = (v as CpuTensor).data;
-      for (let i = 0; i < wv.length; i++) {
-        vv[i] = momentum * vv[i] + gv[i] + wd * wv[i];
-        wv[i] -= lr * vv[i];
-      }
-    } else {
-      for (let i = 0; i < wv.length; i++) wv[i] -= lr * (gv[i] + wd * wv[i]);
-    }
+    const hasV = o.momentum > 0 && v !== null;
+    this.k.sgd(p(w), p(g), hasV ? p(v!) : 0, w.size, hasV ? 1 : 0, o.lr, o.momentum, o.weightDecay);
   }
   flush(): void {}
   destroy(): void { this.pool?.destroy(); }

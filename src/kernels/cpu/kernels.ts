@@ -16,6 +16,10 @@ export interface Kernels {
   transpose(src: number, R: number, C: number, dst: number): void;
   add_into(dst: number, src: number, n: number): void;
   act_backward(act: number, y: number, dy: number, dx: number, n: number): void;
+  maxpool(x: number, NC: number, H: number, W: number, y: number): void;
+  maxpool_backward(x: number, y: number, dy: number, NC: number, H: number, W: number, dx: number): void;
+  bias_grad(dy: number, N: number, O: number, inner: number, db: number): void;
+  sgd(w: number, g: number, v: number, n: number, hasV: number, lr: number, m: number, wd: number): void;
 }
 
 let moduleCache: WasmModule | null | undefined;
@@ -38,6 +42,7 @@ export function wasmKernels(module: WasmModule, memory: WasmMemory): Kernels {
     kind: 'wasm-simd',
     gemm: e.gemm, bias_act: e.bias_act, im2col: e.im2col, im2colT: e.im2colT, col2im: e.col2im,
     transpose: e.transpose, add_into: e.add_into, act_backward: e.act_backward,
+    maxpool: e.maxpool, maxpool_backward: e.maxpool_backward, bias_grad: e.bias_grad, sgd: e.sgd,
   };
 }
 
@@ -115,6 +120,44 @@ export function jsKernels(memory: WasmMemory): Kernels {
       y >>= 2; dy >>= 2; dx >>= 2;
       if (act === 1) for (let i = 0; i < n; i++) { const v = h[y + i]; h[dx + i] = h[dy + i] * (1 - v * v); }
       else for (let i = 0; i < n; i++) h[dx + i] = h[y + i] > 0 ? h[dy + i] : 0;
+    },
+      maxpool(x, NC, H, W, y) {
+      const h = heap();
+      x >>= 2; y >>= 2;
+      for (let nc = 0; nc < NC; nc++) for (let p = 0; p < H >> 1; p++) {
+        let i = x + nc * H * W + 2 * p * W;
+        for (let q = 0; q < W >> 1; q++, i += 2) h[y++] = Math.max(Math.max(h[i], h[i + 1]), Math.max(h[i + W], h[i + W + 1]));
+      }
+    },
+    maxpool_backward(x, y, dy, NC, H, W, dx) {
+      const h = heap();
+      x >>= 2; y >>= 2; dy >>= 2; dx >>= 2;
+      for (let nc = 0; nc < NC; nc++) for (let p = 0; p < H >> 1; p++) {
+        let i = nc * H * W + 2 * p * W;
+        for (let q = 0; q < W >> 1; q++, i += 2) {
+          const m = h[y++];
+          const at = h[x + i] === m ? i : h[x + i + 1] === m ? i + 1 : h[x + i + W] === m ? i + W : i + W + 1;
+          h[dx + at] = h[dy++];
+        }
+      }
+    },
+    bias_grad(dy, N, O, inner, db) {
+      const h = heap();
+      dy >>= 2; db >>= 2;
+      for (let n = 0; n < N; n++) for (let o = 0; o < O; o++) {
+        let s = 0;
+        for (let k = 0; k < inner; k++) s += h[dy++];
+        h[db + o] += s;
+      }
+    },
+    sgd(w, g, v, n, hasV, lr, m, wd) {
+      const h = heap();
+      w >>= 2; g >>= 2; v >>= 2;
+      for (let i = 0; i < n; i++) {
+        let d = h[g + i] + wd * h[w + i];
+        if (hasV) d = h[v + i] = m * h[v + i] + d;
+        h[w + i] -= lr * d;
+      }
     },
   };
 }
