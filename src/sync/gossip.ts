@@ -28,6 +28,12 @@ import type { Transport } from './transport';
 
 export type { Blend } from './averaging';
 
+/** Process CPU time in ms (user + system). */
+export function cpuNow(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+}
+
 export interface Snapshot {
   params: Float32Array;
   samplesSeen: number;
@@ -72,9 +78,14 @@ export interface GossipStats {
   refused: number;
   exchangesStarted: number;
   exchangesAborted: number;
+  /** Model chunks sent again on request, chunks received twice, and requests (Need) sent. */
+  chunksResent: number;
+  chunksDuplicate: number;
+  needsSent: number;
   /** Datagrams dropped, by reason. */
   dropped: { short: number; version: number; auth: number; replay: number; decode: number; unexpected: number };
-  /** Time spent inside the node's handlers (receive path and timers), ms: gossip's CPU cost on this thread. */
+  /** CPU time (process.cpuUsage, user + system) spent inside the node's handlers (receive path,
+   * timers, snapshots, sealing), ms: gossip's CPU cost. */
   cpuMs: number;
   handlerErrors: number;
 }
@@ -146,6 +157,7 @@ export class GossipNode {
   private haveModel: boolean;
   private readyWaiters: (() => void)[] = [];
   private pumpScheduled = false;
+  private lastPump = -1;
   private snapshotSeq = 1;
   private readonly s: GossipStats;
 
@@ -164,7 +176,7 @@ export class GossipNode {
     this.haveModel = !o.needsModel;
     this.s = {
       id: o.id, peers: 0, cpuShare: 0, bytesSent: 0, bytesReceived: 0, datagramsSent: 0, datagramsReceived: 0, averages: 0, adopts: 0,
-      refused: 0, exchangesStarted: 0, exchangesAborted: 0,
+      refused: 0, exchangesStarted: 0, exchangesAborted: 0, chunksResent: 0, chunksDuplicate: 0, needsSent: 0,
       dropped: { short: 0, version: 0, auth: 0, replay: 0, decode: 0, unexpected: 0 }, cpuMs: 0, handlerErrors: 0,
     };
     const seeds = (o.seeds ?? []).filter((a) => a !== this.t.address);
@@ -275,7 +287,8 @@ export class GossipNode {
   }
 
   private guarded(fn: () => void): void {
-    const t0 = performance.now();
+    // CPU time, not wall time: on a loaded machine wall time would charge gossip for preemption
+    const t0 = cpuNow();
     try {
       fn();
     } catch (e) {
@@ -283,7 +296,7 @@ export class GossipNode {
       this.s.handlerErrors++;
       this.log(`gossip handler error: ${(e as Error).stack ?? e}`);
     } finally {
-      this.s.cpuMs += performance.now() - t0;
+      this.s.cpuMs += cpuNow() - t0;
     }
   }
 
@@ -418,7 +431,7 @@ export class GossipNode {
     ex.addr = from;
     ex.state = 'pushing';
     ex.own = this.snapshot();
-    ex.out = new Outgoing(encodeSnapshot(ex.own.params, ex.own.samplesSeen, this.snapshotSeq++, this.fp, this.preset.encoding), this.preset.windowChunks);
+    ex.out = new Outgoing(encodeSnapshot(ex.own.params, ex.own.samplesSeen, this.snapshotSeq++, this.fp, this.preset.encoding), this.preset.windowChunks, this.preset.needAfterMs * 4);
     this.kick();
     this.needLoop(ex);
   }
@@ -482,6 +495,7 @@ export class GossipNode {
       if (!pull.inc) pull.inc = new Incoming(m.meta, now);
       if (!pull.inc.matches(m.meta)) return void this.s.dropped.unexpected++;
       if (pull.inc.add(m.index, m.payload, now)) this.maybeReport(pull.addr, pull.xfer, 1, pull.inc);
+      else this.s.chunksDuplicate++;
       if (pull.inc.complete) this.pullComplete(pull);
       return;
     }
@@ -494,6 +508,7 @@ export class GossipNode {
     if (!ex.inc) ex.inc = new Incoming(m.meta, now);
     if (!ex.inc.matches(m.meta)) return void this.s.dropped.unexpected++;
     if (ex.inc.add(m.index, m.payload, now)) this.maybeReport(ex.addr, ex.xfer, m.dir, ex.inc);
+    else this.s.chunksDuplicate++;
     if (ex.inc.complete) this.snapshotComplete(ex);
   }
 
@@ -513,7 +528,7 @@ export class GossipNode {
     ex.weight = peerWeight(ex.own!.samplesSeen, meta.samplesSeen, this.preset.minWeight, this.preset.maxWeight);
     if (ex.role === 'resp') {
       ex.state = 'replying';
-      ex.out = new Outgoing(encodeSnapshot(ex.own!.params, ex.own!.samplesSeen, this.snapshotSeq++, this.fp, this.preset.encoding), this.preset.windowChunks);
+      ex.out = new Outgoing(encodeSnapshot(ex.own!.params, ex.own!.samplesSeen, this.snapshotSeq++, this.fp, this.preset.encoding), this.preset.windowChunks, this.preset.needAfterMs * 4);
       this.kick();
       return;
     }
@@ -546,25 +561,40 @@ export class GossipNode {
       if (ex.inc) {
         const inc = ex.inc;
         if (now - inc.lastProgress > this.preset.transferTimeoutMs) return this.abort(`transfer from ${ex.peer} stalled`);
-        if (now - inc.lastProgress >= this.preset.needAfterMs) {
+        if (now - inc.lastHeard >= this.preset.needAfterMs) {
           // Quiet, or were we just busy (a training step)? Look again after the event loop has read
           // the socket once more: only if that brought nothing is the line really silent. Without
           // this, a busy receiver re-requests chunks that sit unread in its own socket buffer.
-          const had = inc.haveCount;
+          const heard = inc.lastHeard;
           this.timer(() => {
-            if (this.ex === ex && ex.inc === inc && inc.haveCount === had && !inc.complete) this.sendNeed(ex.addr, ex.xfer, ex.role === 'resp' ? 0 : 1, inc);
+            if (this.ex === ex && ex.inc === inc && inc.lastHeard === heard && !inc.complete) this.sendNeed(ex.addr, ex.xfer, ex.role === 'resp' ? 0 : 1, inc);
           }, 0);
         }
-      } else if (ex.role === 'resp' || (ex.out && ex.out.idle)) {
-        this.send(ex.addr, { type: T.Need, xfer: ex.xfer, dir: ex.role === 'resp' ? 0 : 1, have: 0, ranges: [[0, 0xffff]] });
+      } else if ((ex.role === 'resp' || (ex.out && ex.out.idle)) && now - this.ms.heardFrom(ex.peer) >= 4 * this.preset.needAfterMs) {
+        // not one chunk yet and the peer silent for a while: perhaps all were lost. Asking while its
+        // chunks sit unread in our socket would make it send everything twice, so confirm first.
+        const heard = this.ms.heardFrom(ex.peer);
+        this.timer(() => {
+          if (this.ex === ex && !ex.inc && this.ms.heardFrom(ex.peer) === heard) {
+            this.s.needsSent++;
+            this.send(ex.addr, { type: T.Need, xfer: ex.xfer, dir: ex.role === 'resp' ? 0 : 1, have: 0, ranges: [[0, 0xffff]] });
+          }
+        }, 0);
       }
       this.needLoop(ex);
     }, this.preset.needAfterMs);
   }
 
+  /** After silence: ask for the holes below the highest chunk seen (those were lost). Chunks past it
+   * were maybe never sent yet, or wait in the sender's own socket queue while it trains (a UDP send
+   * leaves only when the sender's event loop turns), so the tail is asked for only after a long
+   * silence; asking early makes the sender queue the whole model twice. */
   private sendNeed(addr: string, xfer: number, dir: number, inc: Incoming): void {
+    const longSilence = this.clock.now() - inc.lastHeard >= 8 * this.preset.needAfterMs;
+    const ranges = inc.missingRanges(255, longSilence ? inc.meta.chunkCount : inc.frontier);
     inc.sinceReport = 0;
-    this.send(addr, { type: T.Need, xfer, dir, have: inc.haveCount, ranges: inc.missingRanges(255) });
+    this.s.needsSent++;
+    this.send(addr, { type: T.Need, xfer, dir, have: inc.haveCount, ranges });
   }
 
   /** Every window/4 new chunks: tell the sender how many we hold (opens its window) and which ones
@@ -586,7 +616,9 @@ export class GossipNode {
     }
     if (!out) return;
     out.confirm(m.have);
-    for (const [start, len] of m.ranges) out.request(start, len);
+    const r0 = out.pendingResends;
+    for (const [start, len] of m.ranges) out.request(start, len, this.clock.now());
+    if (process.env.VCT_GOSSIP_DEBUG && out.pendingResends - r0 > 50) this.log(`need from ${m.from}: have ${m.have}, ranges ${JSON.stringify(m.ranges.slice(0, 5))}, queued ${out.pendingResends - r0}, next ${out.nextIndex}`);
     this.kick();
   }
 
@@ -607,20 +639,27 @@ export class GossipNode {
       if (now > sv.expires) this.serves.delete(k);
       else flows.push({ addr: sv.addr, xfer: sv.xfer, dir: 1, out: sv.out });
     }
-    let budget = this.preset.burst;
+    // a sender busy in a training step catches up: the budget grows with the time since the last
+    // pump, up to one window (the receiver's flow control still bounds what is in flight)
+    const elapsed = this.lastPump < 0 ? this.preset.paceMs : now - this.lastPump;
+    this.lastPump = now;
+    const full = Math.min(this.preset.windowChunks, 256, Math.max(this.preset.burst, Math.floor((this.preset.burst * elapsed) / this.preset.paceMs)));
+    let budget = full;
     let progress = true;
     while (budget > 0 && progress) {
       progress = false;
       for (const f of flows) {
         if (budget <= 0) break;
-        const i = f.out.take();
+        const before = f.out.resent;
+        const i = f.out.take(now);
         if (i < 0) continue;
+        this.s.chunksResent += f.out.resent - before;
         this.send(f.addr, { type: T.Chunk, xfer: f.xfer, dir: f.dir, meta: f.out.snap.meta, index: i, payload: chunkPayload(f.out.snap, i) });
         budget--;
         progress = true;
       }
     }
-    if (budget < this.preset.burst && flows.some((f) => !f.out.idle)) {
+    if (budget < full && flows.some((f) => !f.out.idle)) {
       this.pumpScheduled = true;
       this.timer(() => this.pump(), this.preset.paceMs);
     }
@@ -633,10 +672,10 @@ export class GossipNode {
     const now = this.clock.now();
     const p = this.pull;
     if (p) {
-      if (p.inc && now - p.inc.lastProgress >= this.preset.needAfterMs && now - p.inc.lastProgress < this.preset.transferTimeoutMs) {
-        const inc = p.inc, had = inc.haveCount;
+      if (p.inc && now - p.inc.lastHeard >= this.preset.needAfterMs && now - p.inc.lastProgress < this.preset.transferTimeoutMs) {
+        const inc = p.inc, heard = inc.lastHeard;
         this.timer(() => {
-          if (this.pull === p && p.inc === inc && inc.haveCount === had) this.sendNeed(p.addr, p.xfer, 1, inc);
+          if (this.pull === p && p.inc === inc && inc.lastHeard === heard) this.sendNeed(p.addr, p.xfer, 1, inc);
         }, 0);
       } else if (!p.accepted && p.tries < this.preset.retries) {
         p.tries++;
@@ -667,7 +706,7 @@ export class GossipNode {
     if (!this.haveModel) return this.send(from, { type: T.Refuse, xfer: m.xfer, reason: RefuseReason.NotReady });
     if (this.serves.size >= MAX_SERVES) return this.send(from, { type: T.Refuse, xfer: m.xfer, reason: RefuseReason.Busy });
     const own = this.snapshot();
-    const out = new Outgoing(encodeSnapshot(own.params, own.samplesSeen, this.snapshotSeq++, this.fp, this.preset.encoding), this.preset.windowChunks);
+    const out = new Outgoing(encodeSnapshot(own.params, own.samplesSeen, this.snapshotSeq++, this.fp, this.preset.encoding), this.preset.windowChunks, this.preset.needAfterMs * 4);
     this.serves.set(key, { peer: m.from, addr: from, xfer: m.xfer, out, expires: this.clock.now() + this.preset.transferTimeoutMs });
     this.send(from, { type: T.Accept, xfer: m.xfer });
     this.kick();

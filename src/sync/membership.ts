@@ -72,6 +72,9 @@ export class Membership {
   alive(): Member[] {
     return [...this.members.values()].filter((m) => m.state === MemberState.Alive);
   }
+  heardFrom(id: string): number {
+    return this.lastHeard.get(id) ?? -Infinity;
+  }
   get(id: string): Member | undefined {
     return this.members.get(id);
   }

@@ -74,8 +74,12 @@ export class Incoming {
       a.encoding === m.encoding && a.samplesSeen === m.samplesSeen && a.chunkCount === m.chunkCount;
   }
 
+  /** Last time any chunk of this transfer arrived, new or not: the line is not silent. */
+  lastHeard = 0;
+
   /** true if the chunk was new and well-formed. */
   add(index: number, payload: Uint8Array, now: number): boolean {
+    this.lastHeard = now;
     if (index >= this.meta.chunkCount || this.have[index]) return false;
     const start = index * CHUNK_BYTES;
     const len = Math.min(CHUNK_BYTES, this.bytes.length - start);
@@ -120,7 +124,10 @@ export class Outgoing {
   private have = 0;
   private readonly resend: number[] = [];
   private readonly queued = new Set<number>();
-  constructor(readonly snap: EncodedSnapshot, private readonly window = Infinity) {}
+  private readonly sentAt: Float64Array;
+  constructor(readonly snap: EncodedSnapshot, private readonly window = Infinity, private readonly minResendMs = 0) {
+    this.sentAt = new Float64Array(snap.meta.chunkCount).fill(-Infinity);
+  }
   /** The receiver reports holding `n` chunks. */
   confirm(n: number): void {
     if (n > this.have) this.have = n;
@@ -128,22 +135,35 @@ export class Outgoing {
   requestAll(): void {
     this.next = 0;
   }
-  request(start: number, len: number): void {
+  /** Queue chunks the receiver lacks; one sent within minResendMs is probably still on its way. */
+  request(start: number, len: number, now: number): void {
     const n = this.snap.meta.chunkCount;
     for (let i = start; i < Math.min(n, start + len); i++) {
-      if (i >= this.next || this.queued.has(i)) continue; // not sent yet, or already queued
+      if (i >= this.next || this.queued.has(i) || now - this.sentAt[i] < this.minResendMs) continue;
       this.queued.add(i);
       this.resend.push(i);
     }
   }
   /** Next chunk index to send, or -1 when nothing is pending. */
-  take(): number {
+  resent = 0;
+  get pendingResends(): number {
+    return this.resend.length;
+  }
+  get nextIndex(): number {
+    return this.next;
+  }
+  take(now: number): number {
     const r = this.resend.shift();
     if (r !== undefined) {
       this.queued.delete(r);
+      this.resent++;
+      this.sentAt[r] = now;
       return r;
     }
-    if (this.next < this.snap.meta.chunkCount && this.next - this.have < this.window) return this.next++;
+    if (this.next < this.snap.meta.chunkCount && this.next - this.have < this.window) {
+      this.sentAt[this.next] = now;
+      return this.next++;
+    }
     return -1;
   }
   get idle(): boolean {

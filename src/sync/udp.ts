@@ -40,7 +40,7 @@ export class UdpTransport implements Transport {
     }
     try {
       sock.setRecvBufferSize(o.recvBufferBytes ?? 4 << 20);
-      sock.setSendBufferSize(1 << 20);
+      sock.setSendBufferSize(4 << 20);
     } catch {
       // buffer sizes are a hint; the kernel default still works, with more repair traffic
     }
