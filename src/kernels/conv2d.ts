@@ -26,7 +26,41 @@ export function conv2d(r: GlRunner, x: GlTensor, w: GlTensor, b: GlTensor, act: 
 }
 
 // dx(n,c,h,w) = Σ_{o,i,j} dy(n,o,h-i,w-j)·w(o,c,i,j) over taps that land inside dy.
+// Done directly, most of the O·K·K terms of a border pixel fall outside dy and are fetched only
+// to be masked (56% of them for LeNet's conv2). So it runs in two stages: per tap t=(i,j), the
+// channel mix G[t,n,c,p,q] = Σ_o dy(n,o,p,q)·w(o,c,t) (no waste), then dx sums the K·K shifted
+// taps of G that land inside (one fetch a tap). LeNet conv2 at batch 64: 210 M fetches, not 480 M.
 export function conv2dBackwardInput(r: GlRunner, dy: GlTensor, w: GlTensor, xShape: readonly number[]): GlTensor {
+  const [N, C, H, W] = xShape, [O, , K] = w.shape;
+  const P = H - K + 1, Q = W - K + 1, KK = K * K;
+  const side = r.profile.maxTextureSide;
+  if (KK * N * C * P * Q > side * side) return conv2dBackwardInputDirect(r, dy, w, xShape);
+  const g = reduce(r, {
+    name: 'conv2dBackwardInput:mix', outShape: [KK, N, C, P, Q], L: O,
+    inputs: [{ name: 'dy', t: dy }, { name: 'w', t: w }],
+    pre: `${decompose('i', ['tap', 'n', 'c', 'p', 'q'], [KK, N, C, P, Q])}
+  float db = n * ${glf(O * P * Q)} + p * ${glf(Q)} + q; float wb = c * ${glf(KK)} + tap;`,
+    term: `float t = fetch_dy(db + k * ${glf(P * Q)}) * fetch_w(wb + k * ${glf(C * KK)});`,
+    termFetches: 2,
+  });
+  const dx = reduce(r, {
+    name: 'conv2dBackwardInput:taps', outShape: xShape, L: KK,
+    inputs: [{ name: 'g', t: g }],
+    pre: `${decompose('i', ['n', 'c', 'h', 'x'], [N, C, H, W])}
+  float gb = (n * ${glf(C)} + c) * ${glf(P * Q)};`,
+    term: `${decompose('k', ['ki', 'kj'], [K, K])}
+    float ph = h - ki, qw = x - kj;
+    float inside = (ph >= 0.0 && ph < ${glf(P)} && qw >= 0.0 && qw < ${glf(Q)}) ? 1.0 : 0.0;
+    ph = clamp(ph, 0.0, ${glf(P - 1)}); qw = clamp(qw, 0.0, ${glf(Q - 1)});
+    float t = inside * fetch_g(k * ${glf(N * C * P * Q)} + gb + ph * ${glf(Q)} + qw);`,
+    termFetches: 1,
+  });
+  r.dispose(g);
+  return dx;
+}
+
+/** The one-stage form, for shapes whose tap-mix G would not fit a texture. */
+export function conv2dBackwardInputDirect(r: GlRunner, dy: GlTensor, w: GlTensor, xShape: readonly number[]): GlTensor {
   const [N, C, H, W] = xShape, [O, , K] = w.shape;
   const P = H - K + 1, Q = W - K + 1;
   return reduce(r, {

@@ -13,6 +13,7 @@ import * as cxent from '../../src/kernels/cpu/softmax_xent';
 import * as csgd from '../../src/kernels/cpu/sgd';
 import type { Activation } from '../../src/kernels/engine';
 import type { GlEngine } from '../../src/kernels/gl/engine';
+import { conv2dBackwardInputDirect } from '../../src/kernels/conv2d';
 
 const TOL = 2e-5;
 const RUNS = 3;
@@ -41,7 +42,9 @@ for (const profile of PROFILE_NAMES) {
       const x = vals(size(xs), seed), w = vals(size(ws), seed + 1, 0.5), b = vals(O, seed + 2, 0.2), dy = vals(size(ys), seed + 3);
       const [gx, gw, gb, gdy] = [e.tensor(xs, x), e.tensor(ws, w), e.tensor([O], b), e.tensor(ys, dy)];
       check(e, 'conv2d', e.read(e.conv2d(gx, gw, gb, act)), cconv.conv2d(x, xs, w, ws, b, act));
-      check(e, 'conv2dBackwardInput', e.read(e.conv2dBackwardInput(gdy, gw, xs)), cconv.conv2dBackwardInput(dy, w, xs, ws));
+      const want = cconv.conv2dBackwardInput(dy, w, xs, ws);
+      check(e, 'conv2dBackwardInput', e.read(e.conv2dBackwardInput(gdy, gw, xs)), want);
+      check(e, 'conv2dBackwardInputDirect', e.read(conv2dBackwardInputDirect(e, gdy as never, gw as never, xs)), want);
       check(e, 'conv2dBackwardFilter', e.read(e.conv2dBackwardFilter(gx, gdy, ws)), cconv.conv2dBackwardFilter(x, xs, dy, ws));
       check(e, 'biasGrad', e.read(e.biasGrad(gdy)), cbias.biasGrad(dy, ys));
     }), { numRuns: RUNS });
