@@ -118,7 +118,7 @@ test('vc4 splits a LeNet-sized reduction over passes and folds the partial sums,
   const x = vals(size(xs), 11), dy = vals(size(ys), 12);
   const before = e.stats.passes;
   const got = e.read(e.conv2dBackwardFilter(e.tensor(xs, x), e.tensor(ys, dy), ws));
-  // 4*24*24 = 2304 terms: 72 partials of 32 terms, folded 32 at a time to 3, then summed
+  // 4*24*24 = 2304 terms: 72 partials of 32 terms, folded 24 at a time to 3, then summed
   assert.equal(e.stats.passes - before, 3);
   assert.ok(e.stats.maxFragmentFetches <= 64);
   check(e, 'conv2dBackwardFilter (LeNet conv1 shape)', got, cconv.conv2dBackwardFilter(x, xs, dy, ws));

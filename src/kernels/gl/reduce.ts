@@ -55,8 +55,11 @@ float kernel(float i) {
 }`;
     return r.run(spec(s.name, [...s.inputs, ...epi.inputs], outSize, body, s.L * s.termFetches + epi.fetches, s.uniforms), [...s.inputs, ...epi.inputs].map((x) => x.t), s.outShape, s.uniforms);
   }
-  const T = Math.max(1, Math.min(p.maxLoop, Math.floor(p.maxFetches / s.termFetches)));
-  const S = Math.ceil(s.L / T);
+  const Tmax = Math.max(1, Math.min(p.maxLoop, Math.floor(p.maxFetches / s.termFetches)));
+  const S = Math.ceil(s.L / Tmax);
+  // Spread the terms evenly over the S partials: 50 terms go 25+25, not 32+18 with 14 masked
+  // fetches in the second.
+  const T = Math.ceil(s.L / S);
   const partialPass = (first: number, count: number): GlTensor => {
     const body = `${s.helpers ?? ''}
 float kernel(float ii) {
@@ -113,8 +116,8 @@ float kernel(float i) {
     r.dispose(partial);
     return out;
   }
-  const G = Math.min(p.maxLoop, p.maxFetches);
-  const S2 = Math.ceil(S / G);
+  const S2 = Math.ceil(S / Math.min(p.maxLoop, p.maxFetches));
+  const G = Math.ceil(S / S2);
   const body = `
 float kernel(float ii) {
   float g = idiv(ii, ${glf(1 / outSize)});
