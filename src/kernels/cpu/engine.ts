@@ -175,10 +175,16 @@ export class CpuEngine implements Engine {
     const want = Math.max(1, Math.floor(options.threads ?? 1));
     const module = options.kernels === 'js' ? null : wasmModule();
     this.k = module ? wasmKernels(module, this.arena.memory) : jsKernels(this.arena.memory);
-    this.pool = want > 1 ? new Pool(module, this.arena.memory, want) : null;
-    this.threads = want;
+    let pool: Pool | null = null, note = '';
+    if (want > 1) {
+      // Without workers the engine still trains, on one thread; the description says why.
+      try { pool = new Pool(module, this.arena.memory, want); }
+      catch (e) { note = `; ${want} threads asked, workers unavailable: ${(e as Error).message}`; }
+    }
+    this.pool = pool;
+    this.threads = pool ? want : 1;
     const what = module ? 'wasm-simd' : options.kernels === 'js' ? 'js kernels' : 'js kernels: WebAssembly SIMD unavailable';
-    this.description = `cpu (${what}, ${want} thread${want > 1 ? 's' : ''})`;
+    this.description = `cpu (${what}, ${this.threads} thread${this.threads > 1 ? 's' : ''}${note})`;
   }
 
   /** Bytes of WebAssembly memory in use at the high-water mark (tensors and scratch). */
