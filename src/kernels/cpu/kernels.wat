@@ -371,6 +371,13 @@
               (i32.add (i32.mul (i32.add (i32.mul (local.get $c) (local.get $H)) (i32.add (local.get $p) (local.get $i))) (local.get $W))
                        (local.get $q)) (i32.const 2))))
             (local.set $j (i32.const 0))
+            (block $vd (loop $vl
+              (br_if $vd (i32.gt_s (i32.add (local.get $j) (i32.const 4)) (local.get $K)))
+              (v128.store (local.get $dst) (v128.load (local.get $src)))
+              (local.set $src (i32.add (local.get $src) (i32.const 16)))
+              (local.set $dst (i32.add (local.get $dst) (i32.const 16)))
+              (local.set $j (i32.add (local.get $j) (i32.const 4)))
+              (br $vl)))
             (block $jd (loop $jl
               (br_if $jd (i32.ge_s (local.get $j) (local.get $K)))
               (f32.store (local.get $dst) (f32.load (local.get $src)))
