@@ -74,7 +74,8 @@ export async function workerCommand(argv: string[]): Promise<number> {
   try {
     await board.done;
   } catch (e) {
-    emit({ event: 'error', message: (e as Error).message });
+    // main prints the one-line error on stderr; a supervisor reading JSON also gets it as an event
+    if (json) emit({ event: 'error', message: (e as Error).message });
     throw e;
   } finally {
     process.off('SIGINT', stop);

@@ -125,12 +125,17 @@ export async function runCluster(o: ClusterOptions): Promise<ClusterResult> {
       epochAt: new Map(),
     };
     boards.push(b);
+    // Every line a board says is kept beside its checkpoint (the gossip's own log lines included).
+    const logFile = fs.createWriteStream(path.join(out, 'board.log.jsonl'));
+    child.on('close', () => logFile.end());
     lines(child.stdout!, (l) => {
+      logFile.write(l + '\n');
       const ev = parseBoardEvent(l);
       if (ev) onEvent(b, ev);
     });
     lines(child.stderr!, (l) => {
       if (!l.trim()) return;
+      logFile.write(JSON.stringify({ event: 'stderr', message: l }) + '\n');
       b.stderrTail.push(l);
       if (b.stderrTail.length > 20) b.stderrTail.shift();
     });
