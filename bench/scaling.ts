@@ -269,6 +269,8 @@ async function main(): Promise<void> {
     const s = summarise(r);
     results.push(r);
     sums.push(s);
+    // Written after every size, so a run cut short still leaves its figures.
+    write(sums, results, started);
     console.error(
       `  ${n}: projected ${(s.projectedEpochMs / 1000).toFixed(2)} s/epoch (compute ${(s.computeCpuMs / 1000).toFixed(2)} s, gossip ${(100 * s.gossipShare).toFixed(1)}%, ` +
         `wait ${(s.waitMs / 1000).toFixed(3)} s), consensus ${(100 * s.consensusAccuracy).toFixed(2)}%, ${s.averagesPerEpoch.toFixed(1)} averages/epoch, ${r.wallSeconds.toFixed(0)} s wall`,
@@ -277,8 +279,10 @@ async function main(): Promise<void> {
   write(sums, results, started);
 }
 
-function write(sums: Summary[], results: RunResult[], started: string): void {
+function write(unsorted: Summary[], results: RunResult[], started: string): void {
   fs.mkdirSync(outDir, { recursive: true });
+  // Runs may be ordered to finish the must-have sizes first; tables and plots go by board count.
+  const sums = [...unsorted].sort((a, b) => a.boards - b.boards);
   const c = commit();
   const one = sums.find((s) => s.boards === 1);
   const ten = sums.find((s) => s.boards === 10);

@@ -61,7 +61,7 @@ export interface BenchReport {
   kind: 'vctrain-bench';
   date: string;
   commit?: string;
-  machine: { cpu: string; cores: number; arch: string; platform: string; node: string; renderer?: string; glVersion?: string };
+  machine: { cpu: string; cores: number; arch: string; platform: string; node: string; renderer?: string; glVersion?: string; loadAverage?: number[] };
   settings: { batches: number[]; runs: number; minSeconds: number; lr: number; network: string };
   rows: BenchRow[];
   ratios: BenchRatio[];
@@ -218,6 +218,8 @@ function gitCommit(): string | undefined {
 
 export async function runBench(opts: BenchOptions = {}): Promise<BenchReport> {
   const t0 = performance.now();
+  // Other work on the machine changes every row; the load when the bench started says how much.
+  const loadAverage = os.loadavg().map((x) => +x.toFixed(2));
   const log = opts.log ?? (() => {});
   const batches = [...(opts.batches ?? [16, 64, 256])].sort((a, b) => a - b);
   const runs = opts.runs ?? (opts.quick ? 3 : 5);
@@ -293,7 +295,7 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchReport> {
     kind: 'vctrain-bench',
     date: new Date().toISOString(),
     commit: gitCommit(),
-    machine: { cpu, cores: all, arch: process.arch, platform: `${os.platform()} ${os.release()}`, node: process.version, ...glRendererInfo() },
+    machine: { cpu, cores: all, arch: process.arch, platform: `${os.platform()} ${os.release()}`, node: process.version, loadAverage, ...glRendererInfo() },
     settings: { batches, runs, minSeconds, lr: LR, network: 'LeNet (MXNet train_mnist), tanh, SGD, random inputs' },
     rows,
     ratios,
@@ -319,7 +321,7 @@ export function formatBench(r: BenchReport): string {
   const out: string[] = [];
   const m = r.machine;
   out.push(`vctrain bench ${r.date}${r.commit ? ` at commit ${r.commit}` : ''}`);
-  out.push(`machine: ${m.cpu}, ${m.cores} cores, ${m.arch}, ${m.platform}, node ${m.node}`);
+  out.push(`machine: ${m.cpu}, ${m.cores} cores, ${m.arch}, ${m.platform}, node ${m.node}${m.loadAverage ? `; load average ${m.loadAverage.join(' ')} at start` : ''}`);
   out.push(`GL renderer: ${m.renderer ? `${m.renderer} (${m.glVersion})` : 'none (no gl context)'}`);
   out.push(`settings: ${r.settings.network}, lr ${r.settings.lr}; median of ${r.settings.runs} runs of >= ${r.settings.minSeconds} s after a warm-up`);
   out.push('');
