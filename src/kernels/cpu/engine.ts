@@ -52,8 +52,8 @@ class Arena {
     return this.view;
   }
 
-  /** A zero-filled block of at least `floats` floats; returns its byte address. */
-  alloc(floats: number): number {
+  /** A block of at least `floats` floats, zero-filled unless the caller overwrites all of it. */
+  alloc(floats: number, zero = true): number {
     const bytes = Math.max(64, Math.ceil((floats * 4) / 64) * 64);
     const list = this.free.get(bytes);
     let ptr = list && list.length ? list.pop()! : 0;
@@ -68,7 +68,7 @@ class Arena {
       this.top = end;
     }
     this.refs.set(ptr, { bytes, count: 1 });
-    this.f32().fill(0, ptr >> 2, (ptr + bytes) >> 2);
+    if (zero) this.f32().fill(0, ptr >> 2, (ptr + bytes) >> 2);
     return ptr;
   }
   retain(ptr: number): void { this.refs.get(ptr)!.count++; }
@@ -190,9 +190,10 @@ export class CpuEngine implements Engine {
   /** Bytes of WebAssembly memory in use at the high-water mark (tensors and scratch). */
   get memoryBytes(): number { return this.arena.highWater; }
 
-  private make(shape: readonly number[], ptr?: number): CpuTensor {
+  /** A tensor over a new block (zeroed unless `zero` is false: the op writes every element). */
+  private make(shape: readonly number[], ptr?: number, zero = true): CpuTensor {
     const size = shape.reduce((a, b) => a * b, 1);
-    const t = new CpuTensor([...shape], ptr ?? this.arena.alloc(size), this.arena);
+    const t = new CpuTensor([...shape], ptr ?? this.arena.alloc(size, zero), this.arena);
     this.leaked.register(t, t.ptr, t);
     return t;
   }
@@ -202,7 +203,7 @@ export class CpuEngine implements Engine {
   }
   private scratch(floatsPerThread: number): { base: number; stride: number } {
     const stride = Math.ceil((floatsPerThread * 4) / 64) * 64;
-    return { base: this.arena.alloc((stride / 4) * this.threads), stride };
+    return { base: this.arena.alloc((stride / 4) * this.threads, false), stride };
   }
 
   tensor(shape: readonly number[], data?: Float32Array): Tensor {
@@ -236,7 +237,7 @@ export class CpuEngine implements Engine {
   conv2d(x: Tensor, w: Tensor, b: Tensor, act: Activation): Tensor {
     const [N, C, H, W] = x.shape, [O, , K] = w.shape;
     const P = H - K + 1, Q = W - K + 1;
-    const y = this.make([N, O, P, Q]);
+    const y = this.make([N, O, P, Q], undefined, false);
     const s = this.scratch(C * K * K * P * Q);
     this.run([OP_CONV_FWD, N, s.base, s.stride, p(x), C, H, W, K, p(w), p(b), O, y.ptr, ACT[act]]);
     this.arena.release(s.base);
@@ -264,14 +265,14 @@ export class CpuEngine implements Engine {
   }
   dense(x: Tensor, w: Tensor, b: Tensor, act: Activation): Tensor {
     const [N, I] = x.shape, O = w.shape[1];
-    const y = this.make([N, O]);
+    const y = this.make([N, O], undefined, false);
     this.run([OP_DENSE_FWD, N, 0, 0, p(x), p(w), p(b), I, O, y.ptr, ACT[act]]);
     return y;
   }
   denseBackwardInput(dy: Tensor, w: Tensor): Tensor {
     const [I, O] = w.shape, N = dy.shape[0];
-    const dx = this.make([N, I]);
-    const wT = this.arena.alloc(I * O);
+    const dx = this.make([N, I], undefined, false);
+    const wT = this.arena.alloc(I * O, false);
     this.k.transpose(p(w), I, O, wT);
     this.run([OP_DENSE_BWD_INPUT, N, 0, 0, p(dy), wT, O, I, dx.ptr]);
     this.arena.release(wT);
@@ -279,7 +280,7 @@ export class CpuEngine implements Engine {
   }
   denseBackwardWeight(x: Tensor, dy: Tensor): Tensor {
     const [N, I] = x.shape, O = dy.shape[1];
-    const dw = this.make([I, O]);
+    const dw = this.make([I, O], undefined, false);
     this.run([OP_DENSE_BWD_WEIGHT, I, 0, 0, p(x), p(dy), N, I, O, dw.ptr]);
     return dw;
   }
@@ -291,20 +292,21 @@ export class CpuEngine implements Engine {
     return out;
   }
   activationBackward(act: Activation, y: Tensor, dy: Tensor): Tensor {
-    const dx = this.make(dy.shape);
+    const dx = this.make(dy.shape, undefined, false);
     if (act === 'none') dx.data.set((dy as CpuTensor).data);
     else this.k.act_backward(ACT[act], p(y), p(dy), dx.ptr, dy.size);
     return dx;
   }
   maxPool(x: Tensor): Tensor {
     const [N, C, H, W] = x.shape;
-    const out = this.make([N, C, H >> 1, W >> 1]);
+    const out = this.make([N, C, H >> 1, W >> 1], undefined, false);
     this.k.maxpool(p(x), N * C, H, W, out.ptr);
     return out;
   }
   maxPoolBackward(x: Tensor, y: Tensor, dy: Tensor): Tensor {
     const [N, C, H, W] = x.shape;
-    const out = this.make(x.shape);
+    // every element of an even-sided input is written; an odd last row or column stays zero
+    const out = this.make(x.shape, undefined, H % 2 === 1 || W % 2 === 1);
     this.k.maxpool_backward(p(x), p(y), p(dy), N * C, H, W, out.ptr);
     return out;
   }

@@ -137,6 +137,7 @@ export function jsKernels(memory: WasmMemory): Kernels {
         for (let q = 0; q < W >> 1; q++, i += 2) {
           const m = h[y++];
           const at = h[x + i] === m ? i : h[x + i + 1] === m ? i + 1 : h[x + i + W] === m ? i + W : i + W + 1;
+          h[dx + i] = h[dx + i + 1] = h[dx + i + W] = h[dx + i + W + 1] = 0;
           h[dx + at] = h[dy++];
         }
       }

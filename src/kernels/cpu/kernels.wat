@@ -551,8 +551,9 @@
       (local.set $nc (i32.add (local.get $nc) (i32.const 1)))
       (br $nl))))
 
-  ;; dx (zeroed by the caller) gets dy at the first element of each window, in row-major order,
-  ;; that equals the window's maximum y. Four windows at a time: equality masks of the window's
+  ;; dx gets dy at the first element of each window, in row-major order, that equals the
+  ;; window's maximum y, and 0 at the other three (an odd last row or column of dx is left alone,
+  ;; for the caller to zero). Four windows at a time: equality masks of the window's
   ;; four elements against y, each masked by "no earlier element matched", select dy or 0, and
   ;; the results are interleaved back into the two input rows.
   (func (export "maxpool_backward") (param $x i32) (param $y i32) (param $dy i32) (param $NC i32) (param $H i32) (param $W i32) (param $dx i32)
@@ -620,6 +621,8 @@
                 (else (if (result i32) (f32.eq (f32.load (i32.add (i32.add (local.get $x) (local.get $src)) (local.get $row))) (local.get $m))
                   (then (i32.add (local.get $src) (local.get $row)))
                   (else (i32.add (i32.add (local.get $src) (local.get $row)) (i32.const 4)))))))))
+          (f64.store (i32.add (local.get $dx) (local.get $src)) (f64.const 0))
+          (f64.store (i32.add (i32.add (local.get $dx) (local.get $src)) (local.get $row)) (f64.const 0))
           (f32.store (i32.add (local.get $dx) (local.get $at)) (f32.load (local.get $dy)))
           (local.set $src (i32.add (local.get $src) (i32.const 8)))
           (local.set $y (i32.add (local.get $y) (i32.const 4)))
