@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Everything a fresh Debian machine needs for vctrain: the X11/GL headers that `gl` (headless-gl)
 # compiles against, Xvfb to give it a display, PyTorch and Chromium for the benchmark peer and the
-# report test, then the npm packages exactly as package-lock.json pins them.
+# report test, qemu-user for running the bundle on ARM Node.js, Fashion-MNIST IDX files for the --data
+# tests, then the npm packages exactly as package-lock.json pins them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-pkgs=(xvfb xauth libxi-dev libx11-dev libxext-dev libgl1-mesa-dev pkg-config python3-torch chromium iproute2)
+pkgs=(xvfb xauth libxi-dev libx11-dev libxext-dev libgl1-mesa-dev pkg-config python3-torch chromium iproute2 qemu-user dataset-fashion-mnist)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
