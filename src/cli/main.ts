@@ -1,6 +1,8 @@
 // The `vctrain` command. Every failure a user can cause ends in one line on stderr and a non-zero
 // exit: 2 for a bad command line, 1 for anything else (a missing data file, a port in use). The
 // stack trace is for developers: VCTRAIN_DEBUG=1 prints it.
+import { isMainThread, workerData } from 'node:worker_threads';
+import { THREAD_MARK } from '../cluster/gossip-thread';
 import { formatHelp, parseArgs, UsageError, type CommandSpec } from './args';
 import { BENCH, COMMANDS, EXPORT, PROBE, topHelp } from './commands';
 
@@ -69,7 +71,10 @@ function oneLine(e: unknown): string {
   return m.split('\n')[0];
 }
 
-if (require.main === module || process.env.VCTRAIN_MAIN === '1' || /vctrain(\.cjs)?$/.test(process.argv[1] ?? '')) {
+if (!isMainThread && workerData?.[THREAD_MARK]) {
+  // This file is also the entry of a board's gossip thread (the same file works under tsx and as the bundle).
+  void (require('../cluster/gossip-thread') as typeof import('../cluster/gossip-thread')).threadMain(workerData);
+} else if (require.main === module || process.env.VCTRAIN_MAIN === '1' || /vctrain(\.cjs)?$/.test(process.argv[1] ?? '')) {
   main(process.argv.slice(2)).then(
     (code) => {
       process.exitCode = code;

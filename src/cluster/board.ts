@@ -1,14 +1,16 @@
-// One board of a cluster: a Trainer and a GossipNode in one process. Training is synchronous
-// engine work, one batch at a time; between two batches the event loop runs, which is when gossip
-// datagrams arrive and when a finished exchange (a Blend) is folded into the parameters. So no
-// board ever waits on the network: a slow or dead peer only means fewer averages.
+// One board of a cluster: a Trainer on this thread, its GossipNode on another (gossip-thread.ts).
+// Training is synchronous engine work, one batch at a time; between two batches the blends the
+// gossip thread finished are folded into the parameters. No board ever waits on the network: a
+// slow or dead peer only means fewer averages.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Trainer } from '../net/train';
-import { GossipNode, UdpTransport, loadKeyFile } from '../sync/index';
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
+import { loadKeyFile } from '../sync/index';
+import { GossipThread } from './gossip-thread';
 import type { Device, Profile } from '../kernels/select';
 import type { Activation } from '../kernels/engine';
-import type { BoardEvent, GossipCounters } from './events';
+import type { BoardEvent } from './events';
 import { writeParamsFile } from './params-file';
 
 export interface BoardOptions {
@@ -40,6 +42,10 @@ export interface BoardOptions {
   dieAfterSteps?: number;
   /** Seconds between progress events. */
   progressEvery?: number;
+  /** How often the trainer hands the gossip thread a fresh copy of its parameters. */
+  publishEveryMs?: number;
+  /** The program's entry file, which also starts the gossip thread (default: process.argv[1]). */
+  entry?: string;
 }
 
 export interface BoardHandle {
@@ -48,25 +54,14 @@ export interface BoardHandle {
   done: Promise<BoardEvent & { event: 'done' }>;
 }
 
-function counters(node: GossipNode): GossipCounters {
-  const s = node.stats();
-  return {
-    peers: s.peers,
-    bytesSent: s.bytesSent,
-    bytesReceived: s.bytesReceived,
-    averages: s.averages,
-    adopts: s.adopts,
-    refused: s.refused,
-  };
-}
-
 export function startBoard(o: BoardOptions, emit: (ev: BoardEvent) => void): BoardHandle {
   let stopRequested = false;
+  o = { publishEveryMs: 200, ...o };
   const done = run();
   return { stop: () => { stopRequested = true; }, done };
 
   async function run(): Promise<BoardEvent & { event: 'done' }> {
-    const key = loadKeyFile(o.keyFile);
+    loadKeyFile(o.keyFile); // a bad key file fails here, in one line, before any data is loaded
     fs.mkdirSync(o.out, { recursive: true });
     const trainer = await Trainer.create({
       epochs: o.epochs,
@@ -86,31 +81,22 @@ export function startBoard(o: BoardOptions, emit: (ev: BoardEvent) => void): Boa
       log: (message: string) => emit({ event: 'log', message }),
     });
     const resumed = o.resume && trainer.step > 0;
-    const transport = await UdpTransport.open({ host: o.listen.host, port: o.listen.port });
-    // Gossip ids are at most 32 bytes; an IPv6 address can make the default longer.
-    const id = o.id ?? `board-${o.shard.index}@${transport.address}`.slice(0, 32);
-    const node = new GossipNode({
-      transport,
-      key,
-      cluster: o.cluster,
-      id,
-      seeds: o.peers,
-      preset: o.preset ?? 'local',
-      tune: o.exchangeIntervalMs ? { exchangeIntervalMs: o.exchangeIntervalMs } : undefined,
-      // Every fresh board starts from the same seeded initialisation, so none needs a model from
-      // its peers; a resumed board has its own checkpoint.
-      needsModel: false,
-      getSnapshot: () => ({ params: trainer.getParams(), samplesSeen: trainer.samplesSeen }),
-      log: (message: string) => emit({ event: 'log', message }),
-    });
-    node.start();
+    const gossip = await GossipThread.start(
+      {
+        host: o.listen.host, port: o.listen.port, peers: o.peers, keyFile: o.keyFile, cluster: o.cluster, id: o.id,
+        boardIndex: o.shard.index, preset: o.preset ?? 'local', exchangeIntervalMs: o.exchangeIntervalMs,
+        params: trainer.getParams(), samplesSeen: trainer.samplesSeen,
+      },
+      o.entry ?? process.argv[1],
+      (message) => emit({ event: 'log', message }),
+    );
     const info = trainer.engineInfo;
     emit({
       event: 'start',
       board: o.shard.index,
       shard: `${o.shard.index}/${o.shard.count}`,
       pid: process.pid,
-      listen: transport.address,
+      listen: gossip.address,
       device: info.device,
       profile: info.profile,
       engine: info.description,
@@ -128,6 +114,7 @@ export function startBoard(o: BoardOptions, emit: (ev: BoardEvent) => void): Boa
     let lastEval = { accuracy: NaN, loss: NaN };
     const checkpointFile = path.join(o.out, 'checkpoint.vct');
     let stopped = false;
+    let published = Date.now();
 
     while (trainer.epoch < o.epochs) {
       if (stopRequested) {
@@ -135,14 +122,15 @@ export function startBoard(o: BoardOptions, emit: (ev: BoardEvent) => void): Boa
         break;
       }
       // Fold in whatever exchange finished while we were computing: between steps, never inside one.
-      const blend = node.poll();
-      if (blend) {
+      for (let blend = gossip.poll(); blend; blend = gossip.poll()) {
         const p = trainer.getParams();
-        blend.applyTo(p);
+        if (blend.kind === 'adopt') p.set(blend.values);
+        else for (let i = 0; i < p.length; i++) p[i] += blend.values[i];
         trainer.setParams(p);
         // Our velocity points along our old trajectory; after taking a peer's model wholesale it is wrong.
         if (blend.kind === 'adopt') trainer.resetMomentum();
         emit({ event: 'blend', kind: blend.kind, peer: blend.peer, weight: blend.weight });
+        published = 0; // offer the blended parameters from now on
       }
       const t0 = Date.now();
       const r = trainer.trainStep();
@@ -165,7 +153,7 @@ export function startBoard(o: BoardOptions, emit: (ev: BoardEvent) => void): Boa
           loss: r.loss,
           imagesPerSecond: rate,
           samplesSeen: trainer.samplesSeen,
-          ...counters(node),
+          ...gossip.stats(),
         });
         lastEmit = now;
         windowStart = now;
@@ -182,27 +170,21 @@ export function startBoard(o: BoardOptions, emit: (ev: BoardEvent) => void): Boa
         emit({ event: 'epoch', epoch: trainer.epoch, testAccuracy: lastEval.accuracy, testLoss: lastEval.loss, snapshot, checkpoint: checkpointFile });
       }
       if (r.done) break;
-      // Gossip datagrams and timers run here. One bare yield would read only ~32 datagrams (libuv's
-      // batch per socket per turn); drain() keeps turning while datagrams keep coming. While an
-      // exchange is in flight it gets a longer turn: with steps of 100 ms or more, 4 ms per step
-      // let too few chunks through for a 1.7 MB model to arrive before the exchange times out.
-      await node.drain(node.busy ? 25 : 4);
+      // A fresh snapshot for the gossip thread every so often (reading the parameters back is
+      // cheap on the CPU engine, a readback on the GL engine: not every step).
+      if (now - published >= o.publishEveryMs!) {
+        gossip.publish(trainer.getParams(), trainer.samplesSeen);
+        published = now;
+      }
+      // Signals (Ctrl-C) and blends arriving from the gossip thread are handled here.
+      await yieldToLoop();
     }
 
     trainer.checkpoint();
     if (stopped || !Number.isFinite(lastEval.accuracy)) lastEval = trainer.evaluate();
     const final = path.join(o.out, 'final.f32');
     writeParamsFile(final, trainer.getParams());
-    const c = counters(node);
-    try {
-      await node.leave();
-      // let the leave datagrams go out before the socket closes
-      await new Promise((r) => setTimeout(r, 50));
-    } catch {
-      // leaving is a courtesy to the peers (they would notice the silence anyway)
-    }
-    await node.stop();
-    await transport.close();
+    const c = await gossip.stop();
     const ev = {
       event: 'done' as const,
       status: stopped ? ('stopped' as const) : ('done' as const),

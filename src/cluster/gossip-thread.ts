@@ -1,0 +1,175 @@
+// The board's GossipNode runs on its own thread. On the training thread, gossip only ran between
+// two batches: with batches of half a second (four boards sharing two cores, or a Pi 3), pings went
+// unanswered, peers were suspected, and a 1.7 MB model trickled in 32 datagrams per turn until the
+// exchange timed out; the default job did zero averages in seven minutes. On its own thread the
+// node answers at once, whatever the trainer is doing.
+//
+// The two threads share only messages: the trainer publishes a copy of its parameters now and
+// then (the snapshot an exchange starts from; a step or two stale is fine, because a blend is
+// applied as a delta, w·(peer − snapshot), to the parameters as they are by then), and the gossip
+// thread hands back each blend as that delta (for 'adopt', the peer's parameters).
+import { Worker, parentPort } from 'node:worker_threads';
+import type { GossipCounters } from './events';
+
+export interface GossipThreadOptions {
+  host: string;
+  port: number;
+  peers: string[];
+  keyFile: string;
+  cluster: string;
+  id?: string;
+  /** Used to name the node when no id is given. */
+  boardIndex: number;
+  preset: 'local' | 'lan';
+  exchangeIntervalMs?: number;
+  params: Float32Array;
+  samplesSeen: number;
+}
+
+export interface ThreadBlend {
+  kind: 'average' | 'adopt';
+  peer: string;
+  weight: number;
+  /** 'average': add to the parameters; 'adopt': the parameters to take. */
+  values: Float32Array;
+}
+
+type ToThread = { type: 'snapshot'; params: Float32Array; samplesSeen: number } | { type: 'leave' };
+type FromThread =
+  | { type: 'ready'; address: string; id: string }
+  | { type: 'blend'; blend: ThreadBlend }
+  | { type: 'stats'; counters: GossipCounters }
+  | { type: 'log'; message: string }
+  | { type: 'failed'; message: string }
+  | { type: 'left'; counters: GossipCounters };
+
+export const THREAD_MARK = 'vctrain-gossip-thread';
+
+/** The training side's handle on the gossip thread. */
+export class GossipThread {
+  private blends: ThreadBlend[] = [];
+  private counters: GossipCounters = { peers: 0, bytesSent: 0, bytesReceived: 0, averages: 0, adopts: 0, refused: 0 };
+  private leftWaiter: ((c: GossipCounters) => void) | null = null;
+  private constructor(private readonly w: Worker, readonly address: string, readonly id: string) {}
+
+  /**
+   * Starts the thread from `entry` (this program's own entry file: it recognises the thread by its
+   * workerData and runs threadMain, so the same file works under tsx and as the bundle).
+   */
+  static start(o: GossipThreadOptions, entry: string, log: (message: string) => void): Promise<GossipThread> {
+    const w = new Worker(entry, { workerData: { [THREAD_MARK]: true, options: o }, execArgv: process.execArgv, stdout: false, stderr: false });
+    return new Promise((resolve, reject) => {
+      let self: GossipThread | null = null;
+      w.on('message', (m: FromThread) => {
+        switch (m.type) {
+          case 'ready':
+            self = new GossipThread(w, m.address, m.id);
+            resolve(self);
+            break;
+          case 'failed':
+            reject(new Error(m.message));
+            break;
+          case 'blend':
+            self?.blends.push(m.blend);
+            break;
+          case 'stats':
+            if (self) self.counters = m.counters;
+            break;
+          case 'log':
+            log(m.message);
+            break;
+          case 'left':
+            if (self) {
+              self.counters = m.counters;
+              self.leftWaiter?.(m.counters);
+            }
+            break;
+        }
+      });
+      w.on('error', (e) => (self ? log(`gossip thread failed: ${e.message}`) : reject(e)));
+    });
+  }
+
+  /** Hands the gossip thread the parameters to offer in its next exchange (transfers the array). */
+  publish(params: Float32Array, samplesSeen: number): void {
+    this.w.postMessage({ type: 'snapshot', params, samplesSeen } satisfies ToThread, [params.buffer as ArrayBuffer]);
+  }
+
+  poll(): ThreadBlend | null {
+    return this.blends.shift() ?? null;
+  }
+
+  stats(): GossipCounters {
+    return { ...this.counters };
+  }
+
+  /** Leave the cluster politely, then end the thread. Returns the final counters. */
+  async stop(): Promise<GossipCounters> {
+    const left = new Promise<GossipCounters>((r) => (this.leftWaiter = r));
+    this.w.postMessage({ type: 'leave' } satisfies ToThread);
+    const c = await Promise.race([left, new Promise<GossipCounters>((r) => setTimeout(() => r(this.counters), 2000))]);
+    await this.w.terminate();
+    return c;
+  }
+}
+
+/** Runs on the gossip thread. */
+export async function threadMain(data: { options: GossipThreadOptions }): Promise<void> {
+  const port = parentPort!;
+  const send = (m: FromThread, transfer?: ArrayBuffer[]) => port.postMessage(m, transfer);
+  const o = data.options;
+  try {
+    const { GossipNode, UdpTransport, loadKeyFile } = require('../sync/index') as typeof import('../sync/index');
+    const key = loadKeyFile(o.keyFile);
+    const transport = await UdpTransport.open({ host: o.host, port: o.port });
+    // Gossip ids are at most 32 bytes; an IPv6 address can make the default longer.
+    const id = o.id ?? `board-${o.boardIndex}@${transport.address}`.slice(0, 32);
+    let snap = { params: o.params, samplesSeen: o.samplesSeen };
+    const counters = (): GossipCounters => {
+      const s = node.stats();
+      return { peers: s.peers, bytesSent: s.bytesSent, bytesReceived: s.bytesReceived, averages: s.averages, adopts: s.adopts, refused: s.refused };
+    };
+    const node = new GossipNode({
+      transport, key, cluster: o.cluster, id, seeds: o.peers, preset: o.preset,
+      tune: o.exchangeIntervalMs ? { exchangeIntervalMs: o.exchangeIntervalMs } : undefined,
+      // Every fresh board starts from the same seeded initialisation and a resumed one from its own
+      // checkpoint, so none needs a model from its peers before it may average.
+      needsModel: false,
+      getSnapshot: () => ({ params: snap.params.slice(), samplesSeen: snap.samplesSeen }),
+      log: (message) => send({ type: 'log', message }),
+    });
+    const pollBlend = () => {
+      const b = node.poll();
+      if (!b) return;
+      // Applied here to zeros: an average leaves w·(peer − snapshot), an adoption the peer's model.
+      const values = new Float32Array(snap.params.length);
+      b.applyTo(values);
+      // Until the trainer publishes again, offer what it will have once it applies this blend.
+      const next = snap.params.slice();
+      if (b.kind === 'adopt') next.set(values);
+      else for (let i = 0; i < next.length; i++) next[i] += values[i];
+      snap = { params: next, samplesSeen: snap.samplesSeen };
+      send({ type: 'blend', blend: { kind: b.kind, peer: b.peer, weight: b.weight, values } }, [values.buffer]);
+    };
+    const ticker = setInterval(pollBlend, 5);
+    const statsTicker = setInterval(() => send({ type: 'stats', counters: counters() }), 250);
+    port.on('message', async (m: ToThread) => {
+      if (m.type === 'snapshot') {
+        snap = { params: m.params, samplesSeen: m.samplesSeen };
+      } else if (m.type === 'leave') {
+        clearInterval(ticker);
+        clearInterval(statsTicker);
+        await node.leave();
+        await new Promise((r) => setTimeout(r, 50)); // let the leave datagrams go out
+        const c = counters();
+        await node.stop();
+        await transport.close();
+        send({ type: 'left', counters: c });
+      }
+    });
+    node.start();
+    send({ type: 'ready', address: transport.address, id });
+  } catch (e) {
+    send({ type: 'failed', message: (e as Error).message });
+  }
+}
