@@ -35,8 +35,8 @@ export interface GossipPreset {
   tombstoneMs: number;
   /** A joiner with needsModel gives up waiting for a model after this long and trains from its own init. */
   joinTimeoutMs: number;
-  /** Gossip may use at most this share of the thread's time (over the last minute): above it the
-   * board neither starts nor accepts exchanges. 0 turns the limit off (virtual-clock tests). */
+  /** Gossip may use at most this share of the process's CPU time (over the last minute): above it
+   * the board neither starts nor accepts exchanges. 0 turns the limit off (virtual-clock tests). */
   cpuBudget: number;
   // averaging guards
   minWeight: number;
@@ -56,7 +56,7 @@ const common = {
   // memberlist's LAN default is 4*log10(N+1)*1s; ours is longer because a board inside a long
   // training step answers nothing until the step ends
   suspicionMs: 8000,
-  cpuBudget: 0.04,
+  cpuBudget: 0.03,
   tombstoneMs: 60_000,
   joinTimeoutMs: 15_000,
   minWeight: 0.1,

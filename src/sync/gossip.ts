@@ -385,16 +385,18 @@ export class GossipNode {
     }, iv * (0.5 + this.rand()));
   }
 
-  /** Share of this thread's time gossip took over the last minute (0 while there is too little history). */
+  /** Share of this process's CPU time that gossip took over about the last minute (0 while there is
+   * too little history). Measured against the process's CPU, not wall time, so that it means
+   * "gossip per training second" also on a board that shares its cores. */
   cpuShare(): number {
-    const now = this.clock.now();
+    const now = this.clock.now(), proc = cpuNow();
     const h = this.cpuHistory;
-    if (h.length === 0 || now - h[h.length - 1].t >= 1000) h.push({ t: now, cpu: this.s.cpuMs });
+    if (h.length === 0 || now - h[h.length - 1].t >= 1000) h.push({ t: now, cpu: this.s.cpuMs, proc });
     while (h.length > 2 && now - h[1].t >= 60_000) h.shift();
-    const span = now - h[0].t;
-    return span < 5000 ? 0 : (this.s.cpuMs - h[0].cpu) / span;
+    const dProc = proc - h[0].proc;
+    return now - h[0].t < 5000 || dProc <= 0 ? 0 : (this.s.cpuMs - h[0].cpu) / dProc;
   }
-  private readonly cpuHistory: { t: number; cpu: number }[] = [];
+  private readonly cpuHistory: { t: number; cpu: number; proc: number }[] = [];
 
   private overBudget(): boolean {
     return this.preset.cpuBudget > 0 && this.cpuShare() > this.preset.cpuBudget;

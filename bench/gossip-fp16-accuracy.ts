@@ -1,0 +1,67 @@
+// Does fp16 on the wire cost accuracy? An fp16 exchange moves each board to
+//   x + w (fp16(x_peer) - x),
+// so it differs from the fp32 exchange by w times one fp16 rounding of the peer's parameters.
+// This trains LeNet (CPU engine, built-in digits, batch 64, lr 0.05, 1 epoch by default) and evaluates the
+// test split with the parameters as they are, after one fp16 round trip, and after the average of
+// two boards trained on different halves exchanged in fp32 vs in fp16.
+//   node --import tsx bench/gossip-fp16-accuracy.ts [--epochs 1] [--out bench/results]
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { CpuEngine } from '../src/kernels/cpu/engine';
+import { LeNet, initParams } from '../src/net/lenet';
+import { loadDataset, shard } from '../src/net/data';
+import { decodeHalf, encodeHalf } from '../src/sync/fp16';
+
+const flag = (n: string, d: string) => {
+  const i = process.argv.indexOf(`--${n}`);
+  return i >= 0 ? process.argv[i + 1] : d;
+};
+const epochs = Number(flag('epochs', '1'));
+const ds = loadDataset();
+const engine = new CpuEngine({ threads: 1 });
+
+function train(part: { images: Float32Array; labels: Uint8Array; n: number }): Float32Array {
+  const net = new LeNet(engine, initParams(7));
+  const B = 64;
+  for (let e = 0; e < epochs; e++) {
+    for (let s = 0; s + B <= part.n; s += B) {
+      net.step(part.images.subarray(s * 784, (s + B) * 784), part.labels.subarray(s, s + B), { lr: 0.05, momentum: 0, weightDecay: 0 });
+    }
+  }
+  return net.getParams();
+}
+
+function accuracy(params: Float32Array): number {
+  const net = new LeNet(engine, params);
+  const t = ds.test;
+  let ok = 0;
+  for (let s = 0; s < t.n; s += 500) {
+    const n = Math.min(500, t.n - s);
+    const p = net.predict(t.images.subarray(s * 784, (s + n) * 784), n);
+    for (let i = 0; i < n; i++) {
+      let best = 0;
+      for (let c = 1; c < 10; c++) if (p[i * 10 + c] > p[i * 10 + best]) best = c;
+      if (best === t.labels[s + i]) ok++;
+    }
+  }
+  return ok / t.n;
+}
+
+const half = (p: Float32Array) => decodeHalf(encodeHalf(p));
+const a = train(shard(ds, 0, 2).train), b = train(shard(ds, 1, 2).train);
+const avg32 = a.map((x, i) => 0.5 * x + 0.5 * b[i]);
+const avg16 = a.map((x, i) => x + 0.5 * (half(b)[i] - x)); // what board a holds after an fp16 exchange
+let maxDiff = 0;
+for (let i = 0; i < a.length; i++) maxDiff = Math.max(maxDiff, Math.abs(avg16[i] - avg32[i]));
+const lines = [
+  `LeNet, ${epochs} epochs per board on half of the built-in training split each (${ds.source ?? 'built-in'}), test split ${ds.test.n} images, ${engine.description}`,
+  `  board a, fp32 params:                 ${(100 * accuracy(a)).toFixed(2)}%`,
+  `  board a, params after fp16 round trip: ${(100 * accuracy(half(a))).toFixed(2)}%`,
+  `  average of a and b, fp32 exchange:     ${(100 * accuracy(avg32)).toFixed(2)}%`,
+  `  average as a holds it, fp16 exchange:  ${(100 * accuracy(avg16)).toFixed(2)}%  (max |param diff| vs fp32 ${maxDiff.toExponential(2)})`,
+];
+const text = lines.join('\n') + '\n';
+process.stdout.write(text);
+const out = resolve(flag('out', join(__dirname, 'results')));
+mkdirSync(out, { recursive: true });
+writeFileSync(join(out, 'gossip-fp16-accuracy.txt'), `$ node --import tsx bench/gossip-fp16-accuracy.ts ${process.argv.slice(2).join(' ')}\n${text}`);
