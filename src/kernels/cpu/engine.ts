@@ -37,10 +37,12 @@ class Arena {
   private view: Float32Array<ArrayBuffer | SharedArrayBuffer> = new Float32Array(0);
 
   constructor() {
-    // Shared memory reserves its maximum address space up front; a 32-bit board (Pi OS armhf)
-    // cannot reserve much, so ask for less until it fits.
+    // Shared memory reserves its maximum address space up front. A 32-bit process (Raspberry Pi
+    // OS armhf) has 3 GB of address space for everything, so it reserves at most 256 MB (LeNet
+    // training at batch 64 uses about 20 MB); 64-bit ones up to 1 GB. Less if refused.
+    const is32 = ['arm', 'ia32', 'mips', 'mipsel', 'ppc'].includes(process.arch);
     let mem: WasmMemory | null = null;
-    for (const maximum of [16384, 8192, 4096, 2048, 1024]) {
+    for (const maximum of is32 ? [4096, 2048, 1024] : [16384, 8192, 4096, 2048, 1024]) {
       try { mem = new Wasm.Memory({ initial: 64, maximum, shared: true }); break; } catch { /* smaller */ }
     }
     if (!mem) throw new Error('cpu engine: cannot reserve a shared WebAssembly memory');
