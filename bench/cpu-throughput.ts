@@ -59,6 +59,8 @@ export function measureTorch(threads: number, steps: number, batch: number): { i
  * cannot run, a stand-in: 8,000 images in memory, LeNet steps and 250-image predictions.
  */
 export function measureTrainingRss(threads: number, batch: number): { peakMB: number; what: string } | { error: string } {
+  // the child re-runs this file; inside a bundle __filename is the bundle, which has no such mode
+  if (!/cpu-throughput\.[cm]?[tj]s$/.test(__filename)) return { error: 'runs only from the source checkout (bench/cpu-throughput.ts)' };
   const r = spawnSync(process.execPath, [...process.execArgv, __filename, '--rss-child', String(threads), String(batch)], { encoding: 'utf8' });
   const m = /maxRSS_KB=(\d+) what=(.*)/.exec(r.stdout ?? '');
   if (r.status !== 0 || !m) return { error: (r.stderr || r.stdout || 'no output').trim().split('\n').slice(-3).join(' ') };
