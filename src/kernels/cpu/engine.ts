@@ -2,9 +2,10 @@
 // hand-written WebAssembly SIMD (kernels.wat) on tensors that live in one shared WebAssembly
 // memory, handed out by a size-bucketed arena so that a training step reuses the previous step's
 // blocks instead of making garbage. With threads > 1 a pool of worker_threads splits each big op
-// over the batch (or over rows) on that same memory. The cheap elementwise ops (pooling, softmax,
-// SGD, bias gradients) stay in JavaScript over views of the memory. Where WebAssembly SIMD is not
-// available the same kernels run as plain JavaScript (kernels.ts), and the description says so.
+// over the batch (or over rows) on that same memory; the cheap elementwise ops (pooling, bias
+// gradients, activation gradients, SGD) run in the same module on the calling thread, and only
+// the tiny softmax stays in JavaScript. Where WebAssembly SIMD is not available the same kernels
+// run as plain JavaScript (kernels.ts), and the description says so.
 // The naive scalar twins (naive-engine.ts) remain the reference this engine is tested against.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -209,7 +210,7 @@ export class CpuEngine implements Engine {
   }
 
   tensor(shape: readonly number[], data?: Float32Array): Tensor {
-    const t = this.make(shape);
+    const t = this.make(shape, undefined, !data);
     if (data) {
       if (data.length !== t.size) throw new Error(`tensor of shape [${shape}] needs ${t.size} values, got ${data.length}`);
       t.data.set(data);
