@@ -44,6 +44,7 @@ type FromThread =
   | { type: 'left'; counters: GossipCounters };
 
 export const THREAD_MARK = 'vctrain-gossip-thread';
+export const GOSSIP_THREAD_CPU_BUDGET = 0.15;
 
 /** The training side's handle on the gossip thread. */
 export class GossipThread {
@@ -131,7 +132,13 @@ export async function threadMain(data: { options: GossipThreadOptions }): Promis
     };
     const node = new GossipNode({
       transport, key, cluster: o.cluster, id, seeds: o.peers, preset: o.preset,
-      tune: o.exchangeIntervalMs ? { exchangeIntervalMs: o.exchangeIntervalMs } : undefined,
+      tune: {
+        ...(o.exchangeIntervalMs ? { exchangeIntervalMs: o.exchangeIntervalMs } : {}),
+        // The preset's budget (3% of the process's CPU) is there to protect a training thread that
+        // also runs the gossip. Here gossip has its own thread, and at 3% it started an exchange
+        // about every 50 s: too few averages for the consensus to gain from the other shards.
+        cpuBudget: GOSSIP_THREAD_CPU_BUDGET,
+      },
       // Every fresh board starts from the same seeded initialisation and a resumed one from its own
       // checkpoint, so none needs a model from its peers before it may average.
       needsModel: false,
