@@ -1,12 +1,14 @@
 // One board of the scaling experiment (bench/scaling.ts starts N of these as processes): the same
-// loop as a `vctrain worker` — Trainer + GossipNode over UDP, a blend folded in between steps — with
-// every part of an epoch timed separately, which the worker does not do:
-//   computeCpuMs   CPU time of this process inside trainStep (what the board's own core spends)
+// loop as a `vctrain worker` — a Trainer, and the product's GossipThread (the GossipNode over UDP on
+// its own thread), blends folded in between steps, a fresh snapshot published every publishEveryMs —
+// with the parts of each epoch timed, which the worker does not do:
+//   computeCpuMs   process CPU time during trainStep (Node 20 has no per-thread CPU clock, so gossip-thread
+//                  work that happens during a step is counted here too: an overestimate of compute)
 //   computeWallMs  wall time inside trainStep (longer than CPU time when cores are shared)
-//   blendMs        reading the parameters, applying a peer's blend, writing them back
-//   gossipMs       time inside the gossip node's handlers (sealing, encoding, membership), its stats().cpuMs
-//   waitMs         the rest of the epoch's wall time: the event-loop turns between steps, and
-//                  anything the board waited on (nothing in the design does)
+//   blendMs        main-thread time folding in blends and publishing snapshots
+//   gossipMs       process CPU time outside the steps (gossip thread, blends, the event loop)
+//   waitMs         the epoch's wall time not spent in steps or blends: nothing in the design
+//                  waits, so this is the OS running other boards between our steps
 // At the end of each epoch it writes its parameters to <out>/epoch-E.f32 for the consensus curve
 // and prints one JSON line.
 import * as fs from 'node:fs';
@@ -14,7 +16,7 @@ import * as path from 'node:path';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { Trainer } from '../src/net/train';
 import { loadDataset, shard as shardOf } from '../src/net/data';
-import { GossipNode, UdpTransport, loadKeyFile } from '../src/sync/index';
+import { GossipThread } from '../src/cluster/gossip-thread';
 
 export interface BoardConfig {
   index: number;
@@ -63,31 +65,38 @@ async function main(): Promise<void> {
     epochs: c.epochs, batch: c.batch, lr: c.lr, momentum: c.momentum, weightDecay: c.weightDecay, seed: c.seed,
     device: 'cpu', threads: c.threads, out: c.out, dataset: data,
   });
-  const transport = await UdpTransport.open({ host: '127.0.0.1', port: c.port });
-  const node = new GossipNode({
-    transport,
-    key: loadKeyFile(c.keyFile),
-    cluster: 'scaling',
-    id: `board-${c.index}`,
-    seeds: c.peers,
-    preset: c.preset,
-    needsModel: false,
-    getSnapshot: () => ({ params: trainer.getParams(), samplesSeen: trainer.samplesSeen }),
-  });
-  node.start();
+  const gossip = await GossipThread.start(
+    {
+      host: '127.0.0.1', port: c.port, peers: c.peers, keyFile: c.keyFile, cluster: 'scaling', id: `board-${c.index}`,
+      boardIndex: c.index, preset: c.preset, params: trainer.getParams(), samplesSeen: trainer.samplesSeen,
+    },
+    // The product's entry (bin/vctrain.cjs registers tsx, then src/cli/main.ts) recognises the gossip
+    // thread by its workerData.
+    path.join(__dirname, '..', 'bin', 'vctrain.cjs'),
+    () => {},
+  );
   process.stdout.write(JSON.stringify({ board: c.index, started: true, engine: trainer.engineInfo.description }) + '\n');
 
+  const PUBLISH_EVERY_MS = 250;
+  let published = performance.now();
   let e0 = performance.now();
-  let acc = { images: 0, computeCpuMs: 0, computeWallMs: 0, blendMs: 0, lossSum: 0 };
-  let s0 = node.stats();
+  let ecpu0 = process.cpuUsage();
+  let acc = { images: 0, computeCpuMs: 0, computeWallMs: 0, blendMs: 0, lossSum: 0, averages: 0 };
+  let s0 = gossip.stats();
   for (;;) {
     const b0 = performance.now();
-    const blend = node.poll();
-    if (blend) {
+    for (let blend = gossip.poll(); blend; blend = gossip.poll()) {
       const p = trainer.getParams();
-      blend.applyTo(p);
+      if (blend.kind === 'adopt') p.set(blend.values);
+      else for (let i = 0; i < p.length; i++) p[i] += blend.values[i];
       trainer.setParams(p);
       if (blend.kind === 'adopt') trainer.resetMomentum();
+      else acc.averages++;
+      published = 0;
+    }
+    if (b0 - published >= PUBLISH_EVERY_MS) {
+      gossip.publish(trainer.getParams(), trainer.samplesSeen);
+      published = b0;
     }
     const b1 = performance.now();
     acc.blendMs += b1 - b0;
@@ -99,9 +108,10 @@ async function main(): Promise<void> {
     acc.images += r.images;
     acc.lossSum += r.loss * r.images;
     if (r.batch >= r.batchesPerEpoch || r.done) {
-      const s = node.stats();
+      const s = gossip.stats();
       const wallMs = performance.now() - e0;
-      const gossipMs = s.cpuMs - s0.cpuMs;
+      const ecpu = process.cpuUsage(ecpu0);
+      const gossipMs = Math.max(0, (ecpu.user + ecpu.system) / 1000 - acc.computeCpuMs);
       const file = path.join(c.out, `epoch-${r.epoch + 1}.f32`);
       const params = trainer.getParams();
       fs.writeFileSync(file, Buffer.from(params.buffer, params.byteOffset, params.byteLength));
@@ -114,10 +124,10 @@ async function main(): Promise<void> {
         computeWallMs: acc.computeWallMs,
         blendMs: acc.blendMs,
         gossipMs,
-        waitMs: Math.max(0, wallMs - acc.computeWallMs - acc.blendMs - gossipMs),
+        waitMs: Math.max(0, wallMs - acc.computeWallMs - acc.blendMs),
         bytesSent: s.bytesSent - s0.bytesSent,
         bytesReceived: s.bytesReceived - s0.bytesReceived,
-        averages: s.averages - s0.averages,
+        averages: acc.averages,
         refused: s.refused - s0.refused,
         peers: s.peers,
         loss: acc.lossSum / acc.images,
@@ -125,19 +135,16 @@ async function main(): Promise<void> {
       };
       process.stdout.write(JSON.stringify(line) + '\n');
       // The epoch file write above is bookkeeping for the experiment, not training: the next
-      // epoch's clock starts after it.
+      // epoch's clocks start after it.
       e0 = performance.now();
-      acc = { images: 0, computeCpuMs: 0, computeWallMs: 0, blendMs: 0, lossSum: 0 };
-      s0 = node.stats();
+      ecpu0 = process.cpuUsage();
+      acc = { images: 0, computeCpuMs: 0, computeWallMs: 0, blendMs: 0, lossSum: 0, averages: 0 };
+      s0 = s;
     }
     if (r.done) break;
     await yieldToLoop();
   }
-  // Stay in the cluster a moment so that peers finishing later are not left mid-exchange.
-  await node.leave();
-  await new Promise((res) => setTimeout(res, 100));
-  await node.stop();
-  await transport.close();
+  await gossip.stop();
   trainer.destroy();
   process.stdout.write(JSON.stringify({ board: c.index, done: true }) + '\n');
 }

@@ -160,7 +160,7 @@ const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.le
 function summarise(r: RunResult): Summary {
   const L = r.lines;
   const per = (k: keyof EpochLine) => mean(L.map((l) => l[k] as number));
-  const own = (l: EpochLine) => l.computeCpuMs + l.blendMs + l.gossipMs;
+  const own = (l: EpochLine) => l.computeCpuMs + l.gossipMs;
   const byBoard = new Map<number, EpochLine[]>();
   for (const l of L) byBoard.set(l.board, [...(byBoard.get(l.board) ?? []), l]);
   const projected = mean(L.map(own));
@@ -178,7 +178,7 @@ function summarise(r: RunResult): Summary {
     wallMs: per('wallMs'),
     projectedEpochMs: projected,
     slowestBoardEpochMs: slowest,
-    gossipShare: (per('blendMs') + per('gossipMs')) / projected,
+    gossipShare: per('gossipMs') / projected,
     bytesPerEpoch: bytes,
     linkShare: (linkS * 1000) / projected,
     averagesPerEpoch: per('averages'),
@@ -296,26 +296,29 @@ function write(unsorted: Summary[], results: RunResult[], started: string): void
     '',
     `Setup: LeNet (tanh), batch 64, lr 0.05, momentum 0.9, weight decay 1e-4; built-in digits (8,000 train /`,
     `2,000 test), board I of N trains on shard I/N; CPU engine, 1 thread per board; gossip preset \`${preset}\``,
-    `over loopback UDP; every board starts from the same seeded initialisation. Epochs: ${epochs} at 1 and 10`,
+    `over loopback UDP, on its own thread as in \`vctrain worker\`; every board starts from the same`,
+    `seeded initialisation. Epochs: ${epochs} at 1 and 10`,
     `boards${midEpochs !== epochs ? `, ${midEpochs} in between (to fit the time budget)` : ' and in between'}.`,
     '',
     'Per board and epoch, averaged over boards and epochs:',
-    '- compute: CPU time inside training steps (the board\'s own arithmetic on its 1/N of the data);',
-    '- blend + gossip: applying peers\' averages, and time inside the gossip handlers (sealing, encoding,',
-    '  membership); measured as wall time on cores shared by all boards, so an overestimate;',
-    '- wait: the rest of the epoch\'s wall time, spent neither computing nor in gossip (nothing in the',
-    '  protocol blocks; what shows here is event-loop turns and the OS running other boards between steps);',
-    '- projected epoch on N real boards = compute + blend + gossip. One machine\'s cores are shared by the N',
-    '  processes, so its wall time is not what N boards would see; the CPU time a board needs is.',
+    '- compute: process CPU time during training steps (the board\'s own arithmetic on its 1/N of the data; Node 20',
+    '  has no per-thread CPU clock, so gossip-thread work during a step is counted here too);',
+    '- gossip: process CPU time outside the steps: the gossip thread (sealing, encoding, membership), folding in',
+    '  blends and publishing snapshots on the training thread;',
+    '- wait: the epoch\'s wall time not spent in steps or blends. Nothing in the protocol blocks a board; on this',
+    '  machine this is the OS running the other boards (and other work) between our steps;',
+    '- projected epoch on N real boards = compute + gossip, all the CPU time a board spends, as if on one core',
+    '  (conservative: a Pi 3 has 4 cores and the gossip thread would run beside the trainer). One machine\'s',
+    '  cores are shared by the N processes, so its wall time is not what N boards would see; CPU time is.',
     '- link: bytes a board moves per epoch at 100 Mbit/s as a share of the projected epoch (below 100%: the',
     '  transfers fit beside the training, which never waits for them).',
     '- consensus accuracy: the mean of all boards\' parameters at the end of the last epoch, on the test split.',
     '',
-    '| boards | epochs | compute (s) | blend + gossip (s) | wait (s) | projected epoch (s) | slowest board (s) | gossip share | averages / board / epoch | bytes / board / epoch | link share | consensus accuracy | wall here (s/epoch) |',
+    '| boards | epochs | compute (s) | gossip (s) | wait (s) | projected epoch (s) | slowest board (s) | gossip share | averages / board / epoch | bytes / board / epoch | link share | consensus accuracy | wall here (s/epoch) |',
     '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
     ...sums.map(
       (s) =>
-        `| ${s.boards} | ${s.epochs} | ${f(s.computeCpuMs)} | ${f(s.blendMs + s.gossipMs)} | ${f(s.waitMs)} | **${f(s.projectedEpochMs)}** | ${f(s.slowestBoardEpochMs)} | ` +
+        `| ${s.boards} | ${s.epochs} | ${f(s.computeCpuMs)} | ${f(s.gossipMs)} | ${f(s.waitMs)} | **${f(s.projectedEpochMs)}** | ${f(s.slowestBoardEpochMs)} | ` +
         `${(100 * s.gossipShare).toFixed(1)}% | ${s.averagesPerEpoch.toFixed(1)} | ${(s.bytesPerEpoch / 1e6).toFixed(1)} MB | ${(100 * s.linkShare).toFixed(1)}% | ` +
         `**${(100 * s.consensusAccuracy).toFixed(2)}%** | ${f(s.wallMs)} |`,
     ),
