@@ -11,7 +11,7 @@
 //   node --import tsx bench/gossip-exchange.ts [--repeats 5] [--seconds 30] [--batch 16] [--out bench/results]
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
@@ -48,6 +48,8 @@ export interface GossipBenchResult {
   exchange: ExchangeFigure[];
   overhead: OverheadFigure | null;
   when: string;
+  /** 1-minute load average and core count at the end of the run: other work on the machine skews wall times. */
+  load: { avg1: number; cores: number };
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
@@ -138,12 +140,12 @@ export async function overheadFigure(boards: number, seconds: number, batch: num
 export async function runGossipExchangeBench(o: { repeats?: number; seconds?: number; batch?: number; boards?: number; overhead?: boolean } = {}): Promise<GossipBenchResult> {
   const exchange = [await exchangeFigure(Encoding.F32, o.repeats ?? 5), await exchangeFigure(Encoding.F16, o.repeats ?? 5)];
   const overhead = o.overhead === false ? null : await overheadFigure(o.boards ?? 4, o.seconds ?? 30, o.batch ?? 16, 'local');
-  return { paramCount: PARAM_COUNT, exchange, overhead, when: new Date().toISOString() };
+  return { paramCount: PARAM_COUNT, exchange, overhead, when: new Date().toISOString(), load: { avg1: loadavg()[0], cores: cpus().length } };
 }
 
 export function formatGossipExchangeBench(r: GossipBenchResult): string {
   const L: string[] = [];
-  L.push(`gossip exchange on loopback UDP, LeNet ${r.paramCount} parameters, AES-256-GCM, both directions (${r.when})`);
+  L.push(`gossip exchange on loopback UDP, LeNet ${r.paramCount} parameters, AES-256-GCM, both directions (${r.when}; load average ${r.load.avg1.toFixed(1)} on ${r.load.cores} cores)`);
   for (const e of r.exchange) {
     L.push(`  ${e.encoding}: ${e.ms.toFixed(1)} ms wall median (runs: ${e.msAll.map((x) => x.toFixed(0)).join(', ')}), ` +
       `${(e.bytes / 1e6).toFixed(3)} MB on the wire in ${e.datagrams} datagrams, ${e.cpuMs.toFixed(1)} ms of gossip CPU (both nodes, one thread)`);

@@ -4,7 +4,7 @@
 // This trains LeNet (CPU engine, built-in digits, batch 64, lr 0.05, 1 epoch by default) and evaluates the
 // test split with the parameters as they are, after one fp16 round trip, and after the average of
 // two boards trained on different halves exchanged in fp32 vs in fp16.
-//   node --import tsx bench/gossip-fp16-accuracy.ts [--epochs 1] [--out bench/results]
+//   node --import tsx bench/gossip-fp16-accuracy.ts [--epochs 1] [--images 4000] [--out bench/results]
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { CpuEngine } from '../src/kernels/cpu/engine';
@@ -17,6 +17,7 @@ const flag = (n: string, d: string) => {
   return i >= 0 ? process.argv[i + 1] : d;
 };
 const epochs = Number(flag('epochs', '1'));
+const perBoard = Number(flag('images', '4000')); // training images per board (a half of the split is 4000)
 const ds = loadDataset();
 const engine = new CpuEngine({ threads: 1 });
 
@@ -24,7 +25,7 @@ function train(part: { images: Float32Array; labels: Uint8Array; n: number }): F
   const net = new LeNet(engine, initParams(7));
   const B = 64;
   for (let e = 0; e < epochs; e++) {
-    for (let s = 0; s + B <= part.n; s += B) {
+    for (let s = 0; s + B <= Math.min(part.n, perBoard); s += B) {
       net.step(part.images.subarray(s * 784, (s + B) * 784), part.labels.subarray(s, s + B), { lr: 0.05, momentum: 0, weightDecay: 0 });
     }
   }
@@ -54,7 +55,7 @@ const avg16 = a.map((x, i) => x + 0.5 * (half(b)[i] - x)); // what board a holds
 let maxDiff = 0;
 for (let i = 0; i < a.length; i++) maxDiff = Math.max(maxDiff, Math.abs(avg16[i] - avg32[i]));
 const lines = [
-  `LeNet, ${epochs} epochs per board on half of the built-in training split each (${ds.source ?? 'built-in'}), test split ${ds.test.n} images, ${engine.description}`,
+  `LeNet, ${epochs} epoch(s) per board on up to ${perBoard} images of its half of the training split (${ds.source ?? 'built-in'}), test split ${ds.test.n} images, ${engine.description}`,
   `  board a, fp32 params:                 ${(100 * accuracy(a)).toFixed(2)}%`,
   `  board a, params after fp16 round trip: ${(100 * accuracy(half(a))).toFixed(2)}%`,
   `  average of a and b, fp32 exchange:     ${(100 * accuracy(avg32)).toFixed(2)}%`,
