@@ -154,6 +154,19 @@ export function lineChart(id: string, title: string, xLabel: string, yLabel: str
   return o.join('\n');
 }
 
+/** Each point's y replaced by the mean of the points in the `window` seconds up to it: a board's
+ * rate over one second swings with where its batches fall, and the swings hide the trend. */
+export function smooth(points: [number, number][], window: number): [number, number][] {
+  return points.map(([t], i) => {
+    let sum = 0, n = 0;
+    for (let j = i; j >= 0 && points[j][0] > t - window; j--) {
+      sum += points[j][1];
+      n++;
+    }
+    return [t, sum / n];
+  });
+}
+
 function pct(v: unknown): string {
   return typeof v === 'number' && Number.isFinite(v) ? `${(v * 100).toFixed(2)}%` : '–';
 }
@@ -182,8 +195,8 @@ export function renderReportHtml(r: RunReport): string {
     lineChart('accuracy', 'Test accuracy', 'seconds since start', 'accuracy (%)', acc, [accLo, 100]),
     lineChart('loss', 'Training loss (mean cross-entropy of a batch)', 'seconds since start', 'loss',
       r.boards.map((b) => ({ name: bname(b), color: color(b), points: b.samples.map((s) => [s.t, s.loss]) }))),
-    lineChart('throughput', 'Training throughput per board', 'seconds since start', 'images / s',
-      r.boards.map((b) => ({ name: bname(b), color: color(b), points: b.samples.map((s) => [s.t, s.imagesPerSecond]) }))),
+    lineChart('throughput', 'Training throughput per board (mean over the last 10 s)', 'seconds since start', 'images / s',
+      r.boards.map((b) => ({ name: bname(b), color: color(b), points: smooth(b.samples.map((s) => [s.t, s.imagesPerSecond]), 10) }))),
     lineChart('bytes', 'Gossip bytes sent (cumulative)', 'seconds since start', 'bytes',
       r.boards.map((b) => ({ name: bname(b), color: color(b), points: b.gossip.map((g) => [g.t, g.bytesSent]) }))),
     lineChart('averages', 'Averages done (cumulative)', 'seconds since start', 'averages',

@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { chartsIn, dumpDom } from './browser';
-import { niceTicks, renderReportHtml, writeReport, type RunReport } from '../../src/net/report';
+import { niceTicks, renderReportHtml, smooth, writeReport, type RunReport } from '../../src/net/report';
 
 function sampleReport(): RunReport {
   // A plausible two-board run, built from a simple model of a training curve (the report only draws it).
@@ -59,4 +59,9 @@ test('report.html opened in headless chromium shows every plot with data', () =>
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('smooth: trailing mean over the window, same number of points', () => {
+  const pts: [number, number][] = [[0, 10], [1, 20], [2, 30], [12, 40]];
+  assert.deepEqual(smooth(pts, 10), [[0, 10], [1, 15], [2, 20], [12, 40]]);
 });
