@@ -32,13 +32,18 @@ export interface StepView {
 
 /** One board in this process: a bar on a TTY, a line per epoch (and every few seconds) otherwise. */
 export class ProgressBar {
-  private lastPlain = 0;
+  private lastPlain = -Infinity;
+  private lastDraw = -Infinity;
   private drawn = false;
   constructor(private readonly out: Out, private readonly plainEveryMs = 5000, private readonly now = () => Date.now()) {}
 
   update(v: StepView): void {
     const text = `epoch ${v.epoch}/${v.epochs} batch ${v.batch}/${v.batchesPerEpoch} loss ${fmtLoss(v.loss)} ${fmtRate(v.imagesPerSecond)}`;
     if (this.out.isTTY) {
+      // ten redraws a second are plenty; small batches would otherwise flood a slow serial console
+      const now = this.now();
+      if (now - this.lastDraw < 100 && v.batch !== v.batchesPerEpoch) return;
+      this.lastDraw = now;
       const done = ((v.epoch - 1) * v.batchesPerEpoch + v.batch) / (v.epochs * v.batchesPerEpoch);
       this.out.write(`\r\x1b[2K${bar(done, 24)} ${text}`);
       this.drawn = true;
@@ -96,7 +101,7 @@ export function formatBoard(v: BoardView): string {
 /** One line per board. Redrawn in place on a TTY; plain lines every few seconds otherwise. */
 export class BoardTable {
   private lines = 0;
-  private lastPlain = 0;
+  private lastPlain = -Infinity;
   constructor(private readonly out: Out, private readonly plainEveryMs = 10000, private readonly now = () => Date.now()) {}
 
   /**
