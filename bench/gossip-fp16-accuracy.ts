@@ -8,7 +8,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { CpuEngine } from '../src/kernels/cpu/engine';
-import { LeNet, initParams } from '../src/net/lenet';
+import { LeNet, initParams, mulberry32 } from '../src/net/lenet';
 import { loadDataset, shard } from '../src/net/data';
 import { decodeHalf, encodeHalf } from '../src/sync/fp16';
 
@@ -21,12 +21,26 @@ const perBoard = Number(flag('images', '4000')); // training images per board (a
 const ds = loadDataset();
 const engine = new CpuEngine({ threads: 1 });
 
-function train(part: { images: Float32Array; labels: Uint8Array; n: number }): Float32Array {
+function train(part: { images: Float32Array; labels: Uint8Array; n: number }, seed: number): Float32Array {
   const net = new LeNet(engine, initParams(7));
   const B = 64;
+  // the split is ordered by digit: shuffle, or every batch holds one class
+  const rand = mulberry32(seed);
+  const order = Array.from({ length: part.n }, (_, i) => i);
+  for (let i = order.length - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1));
+    [order[i], order[j]] = [order[j], order[i]];
+  }
+  const n = Math.min(part.n, perBoard);
+  const x = new Float32Array(B * 784), y = new Uint8Array(B);
   for (let e = 0; e < epochs; e++) {
-    for (let s = 0; s + B <= Math.min(part.n, perBoard); s += B) {
-      net.step(part.images.subarray(s * 784, (s + B) * 784), part.labels.subarray(s, s + B), { lr: 0.05, momentum: 0, weightDecay: 0 });
+    for (let s = 0; s + B <= n; s += B) {
+      for (let k = 0; k < B; k++) {
+        const i = order[s + k];
+        x.set(part.images.subarray(i * 784, (i + 1) * 784), k * 784);
+        y[k] = part.labels[i];
+      }
+      net.step(x, y, { lr: 0.05, momentum: 0, weightDecay: 0 });
     }
   }
   return net.getParams();
@@ -49,9 +63,10 @@ function accuracy(params: Float32Array): number {
 }
 
 const half = (p: Float32Array) => decodeHalf(encodeHalf(p));
-const a = train(shard(ds, 0, 2).train), b = train(shard(ds, 1, 2).train);
+const a = train(shard(ds, 0, 2).train, 1), b = train(shard(ds, 1, 2).train, 2);
 const avg32 = a.map((x, i) => 0.5 * x + 0.5 * b[i]);
-const avg16 = a.map((x, i) => x + 0.5 * (half(b)[i] - x)); // what board a holds after an fp16 exchange
+const hb = half(b);
+const avg16 = a.map((x, i) => x + 0.5 * (hb[i] - x)); // what board a holds after an fp16 exchange
 let maxDiff = 0;
 for (let i = 0; i < a.length; i++) maxDiff = Math.max(maxDiff, Math.abs(avg16[i] - avg32[i]));
 const lines = [
