@@ -33,6 +33,8 @@ export interface BoardConfig {
   seed: number;
   threads: number;
   preset: 'local' | 'lan';
+  /** Mean ms between exchanges a board starts, instead of the preset's. */
+  exchangeIntervalMs?: number;
   /** Smoke tests only: use the first N training images of the shard. */
   trainLimit?: number;
 }
@@ -68,7 +70,7 @@ async function main(): Promise<void> {
   const gossip = await GossipThread.start(
     {
       host: '127.0.0.1', port: c.port, peers: c.peers, keyFile: c.keyFile, cluster: 'scaling', id: `board-${c.index}`,
-      boardIndex: c.index, preset: c.preset, params: trainer.getParams(), samplesSeen: trainer.samplesSeen,
+      boardIndex: c.index, preset: c.preset, exchangeIntervalMs: c.exchangeIntervalMs, params: trainer.getParams(), samplesSeen: trainer.samplesSeen,
     },
     // The product's entry (bin/vctrain.cjs registers tsx, then src/cli/main.ts) recognises the gossip
     // thread by its workerData.

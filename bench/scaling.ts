@@ -40,6 +40,7 @@ const epochs = Number(flag('epochs', '10'));
 const midEpochs = Number(flag('mid-epochs', String(epochs)));
 const preset = flag('preset', 'local') as 'local' | 'lan';
 const outDir = path.resolve(flag('out', path.join(__dirname, 'results')));
+const exchangeIntervalMs = process.argv.includes('--exchange-interval') ? Number(flag('exchange-interval', '2000')) : undefined;
 const trainLimit = process.argv.includes('--train-limit') ? Number(flag('train-limit', '0')) : undefined;
 const LINK_BYTES_PER_S = 100e6 / 8;
 const PAPER_SLOWDOWN_AT_10 = 2.9;
@@ -89,7 +90,7 @@ async function runCluster(n: number, ep: number, basePort: number): Promise<RunR
       index: i, count: n, port,
       peers: ports.filter((p) => p !== port).map((p) => `127.0.0.1:${p}`),
       keyFile, out: path.join(dir, `board-${i}`),
-      epochs: ep, batch: 64, lr: 0.05, momentum: 0.9, weightDecay: 0.0001, seed: 1, threads: 1, preset, trainLimit,
+      epochs: ep, batch: 64, lr: 0.05, momentum: 0.9, weightDecay: 0.0001, seed: 1, threads: 1, preset, exchangeIntervalMs, trainLimit,
     };
     const child = spawn(process.execPath, ['--import', 'tsx', path.join(__dirname, 'scaling-board.ts'), JSON.stringify(cfg)], {
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -296,7 +297,7 @@ function write(unsorted: Summary[], results: RunResult[], started: string): void
     '',
     `Setup: LeNet (tanh), batch 64, lr 0.05, momentum 0.9, weight decay 1e-4; built-in digits (8,000 train /`,
     `2,000 test), board I of N trains on shard I/N; CPU engine, 1 thread per board; gossip preset \`${preset}\``,
-    `over loopback UDP, on its own thread as in \`vctrain worker\`; every board starts from the same`,
+    `over loopback UDP, on its own thread as in \`vctrain worker\`${exchangeIntervalMs ? `, a board starting an exchange every ${exchangeIntervalMs} ms on average (instead of the preset's)` : ''}; every board starts from the same`,
     `seeded initialisation. Epochs: ${epochs} at 1 and 10`,
     `boards${midEpochs !== epochs ? `, ${midEpochs} in between (to fit the time budget)` : ' and in between'}.`,
     '',

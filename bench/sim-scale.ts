@@ -14,7 +14,7 @@
 //     per epoch: an epoch of the built-in 8,000-image training split shared by N boards, at the
 //     per-board speed measured here with the CPU engine (1 thread, batch 64, CPU time);
 //   - memory per board: growth of the process's heap + ArrayBuffers with N boards, after GC,
-//     sampled every virtual second (peak), divided by N.
+//     sampled every 10 virtual seconds and at the end (peak), divided by N.
 // The in-memory network has a one-way delay of 0.1-1 ms and no loss here; bandwidth is bounded by
 // the preset's pacing (8 datagrams of ~1.2 kB per ms, ~77 Mbit/s per sender), as on 100 Mbit Ethernet.
 import { randomBytes } from 'node:crypto';
@@ -143,10 +143,12 @@ function simulate(n: number): SimResult {
       s = spread(boards.map((b) => b.vec));
       if (to10 === null && s < 0.1) to10 = t / 1000;
       if (to1 === null && s < 0.01) to1 = t / 1000;
-      peak = Math.max(peak, mem() - base);
+      // A full GC on a heap of many boards is slow: sample every 10 simulated seconds.
+      if (t % 10_000 === 0) peak = Math.max(peak, mem() - base);
       if (to1 !== null) break;
     }
   }
+  peak = Math.max(peak, mem() - base);
   const secs = t / 1000;
   const stats = boards.map((b) => b.node.stats());
   const bytes = stats.reduce((a, x) => a + x.bytesSent + x.bytesReceived, 0) / n;
@@ -183,13 +185,18 @@ function main(): void {
   for (const n of sizes) {
     const r = simulate(n);
     results.push(r);
+    // Written after every size, so a run cut short still leaves its figures.
+    report(results, ips);
     console.error(
       `N=${n}: consensus 10% at ${r.secondsTo10pct ?? '-'} s, 1% at ${r.secondsTo1pct ?? '-'} s; ` +
         `${(r.bytesPerBoardPerSecond / 1e3).toFixed(0)} kB/s per board; ${r.memoryPerBoardMB.toFixed(1)} MB per board; ` +
         `${r.realSeconds.toFixed(0)} s real`,
     );
   }
-  const rows = results.map((r) => {
+}
+
+function report(results: SimResult[], ips: number): void {
+  const rows = [...results].sort((a, b) => a.boards - b.boards).map((r) => {
     const epoch = TRAIN_IMAGES / r.boards / ips;
     return { ...r, epochSeconds: epoch, bytesPerBoardPerEpoch: r.bytesPerBoardPerSecond * epoch };
   });
@@ -220,7 +227,7 @@ function main(): void {
     '',
     `Model size: ${((PARAM_COUNT * 4) / 1e6).toFixed(2)} MB in fp32, ${((PARAM_COUNT * 2) / 1e6).toFixed(2)} MB in fp16 on the wire.`,
     'Memory per board is what the simulated boards add to one process (parameters, the snapshot copy an',
-    'exchange freezes, reassembly buffers, membership), sampled after GC every simulated second; the Node.js',
+    'exchange freezes, reassembly buffers, membership), sampled after GC every 10 simulated seconds and at the end; the Node.js',
     'runtime each real board also runs is not included.',
     '',
   ].join('\n');
