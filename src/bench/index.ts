@@ -141,7 +141,7 @@ async function makeEngine(id: string, all: number): Promise<Made> {
   }
 }
 
-async function benchEngine(engine: Engine, o: TimeOptions, seed: number): Promise<Omit<BenchRow, 'id' | 'label' | 'kind' | 'batch'>> {
+async function benchEngine(engine: Engine, o: TimeOptions & { profileSteps: number }, seed: number): Promise<Omit<BenchRow, 'id' | 'label' | 'kind' | 'batch'>> {
   const rnd = mulberry32(seed + o.batch);
   const images = new Float32Array(o.batch * 784).map(() => rnd());
   const labels = new Uint8Array(o.batch).map(() => Math.floor(rnd() * 10));
@@ -158,14 +158,12 @@ async function benchEngine(engine: Engine, o: TimeOptions, seed: number): Promis
   }
   let kernels: KernelStat[] | undefined;
   if (engine.kind === 'gl') {
-    // A few more steps through the timing proxy, reported per step (after one untimed step, so
-    // that every program is already compiled).
+    // A few more steps through the timing proxy, reported per step.
     const acc = new Map<string, KernelStat>();
     const pnet = new LeNet(profiledEngine(engine, acc), initParams(seed));
     try {
-      pnet.step(images, labels, sgd);
-      acc.clear();
-      const n = 3;
+      // Every program was compiled during the timed runs; quick mode profiles a single step.
+      const n = o.profileSteps;
       for (let i = 0; i < n; i++) pnet.step(images, labels, sgd);
       kernels = [...acc.values()].map((k) => ({ ...k, calls: k.calls / n, ms: k.ms / n, passes: k.passes / n, fetches: k.fetches / n }));
     } finally {
@@ -245,7 +243,7 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchReport> {
         for (const batch of batches) {
           log(`${label}: batch ${batch}...`);
           try {
-            const r = await benchEngine(made.engine, { batch, runs, minSeconds, budgetSeconds }, seed);
+            const r = await benchEngine(made.engine, { batch, runs, minSeconds, budgetSeconds, profileSteps: opts.quick ? 1 : 3 }, seed);
             rows.push({ id: def.id, label: label2, kind: def.kind, batch, ...r });
             log(`${label}: batch ${batch}: ${r.imagesPerSecond?.toFixed(1)} img/s`);
           } catch (e) {
