@@ -9,11 +9,17 @@ export const ROOT = path.resolve(__dirname, '..', '..');
 export const SHIPPED = ['vctrain.cjs', 'worker.cjs', 'mnist-digits.bin.gz'];
 
 let built: string | undefined;
+const made: string[] = [];
+// The temp folders go when the test process ends, pass or fail.
+process.on('exit', () => {
+  for (const d of made) fs.rmSync(d, { recursive: true, force: true });
+});
 
 /** Runs scripts/bundle.mjs into a fresh temp folder (once per test process) and returns it. */
 export function buildBundle(): string {
   if (built) return built;
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'vctrain-dist-'));
+  made.push(out);
   execFileSync(process.execPath, [path.join(ROOT, 'scripts', 'bundle.mjs'), '--outdir', out, '--quiet'], { cwd: ROOT, stdio: 'pipe' });
   built = out;
   return out;
@@ -32,6 +38,7 @@ export function reachableNodeModules(dir: string): string[] {
 /** An empty folder holding only the shipped files. */
 export function shipBox(dist: string): string {
   const box = fs.mkdtempSync(path.join(os.tmpdir(), 'vctrain-box-'));
+  made.push(box);
   for (const f of SHIPPED) fs.copyFileSync(path.join(dist, f), path.join(box, f));
   return box;
 }
