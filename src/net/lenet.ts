@@ -3,6 +3,10 @@
 // GPU for the GL engine) and are read back only through getParams().
 import type { Activation, Engine, SgdOptions, Tensor } from '../kernels/engine';
 import { CLASSES, IMAGE_SIDE, PARAM_COUNT, paramOffsets, sizeOf } from './spec';
+import { mulberry32 } from '../util/rng';
+
+// Re-exported: tests and benchmarks draw their random inputs from the same generator.
+export { mulberry32 };
 
 export interface StepResult {
   /** Mean cross-entropy of the batch. */
@@ -164,16 +168,4 @@ export function initParams(seed: number): Float32Array {
     for (let i = 0; i < p.size; i++) out[p.offset + i] = (rnd() * 2 - 1) * lim;
   }
   return out;
-}
-
-/** Small, fast, seedable PRNG (uniform in [0,1)); reproducible runs need nothing better. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }

@@ -17,6 +17,7 @@ import { LeNet, initParams } from './lenet';
 import { CLASSES, IMAGE_SIDE } from './spec';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { Mulberry32 } from '../util/rng';
 
 export type { EpochRecord } from './checkpoint';
 
@@ -89,18 +90,6 @@ export interface RunSummary {
 const PIXELS = IMAGE_SIDE * IMAGE_SIDE;
 const EVAL_BATCH = 250;
 
-/** mulberry32 (the same generator as lenet.ts) with its state in the open, so it can be saved. */
-class Rng {
-  constructor(public state: number) {}
-  next(): number {
-    this.state = (this.state + 0x6d2b79f5) >>> 0;
-    let t = this.state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  }
-}
-
 function shuffleSeed(seed: number, shardIndex: number): number {
   // Distinct from the parameter-init stream, and distinct per shard.
   return (Math.imul(seed >>> 0, 0x9e3779b1) ^ Math.imul(shardIndex + 1, 0x85ebca6b) ^ 0x5bd1e995) >>> 0;
@@ -128,7 +117,7 @@ export class Trainer {
   private net: LeNet;
   private reason: string;
   private profile?: Profile;
-  private rng: Rng;
+  private rng: Mulberry32;
   private rngEpochStart: number;
   private order: Uint32Array | null = null;
   private batchInEpoch = 0;
@@ -152,7 +141,7 @@ export class Trainer {
     this.profile = profile;
     this.log = options.log ?? (() => {});
     this.batchesPerEpoch = Math.ceil(data.train.n / options.batch);
-    this.rng = new Rng(shuffleSeed(options.seed, options.shard?.index ?? 0));
+    this.rng = new Mulberry32(shuffleSeed(options.seed, options.shard?.index ?? 0));
     this.rngEpochStart = this.rng.state;
     this.net = new LeNet(engine, initParams(options.seed), options.act ?? 'tanh', options.momentum);
     this.xb = new Float32Array(options.batch * PIXELS);

@@ -1,5 +1,6 @@
 // An in-memory datagram network for tests: seeded and reproducible, it drops, duplicates,
 // reorders (by random extra delay), delays and partitions datagrams, all on an injected clock.
+import { mulberry32 } from '../util/rng';
 import type { Clock } from './clock';
 import type { MessageHandler, Transport } from './transport';
 
@@ -17,16 +18,6 @@ export interface MemoryNetworkOptions {
   delayMs?: [number, number];
 }
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export class MemoryNetwork {
   loss: number;
