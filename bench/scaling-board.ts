@@ -2,11 +2,11 @@
 // loop as a `vctrain worker` — a Trainer, and the product's GossipThread (the GossipNode over UDP on
 // its own thread), blends folded in between steps, a fresh snapshot published every publishEveryMs —
 // with the parts of each epoch timed, which the worker does not do:
-//   computeCpuMs   process CPU time during trainStep (Node 20 has no per-thread CPU clock, so gossip-thread
-//                  work that happens during a step is counted here too: an overestimate of compute)
+//   computeCpuMs   the process's CPU time in the epoch less the gossip thread's (read from
+//                  /proc/thread-self/stat on that thread) and less blendMs: the trainer's arithmetic
 //   computeWallMs  wall time inside trainStep (longer than CPU time when cores are shared)
 //   blendMs        main-thread time folding in blends and publishing snapshots
-//   gossipMs       process CPU time outside the steps (gossip thread, blends, the event loop)
+//   gossipMs       the gossip thread's CPU time in the epoch plus blendMs
 //   waitMs         the epoch's wall time not spent in steps or blends: nothing in the design
 //                  waits, so this is the OS running other boards between our steps
 // At the end of each epoch it writes its parameters to <out>/epoch-E.f32 for the consensus curve
@@ -53,6 +53,9 @@ export interface EpochLine {
   bytesReceived: number;
   averages: number;
   refused: number;
+  started: number;
+  aborted: number;
+  cpuShare: number;
   peers: number;
   loss: number;
   params: string;
@@ -113,7 +116,9 @@ async function main(): Promise<void> {
       const s = gossip.stats();
       const wallMs = performance.now() - e0;
       const ecpu = process.cpuUsage(ecpu0);
-      const gossipMs = Math.max(0, (ecpu.user + ecpu.system) / 1000 - acc.computeCpuMs);
+      const threadMs = (s.threadCpuMs ?? 0) - (s0.threadCpuMs ?? 0);
+      const gossipMs = threadMs + acc.blendMs;
+      const computeCpuMs = Math.max(0, (ecpu.user + ecpu.system) / 1000 - gossipMs);
       const file = path.join(c.out, `epoch-${r.epoch + 1}.f32`);
       const params = trainer.getParams();
       fs.writeFileSync(file, Buffer.from(params.buffer, params.byteOffset, params.byteLength));
@@ -122,7 +127,7 @@ async function main(): Promise<void> {
         epoch: r.epoch + 1,
         images: acc.images,
         wallMs,
-        computeCpuMs: acc.computeCpuMs,
+        computeCpuMs,
         computeWallMs: acc.computeWallMs,
         blendMs: acc.blendMs,
         gossipMs,
@@ -131,6 +136,9 @@ async function main(): Promise<void> {
         bytesReceived: s.bytesReceived - s0.bytesReceived,
         averages: acc.averages,
         refused: s.refused - s0.refused,
+        started: (s.started ?? 0) - (s0.started ?? 0),
+        aborted: (s.aborted ?? 0) - (s0.aborted ?? 0),
+        cpuShare: s.cpuShare ?? 0,
         peers: s.peers,
         loss: acc.lossSum / acc.images,
         params: file,

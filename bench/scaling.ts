@@ -39,6 +39,7 @@ const boardsList = flag('boards', '1,2,3,4,5,6,7,8,9,10').split(',').map(Number)
 const epochs = Number(flag('epochs', '10'));
 const midEpochs = Number(flag('mid-epochs', String(epochs)));
 const preset = flag('preset', 'local') as 'local' | 'lan';
+const lr = Number(flag('lr', '0.05'));
 const outDir = path.resolve(flag('out', path.join(__dirname, 'results')));
 const exchangeIntervalMs = process.argv.includes('--exchange-interval') ? Number(flag('exchange-interval', '2000')) : undefined;
 const trainLimit = process.argv.includes('--train-limit') ? Number(flag('train-limit', '0')) : undefined;
@@ -90,7 +91,7 @@ async function runCluster(n: number, ep: number, basePort: number): Promise<RunR
       index: i, count: n, port,
       peers: ports.filter((p) => p !== port).map((p) => `127.0.0.1:${p}`),
       keyFile, out: path.join(dir, `board-${i}`),
-      epochs: ep, batch: 64, lr: 0.05, momentum: 0.9, weightDecay: 0.0001, seed: 1, threads: 1, preset, exchangeIntervalMs, trainLimit,
+      epochs: ep, batch: 64, lr, momentum: 0.9, weightDecay: 0.0001, seed: 1, threads: 1, preset, exchangeIntervalMs, trainLimit,
     };
     const child = spawn(process.execPath, ['--import', 'tsx', path.join(__dirname, 'scaling-board.ts'), JSON.stringify(cfg)], {
       stdio: ['ignore', 'pipe', 'pipe'],

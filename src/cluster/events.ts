@@ -9,6 +9,13 @@ export interface GossipCounters {
   averages: number;
   adopts: number;
   refused: number;
+  /** Exchanges this board started, and exchanges (either side) that ended without a blend. */
+  started?: number;
+  aborted?: number;
+  /** Gossip's share of the process CPU over the last minute (what the budget limits). */
+  cpuShare?: number;
+  /** CPU ms the gossip thread has used in all. */
+  threadCpuMs?: number;
 }
 
 export type BoardEvent =

@@ -8,6 +8,7 @@
 // then (the snapshot an exchange starts from; a step or two stale is fine, because a blend is
 // applied as a delta, w·(peer − snapshot), to the parameters as they are by then), and the gossip
 // thread hands back each blend as that delta (for 'adopt', the peer's parameters).
+import * as fs from 'node:fs';
 import { Worker, parentPort } from 'node:worker_threads';
 import type { GossipCounters } from './events';
 
@@ -114,6 +115,25 @@ export class GossipThread {
   }
 }
 
+/** CPU ms this thread has used, from Linux's /proc/thread-self/stat (utime + stime, in the
+ * kernel's 100 Hz USER_HZ ticks), or null where that file is missing. Node 20 has only
+ * process.cpuUsage(), which counts the trainer's thread too: summed around gossip's handlers it
+ * read 20-40% on boards whose gossip took 3-8% of their CPU, and the budget then stopped nearly
+ * every exchange. */
+export function threadCpuClock(): (() => number) | null {
+  const read = (): number => {
+    const stat = fs.readFileSync('/proc/thread-self/stat', 'latin1');
+    // the command name in field 2 may hold spaces; the fields after its ')' are fixed
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) * 10;
+  };
+  try {
+    return Number.isFinite(read()) ? read : null;
+  } catch {
+    return null;
+  }
+}
+
 /** Runs on the gossip thread. */
 export async function threadMain(data: { options: GossipThreadOptions }): Promise<void> {
   const port = parentPort!;
@@ -126,9 +146,12 @@ export async function threadMain(data: { options: GossipThreadOptions }): Promis
     // Gossip ids are at most 32 bytes; an IPv6 address can make the default longer.
     const id = o.id ?? `board-${o.boardIndex}@${transport.address}`.slice(0, 32);
     let snap = { params: o.params, samplesSeen: o.samplesSeen };
+    const threadCpu = threadCpuClock();
     const counters = (): GossipCounters => {
       const s = node.stats();
-      return { peers: s.peers, bytesSent: s.bytesSent, bytesReceived: s.bytesReceived, averages: s.averages, adopts: s.adopts, refused: s.refused };
+      return { peers: s.peers, bytesSent: s.bytesSent, bytesReceived: s.bytesReceived, averages: s.averages, adopts: s.adopts, refused: s.refused,
+        started: s.exchangesStarted, aborted: s.exchangesAborted, cpuShare: s.cpuShare,
+        threadCpuMs: threadCpu ? threadCpu() : s.cpuMs };
     };
     const node = new GossipNode({
       transport, key, cluster: o.cluster, id, seeds: o.peers, preset: o.preset,
@@ -142,6 +165,8 @@ export async function threadMain(data: { options: GossipThreadOptions }): Promis
       // Every fresh board starts from the same seeded initialisation and a resumed one from its own
       // checkpoint, so none needs a model from its peers before it may average.
       needsModel: false,
+      cpuClock: threadCpu ?? undefined,
+      onBlend: () => pollBlend(),
       getSnapshot: () => ({ params: snap.params.slice(), samplesSeen: snap.samplesSeen }),
       log: (message) => send({ type: 'log', message }),
     });
@@ -158,13 +183,13 @@ export async function threadMain(data: { options: GossipThreadOptions }): Promis
       snap = { params: next, samplesSeen: snap.samplesSeen };
       send({ type: 'blend', blend: { kind: b.kind, peer: b.peer, weight: b.weight, values } }, [values.buffer]);
     };
-    const ticker = setInterval(pollBlend, 5);
+    // Blends are handed over as the node makes them (onBlend): a 5 ms poll timer cost the thread
+    // ~1% of a core while idle, which on ten boards sharing two cores was a tenth of each board's CPU.
     const statsTicker = setInterval(() => send({ type: 'stats', counters: counters() }), 250);
     port.on('message', async (m: ToThread) => {
       if (m.type === 'snapshot') {
         snap = { params: m.params, samplesSeen: m.samplesSeen };
       } else if (m.type === 'leave') {
-        clearInterval(ticker);
         clearInterval(statsTicker);
         await node.leave();
         await new Promise((r) => setTimeout(r, 50)); // let the leave datagrams go out

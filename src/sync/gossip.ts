@@ -60,6 +60,12 @@ export interface GossipNodeOptions {
   /** Model identity; defaults to LeNet's (tests gossip plain vectors). */
   fingerprint?: string;
   paramCount?: number;
+  /** CPU ms that gossip has used so far, for the budget. A node on a thread of its own passes that
+   * thread's CPU clock; without one, the process CPU spent inside the node's handlers is summed,
+   * which also counts whatever other threads ran meanwhile. */
+  cpuClock?: () => number;
+  /** Called when a blend becomes ready, so that a caller need not poll() on a timer. */
+  onBlend?: () => void;
 }
 
 export interface GossipStats {
@@ -286,6 +292,13 @@ export class GossipNode {
     return this.pendingTaken !== null && this.applied.has(this.pendingTaken);
   }
 
+  /** Makes b the blend poll() hands out next, tracking when it is applied (see busy). */
+  private setPending(b: Blend): void {
+    this.markApplied(b);
+    this.pending = b;
+    if (this.o.onBlend) this.clock.setTimeout(() => this.o.onBlend?.(), 0);
+  }
+
   private guarded(fn: () => void): void {
     // CPU time, not wall time: on a loaded machine wall time would charge gossip for preemption
     const t0 = cpuNow();
@@ -391,10 +404,11 @@ export class GossipNode {
   cpuShare(): number {
     const now = this.clock.now(), proc = cpuNow();
     const h = this.cpuHistory;
-    if (h.length === 0 || now - h[h.length - 1].t >= 1000) h.push({ t: now, cpu: this.s.cpuMs, proc });
+    const used = this.o.cpuClock ? this.o.cpuClock() : this.s.cpuMs;
+    if (h.length === 0 || now - h[h.length - 1].t >= 1000) h.push({ t: now, cpu: used, proc });
     while (h.length > 2 && now - h[1].t >= 60_000) h.shift();
     const dProc = proc - h[0].proc;
-    return now - h[0].t < 5000 || dProc <= 0 ? 0 : (this.s.cpuMs - h[0].cpu) / dProc;
+    return now - h[0].t < 5000 || dProc <= 0 ? 0 : (used - h[0].cpu) / dProc;
   }
   private readonly cpuHistory: { t: number; cpu: number; proc: number }[] = [];
 
@@ -474,8 +488,7 @@ export class GossipNode {
   private onCommit(m: Msg & { type: T.Commit }, from: string): void {
     const ex = this.ex;
     if (ex && ex.role === 'resp' && ex.peer === m.from && ex.xfer === m.xfer && ex.state === 'replying') {
-      this.pending = makeAverage(ex.peer, ex.own!.params, ex.peerParams!, ex.weight!, () => this.s.averages++);
-      this.markApplied(this.pending);
+      this.setPending(makeAverage(ex.peer, ex.own!.params, ex.peerParams!, ex.weight!, () => this.s.averages++));
       this.lastCommitted = { peer: ex.peer, xfer: ex.xfer };
       this.send(from, { type: T.CommitAck, xfer: m.xfer });
       this.finish();
@@ -535,8 +548,7 @@ export class GossipNode {
       return;
     }
     // initiator: both halves are here; our blend is ready now, the peer's once it hears Commit
-    this.pending = makeAverage(ex.peer, ex.own!.params, peerParams, ex.weight, () => this.s.averages++);
-    this.markApplied(this.pending);
+    this.setPending(makeAverage(ex.peer, ex.own!.params, peerParams, ex.weight, () => this.s.averages++));
     ex.state = 'committing';
     ex.out = undefined;
     ex.tries = 0;
@@ -725,8 +737,7 @@ export class GossipNode {
         return;
       }
     }
-    this.pending = makeAdopt(p.peer, params, () => this.s.adopts++);
-    this.markApplied(this.pending);
+    this.setPending(makeAdopt(p.peer, params, () => this.s.adopts++));
     this.log(`received a full model from ${p.peer}`);
     this.markReady();
   }
