@@ -35,6 +35,8 @@ export interface BoardConfig {
   preset: 'local' | 'lan';
   /** Mean ms between exchanges a board starts, instead of the preset's. */
   exchangeIntervalMs?: number;
+  /** Gossip's CPU budget (share of the process), instead of the product's default. */
+  gossipBudget?: number;
   /** Smoke tests only: use the first N training images of the shard. */
   trainLimit?: number;
 }
@@ -73,7 +75,7 @@ async function main(): Promise<void> {
   const gossip = await GossipThread.start(
     {
       host: '127.0.0.1', port: c.port, peers: c.peers, keyFile: c.keyFile, cluster: 'scaling', id: `board-${c.index}`,
-      boardIndex: c.index, preset: c.preset, exchangeIntervalMs: c.exchangeIntervalMs, params: trainer.getParams(), samplesSeen: trainer.samplesSeen,
+      boardIndex: c.index, preset: c.preset, exchangeIntervalMs: c.exchangeIntervalMs, cpuBudget: c.gossipBudget, params: trainer.getParams(), samplesSeen: trainer.samplesSeen,
     },
     // The product's entry (bin/vctrain.cjs registers tsx, then src/cli/main.ts) recognises the gossip
     // thread by its workerData.

@@ -29,6 +29,7 @@ import { LeNet } from '../src/net/lenet';
 import { loadDataset } from '../src/net/data';
 import { CLASSES, IMAGE_SIDE } from '../src/net/spec';
 import type { BoardConfig, EpochLine } from './scaling-board';
+import { GOSSIP_THREAD_CPU_BUDGET } from '../src/cluster/gossip-thread';
 
 function flag(name: string, dflt: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -40,6 +41,13 @@ const epochs = Number(flag('epochs', '10'));
 const midEpochs = Number(flag('mid-epochs', String(epochs)));
 const preset = flag('preset', 'local') as 'local' | 'lan';
 const lr = Number(flag('lr', '0.05'));
+// 'sqrt': N boards each step at lr·√N. Averaging N models moves their mean by lr times the mean of N
+// gradients, i.e. one step of an N-times larger batch; the square-root rule for larger batches is
+// Krizhevsky 2014 (arXiv 1404.5997); Goyal et al. 2017 (arXiv 1706.02677) scale linearly.
+const lrRule = flag('lr-rule', 'fixed') as 'fixed' | 'sqrt';
+if (lrRule !== 'fixed' && lrRule !== 'sqrt') throw new Error(`--lr-rule must be fixed or sqrt, got "${lrRule}"`);
+const lrFor = (n: number) => (lrRule === 'sqrt' ? lr * Math.sqrt(n) : lr);
+const gossipBudget = process.argv.includes('--gossip-budget') ? Number(flag('gossip-budget', String(GOSSIP_THREAD_CPU_BUDGET))) : undefined;
 const outDir = path.resolve(flag('out', path.join(__dirname, 'results')));
 const exchangeIntervalMs = process.argv.includes('--exchange-interval') ? Number(flag('exchange-interval', '2000')) : undefined;
 const trainLimit = process.argv.includes('--train-limit') ? Number(flag('train-limit', '0')) : undefined;
@@ -91,7 +99,7 @@ async function runCluster(n: number, ep: number, basePort: number): Promise<RunR
       index: i, count: n, port,
       peers: ports.filter((p) => p !== port).map((p) => `127.0.0.1:${p}`),
       keyFile, out: path.join(dir, `board-${i}`),
-      epochs: ep, batch: 64, lr, momentum: 0.9, weightDecay: 0.0001, seed: 1, threads: 1, preset, exchangeIntervalMs, trainLimit,
+      epochs: ep, batch: 64, lr: lrFor(n), momentum: 0.9, weightDecay: 0.0001, seed: 1, threads: 1, preset, exchangeIntervalMs, gossipBudget, trainLimit,
     };
     const child = spawn(process.execPath, ['--import', 'tsx', path.join(__dirname, 'scaling-board.ts'), JSON.stringify(cfg)], {
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -296,17 +304,16 @@ function write(unsorted: Summary[], results: RunResult[], started: string): void
     `Measured at commit ${c}, started ${started}, with \`${cmd}\`,`,
     `on ${os.cpus()[0]?.model ?? 'an unknown CPU'} (${os.cpus().length} cores), Node ${process.version}.`,
     '',
-    `Setup: LeNet (tanh), batch 64, lr 0.05, momentum 0.9, weight decay 1e-4; built-in digits (8,000 train /`,
+    `Setup: LeNet (tanh), batch 64, ${lrRule === 'sqrt' ? `lr ${lr} x sqrt(boards) (${boardsList.map((n) => `${lrFor(n).toFixed(3)} at ${n}`).join(', ')})` : `lr ${lr}`}, momentum 0.9, weight decay 1e-4; built-in digits (8,000 train /`,
     `2,000 test), board I of N trains on shard I/N; CPU engine, 1 thread per board; gossip preset \`${preset}\``,
-    `over loopback UDP, on its own thread as in \`vctrain worker\`${exchangeIntervalMs ? `, a board starting an exchange every ${exchangeIntervalMs} ms on average (instead of the preset's)` : ''}; every board starts from the same`,
+    `over loopback UDP, on its own thread as in \`vctrain worker\`${gossipBudget !== undefined ? ` with a CPU budget of ${gossipBudget === 0 ? 'none' : `${(gossipBudget * 100).toFixed(0)}% of the board's CPU`} (the product's default is ${(GOSSIP_THREAD_CPU_BUDGET * 100).toFixed(0)}%)` : ''}${exchangeIntervalMs ? `, a board starting an exchange every ${exchangeIntervalMs} ms on average (instead of the preset's)` : ''}; every board starts from the same`,
     `seeded initialisation. Epochs: ${epochs} at 1 and 10`,
     `boards${midEpochs !== epochs ? `, ${midEpochs} in between (to fit the time budget)` : ' and in between'}.`,
     '',
     'Per board and epoch, averaged over boards and epochs:',
-    '- compute: process CPU time during training steps (the board\'s own arithmetic on its 1/N of the data; Node 20',
-    '  has no per-thread CPU clock, so gossip-thread work during a step is counted here too);',
-    '- gossip: process CPU time outside the steps: the gossip thread (sealing, encoding, membership), folding in',
-    '  blends and publishing snapshots on the training thread;',
+    '- compute: the process\'s CPU time less gossip\'s: the board\'s own arithmetic on its 1/N of the data;',
+    '- gossip: the gossip thread\'s CPU time (sealing, encoding, membership; read from /proc/thread-self/stat on that',
+    '  thread) plus the wall time the training thread spent folding in blends and publishing snapshots;',
     '- wait: the epoch\'s wall time not spent in steps or blends. Nothing in the protocol blocks a board; on this',
     '  machine this is the OS running the other boards (and other work) between our steps;',
     '- projected epoch on N real boards = compute + gossip, all the CPU time a board spends, as if on one core',

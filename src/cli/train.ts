@@ -166,6 +166,7 @@ async function trainCluster(s: Settings, out: string, workers: number, f: Record
     ...(s.dataDir ? ['--data', path.resolve(s.dataDir)] : []),
     ...(f.resume ? ['--resume'] : []),
     ...(f['gossip-interval'] ? ['--gossip-interval', String(f['gossip-interval'])] : []),
+    ...(f['gossip-budget'] !== undefined ? ['--gossip-budget', String(f['gossip-budget'])] : []),
   ];
   const extraArgs: Record<number, string[]> = {};
   if (typeof f['fault-board'] === 'string') {

@@ -63,6 +63,7 @@ export async function workerCommand(argv: string[]): Promise<number> {
       snapshots: f.snapshots === true,
       dieAfterSteps: f['die-after'] as number | undefined,
       exchangeIntervalMs: f['gossip-interval'] as number | undefined,
+      gossipBudget: f['gossip-budget'] as number | undefined,
     },
     emit,
   );

@@ -36,6 +36,8 @@ export interface BoardOptions {
   preset?: 'local' | 'lan';
   /** Mean ms between exchanges a board starts, overriding the preset (short test jobs). */
   exchangeIntervalMs?: number;
+  /** Share of the board's CPU gossip may use (0: no limit); the gossip thread's default otherwise. */
+  gossipBudget?: number;
   /** Leave end-of-epoch parameter files for the supervisor's consensus curve. */
   snapshots?: boolean;
   /** Test hook: the process kills itself hard (SIGKILL) after this many steps, as a power cut would. */
@@ -85,7 +87,7 @@ export function startBoard(o: BoardOptions, emit: (ev: BoardEvent) => void): Boa
       {
         host: o.listen.host, port: o.listen.port, peers: o.peers, keyFile: o.keyFile, cluster: o.cluster, id: o.id,
         boardIndex: o.shard.index, preset: o.preset ?? 'local', exchangeIntervalMs: o.exchangeIntervalMs,
-        params: trainer.getParams(), samplesSeen: trainer.samplesSeen,
+        cpuBudget: o.gossipBudget, params: trainer.getParams(), samplesSeen: trainer.samplesSeen,
       },
       o.entry ?? process.argv[1],
       (message) => emit({ event: 'log', message }),

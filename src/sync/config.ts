@@ -1,7 +1,7 @@
 // Protocol presets. Timings are wall-clock ms; the in-memory tests run the same numbers on a
-// virtual clock. `local` is loopback (several boards as processes on one machine): fp32 costs no
-// wire time there. `lan` is Pi 3 boards on 100 Mbit Ethernet or Wi-Fi: fp16 halves the model on
-// the wire (0.86 MB instead of 1.72 MB). What was checked before making fp16 the LAN default:
+// virtual clock. `local` is loopback (several boards as processes on one machine). `lan` is Pi 3
+// boards on 100 Mbit Ethernet or Wi-Fi. Both send fp16, which halves the model on the wire (0.86 MB
+// instead of 1.72 MB) and the datagrams to seal and open. What was checked before making fp16 the default:
 // fp16 pairwise averaging reaches consensus to fp16 resolution (test/sync/gossip.test.ts, 'LAN
 // preset'), and bench/gossip-fp16-accuracy.ts (results in bench/results/) found the same test
 // accuracy for two trained boards averaged over fp32 and over fp16 (84.20% both, 2,000 images).
@@ -70,7 +70,9 @@ export const PRESETS: Record<'local' | 'lan', GossipPreset> = {
   local: {
     ...common,
     name: 'local',
-    encoding: Encoding.F32,
+    // fp16 here too: the wire is free on loopback, but half the datagrams is half the CPU
+    // (bench/results/gossip-exchange.txt: 101 ms against 221 ms per exchange, both sides)
+    encoding: Encoding.F16,
     exchangeIntervalMs: 2000,
     burst: 64,
     paceMs: 1,
