@@ -35,6 +35,8 @@ export interface BoardConfig {
   preset: 'local' | 'lan';
   /** Mean ms between exchanges a board starts, instead of the preset's. */
   exchangeIntervalMs?: number;
+  /** Learning-rate warm-up from `fromLr` to lr over the first `steps` steps. */
+  warmup?: { steps: number; fromLr: number };
   /** Gossip's CPU budget (share of the process), instead of the product's default. */
   gossipBudget?: number;
   /** Smoke tests only: use the first N training images of the shard. */
@@ -70,7 +72,7 @@ async function main(): Promise<void> {
   if (c.trainLimit) data = { ...data, train: { ...data.train, n: Math.min(c.trainLimit, data.train.n) } };
   const trainer = await Trainer.create({
     epochs: c.epochs, batch: c.batch, lr: c.lr, momentum: c.momentum, weightDecay: c.weightDecay, seed: c.seed,
-    device: 'cpu', threads: c.threads, out: c.out, dataset: data,
+    device: 'cpu', threads: c.threads, out: c.out, dataset: data, warmup: c.warmup,
   });
   const gossip = await GossipThread.start(
     {

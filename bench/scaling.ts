@@ -47,6 +47,8 @@ const lr = Number(flag('lr', '0.05'));
 const lrRule = flag('lr-rule', 'fixed') as 'fixed' | 'sqrt';
 if (lrRule !== 'fixed' && lrRule !== 'sqrt') throw new Error(`--lr-rule must be fixed or sqrt, got "${lrRule}"`);
 const lrFor = (n: number) => (lrRule === 'sqrt' ? lr * Math.sqrt(n) : lr);
+// With a scaled rate, ramp up to it from --lr over this many epochs (gradual warm-up, Goyal et al. 2017).
+const warmupEpochs = Number(flag('warmup-epochs', '0'));
 const gossipBudget = process.argv.includes('--gossip-budget') ? Number(flag('gossip-budget', String(GOSSIP_THREAD_CPU_BUDGET))) : undefined;
 const outDir = path.resolve(flag('out', path.join(__dirname, 'results')));
 const exchangeIntervalMs = process.argv.includes('--exchange-interval') ? Number(flag('exchange-interval', '2000')) : undefined;
@@ -99,7 +101,8 @@ async function runCluster(n: number, ep: number, basePort: number): Promise<RunR
       index: i, count: n, port,
       peers: ports.filter((p) => p !== port).map((p) => `127.0.0.1:${p}`),
       keyFile, out: path.join(dir, `board-${i}`),
-      epochs: ep, batch: 64, lr: lrFor(n), momentum: 0.9, weightDecay: 0.0001, seed: 1, threads: 1, preset, exchangeIntervalMs, gossipBudget, trainLimit,
+      epochs: ep, batch: 64, lr: lrFor(n),
+      warmup: warmupEpochs > 0 && lrFor(n) > lr ? { steps: Math.round(warmupEpochs * Math.ceil((trainLimit ?? 8000 / n) / 64)), fromLr: lr } : undefined, momentum: 0.9, weightDecay: 0.0001, seed: 1, threads: 1, preset, exchangeIntervalMs, gossipBudget, trainLimit,
     };
     const child = spawn(process.execPath, ['--import', 'tsx', path.join(__dirname, 'scaling-board.ts'), JSON.stringify(cfg)], {
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -304,7 +307,7 @@ function write(unsorted: Summary[], results: RunResult[], started: string): void
     `Measured at commit ${c}, started ${started}, with \`${cmd}\`,`,
     `on ${os.cpus()[0]?.model ?? 'an unknown CPU'} (${os.cpus().length} cores), Node ${process.version}.`,
     '',
-    `Setup: LeNet (tanh), batch 64, ${lrRule === 'sqrt' ? `lr ${lr} x sqrt(boards) (${boardsList.map((n) => `${lrFor(n).toFixed(3)} at ${n}`).join(', ')})` : `lr ${lr}`}, momentum 0.9, weight decay 1e-4; built-in digits (8,000 train /`,
+    `Setup: LeNet (tanh), batch 64, ${lrRule === 'sqrt' ? `lr ${lr} x sqrt(boards) (${boardsList.map((n) => `${lrFor(n).toFixed(3)} at ${n}`).join(', ')})${warmupEpochs > 0 ? `, reached by a linear warm-up from ${lr} over the first ${warmupEpochs} epochs` : ''}` : `lr ${lr}`}, momentum 0.9, weight decay 1e-4; built-in digits (8,000 train /`,
     `2,000 test), board I of N trains on shard I/N; CPU engine, 1 thread per board; gossip preset \`${preset}\``,
     `over loopback UDP, on its own thread as in \`vctrain worker\`${gossipBudget !== undefined ? ` with a CPU budget of ${gossipBudget === 0 ? 'none' : `${(gossipBudget * 100).toFixed(0)}% of the board's CPU`} (the product's default is ${(GOSSIP_THREAD_CPU_BUDGET * 100).toFixed(0)}%)` : ''}${exchangeIntervalMs ? `, a board starting an exchange every ${exchangeIntervalMs} ms on average (instead of the preset's)` : ''}; every board starts from the same`,
     `seeded initialisation. Epochs: ${epochs} at 1 and 10`,

@@ -25,6 +25,10 @@ export interface TrainerOptions {
   epochs: number;
   batch: number;
   lr: number;
+  /** Gradual warm-up (Goyal et al. 2017, arXiv 1706.02677): the rate rises linearly from fromLr to
+   * lr over the first `steps` steps. For a rate scaled up for many boards, whose first steps (the
+   * largest gradients) would otherwise throw single boards off. */
+  warmup?: { steps: number; fromLr: number };
   momentum: number;
   weightDecay: number;
   seed: number;
@@ -103,6 +107,8 @@ function validate(o: TrainerOptions): void {
   if (!(o.momentum >= 0 && o.momentum < 1)) bad(`momentum must be in [0, 1), got ${o.momentum}`);
   if (!(o.weightDecay >= 0) || !Number.isFinite(o.weightDecay)) bad(`weight decay must be >= 0, got ${o.weightDecay}`);
   if (!Number.isInteger(o.seed)) bad(`seed must be an integer, got ${o.seed}`);
+  if (o.warmup && !(Number.isInteger(o.warmup.steps) && o.warmup.steps >= 1 && o.warmup.fromLr > 0))
+    bad(`warm-up needs a whole number of steps >= 1 and a starting rate > 0, got ${JSON.stringify(o.warmup)}`);
 }
 
 export class Trainer {
@@ -258,6 +264,13 @@ export class Trainer {
   }
 
   /** One batch, synchronously. After the last batch of an epoch `epoch` has advanced. */
+  /** The learning rate of the next step. */
+  lrNow(): number {
+    const { lr, warmup } = this.options;
+    if (!warmup || this.step >= warmup.steps) return lr;
+    return warmup.fromLr + ((lr - warmup.fromLr) * this.step) / warmup.steps;
+  }
+
   trainStep(): StepInfo {
     if (this.epoch >= this.options.epochs) {
       return { loss: NaN, images: 0, epoch: this.epoch, batch: 0, batchesPerEpoch: this.batchesPerEpoch, done: true };
@@ -276,7 +289,7 @@ export class Trainer {
     let loss: number;
     try {
       loss = this.net.step(this.xb.subarray(0, count * PIXELS), this.yb.subarray(0, count), {
-        lr: this.options.lr, momentum: this.options.momentum, weightDecay: this.options.weightDecay,
+        lr: this.lrNow(), momentum: this.options.momentum, weightDecay: this.options.weightDecay,
       }).loss;
     } catch (e) {
       if (e instanceof Error && e.name === 'GlFaultError' && this.engine.kind === 'gl') {
