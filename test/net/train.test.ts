@@ -170,3 +170,31 @@ test('kill -9 while checkpointing every step: the checkpoint is readable and res
     assert.ok(sameBits(b.getParams(), reference), `killed after step ${killAt}, resumed from ${c.step}`);
   }
 });
+
+test('learning-rate warm-up rises linearly from its starting rate, then holds; the first step moves parameters by the starting rate', async () => {
+  const lr = 0.05, fromLr = 0.01;
+  const t = await Trainer.create({ ...trainOptions(path.join(tmp, 'warm')), dataset: data, lr, momentum: 0, weightDecay: 0, warmup: { steps: 4, fromLr } });
+  const seen: number[] = [];
+  const p0 = t.getParams();
+  seen.push(t.lrNow());
+  t.trainStep();
+  const p1 = t.getParams();
+  for (let i = 0; i < 5; i++) {
+    seen.push(t.lrNow());
+    t.trainStep();
+  }
+  assert.deepEqual(seen.map((v) => +v.toFixed(6)), [0.01, 0.02, 0.03, 0.04, 0.05, 0.05]);
+  // the same first step without warm-up moves 5x as far (plain SGD: the step is lr x gradient)
+  const u = await Trainer.create({ ...trainOptions(path.join(tmp, 'nowarm')), dataset: data, lr, momentum: 0, weightDecay: 0 });
+  u.trainStep();
+  const q1 = u.getParams();
+  let dw = 0, dn = 0;
+  for (let i = 0; i < p0.length; i++) {
+    dw += (p1[i] - p0[i]) ** 2;
+    dn += (q1[i] - p0[i]) ** 2;
+  }
+  assert.ok(Math.abs(Math.sqrt(dn / dw) - lr / fromLr) < 1e-2, `step ratio ${Math.sqrt(dn / dw)}`);
+  t.destroy();
+  u.destroy();
+  await assert.rejects(Trainer.create({ ...trainOptions(path.join(tmp, 'badwarm')), dataset: data, warmup: { steps: 0, fromLr } }), /warm-up/);
+});
