@@ -1,58 +1,77 @@
-// One board for the gossip-overhead benchmark (bench/gossip-exchange.ts): trains LeNet on the CPU
-// engine with random images (the arithmetic of a real step; the data does not matter for cost)
-// while gossiping over loopback UDP, and reports how its thread's time split between the two.
-// argv: index keyFile seconds batch preset. stdout: "PORT n", then "RESULT <json>"; stdin: "SEEDS a,b,..".
-import { createInterface } from 'node:readline';
+// One board for the gossip-overhead benchmark (bench/gossip-exchange.ts), run the way the product
+// runs a board: LeNet on the CPU engine (random images: the arithmetic of a real step; the data does
+// not matter for cost) on the main thread, and the product's GossipThread (GossipNode over UDP on
+// a thread of its own, default CPU budget unless told), parameters published every 500 ms and
+// blends folded in between steps, as src/cluster/board.ts does.
+// Cost, as CPU time (four boards share this machine's cores with whatever else runs):
+//   gossip   = the gossip thread's CPU (its own clock, /proc/thread-self/stat)
+//            + the main thread's CPU spent publishing snapshots and folding in blends
+//   training = the process's CPU less gossip
+// argv: index keyFile seconds batch preset port peers(comma-separated) [budget]. stdout: "RESULT <json>".
+import * as path from 'node:path';
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { CpuEngine } from '../src/kernels/cpu/engine';
 import { LeNet, initParams, mulberry32 } from '../src/net/lenet';
-import { GossipNode, UdpTransport, loadKeyFile, parsePeerList } from '../src/sync/index';
+import { GossipThread } from '../src/cluster/gossip-thread';
 import { cpuNow } from '../src/sync/gossip';
 
 async function main() {
-  const [indexS, keyFile, secondsS, batchS, preset] = process.argv.slice(2);
+  const [indexS, keyFile, secondsS, batchS, preset, portS, peersS, budgetS] = process.argv.slice(2);
   const index = Number(indexS), seconds = Number(secondsS), batch = Number(batchS);
   const engine = new CpuEngine({ threads: 1 });
   const net = new LeNet(engine, initParams(1 + index)); // own init per board: the largest first exchanges
   const rand = mulberry32(99 + index);
   const images = new Float32Array(batch * 784).map(() => rand());
   const labels = Array.from({ length: batch }, (_, i) => i % 10);
-  const transport = await UdpTransport.open({ host: '127.0.0.1', port: 0 });
-  console.log(`PORT ${transport.port}`);
-  const line = await new Promise<string>((res) => createInterface({ input: process.stdin }).once('line', res));
   let samples = 0;
-  const node = new GossipNode({
-    transport, key: loadKeyFile(keyFile), cluster: 'bench', id: `bench-${index}`,
-    seeds: parsePeerList(line.replace(/^SEEDS /, '')), preset: preset as 'local' | 'lan',
-    getSnapshot: () => ({ params: net.getParams(), samplesSeen: samples }),
-    log: process.env.VCT_GOSSIP_LOG ? (l) => process.stderr.write(`board ${index}: ${l}\n`) : undefined,
-  });
-  node.start();
-  let trainMs = 0, applyMs = 0, drainMs = 0, steps = 0;
+  const gossip = await GossipThread.start(
+    {
+      host: '127.0.0.1', port: Number(portS), peers: peersS.split(',').filter(Boolean), keyFile, cluster: 'bench', id: `bench-${index}`,
+      boardIndex: index, preset: preset as 'local' | 'lan', params: net.getParams(), samplesSeen: 0,
+      cpuBudget: budgetS !== undefined ? Number(budgetS) : undefined,
+    },
+    path.join(__dirname, '..', 'bin', 'vctrain.cjs'),
+    (l) => {
+      if (process.env.VCT_GOSSIP_LOG) process.stderr.write(`board ${index}: ${l}\n`);
+    },
+  );
+  const c0 = gossip.stats().threadCpuMs ?? 0;
+  const p0 = cpuNow();
+  let mainGossipMs = 0, steps = 0, published = performance.now();
   const t0 = performance.now();
   while (performance.now() - t0 < seconds * 1000) {
-    const s = cpuNow(); // CPU time: 4 boards share this machine's cores with whatever else runs
     net.step(images, labels, { lr: 0.01, momentum: 0, weightDecay: 0 });
-    trainMs += cpuNow() - s;
     samples += batch;
     steps++;
-    const d = performance.now();
-    await node.drain(); // gossip datagrams and timers run here, between steps
-    drainMs += performance.now() - d;
-    const a = cpuNow();
-    const blend = node.poll();
-    if (blend) {
+    const g = cpuNow();
+    for (let b = gossip.poll(); b; b = gossip.poll()) {
       const p = net.getParams();
-      blend.applyTo(p);
+      if (b.kind === 'adopt') p.set(b.values);
+      else for (let i = 0; i < p.length; i++) p[i] += b.values[i];
       net.setParams(p);
+      published = 0;
     }
-    applyMs += cpuNow() - a;
+    if (performance.now() - published >= 500) {
+      gossip.publish(net.getParams(), samples);
+      published = performance.now();
+    }
+    const spent = cpuNow() - g;
+    mainGossipMs += spent;
+    gossip.charge(spent);
+    await yieldToLoop();
   }
   const wallMs = performance.now() - t0;
-  await node.leave();
-  await node.stop();
-  await transport.close();
-  const st = node.stats();
-  console.log(`RESULT ${JSON.stringify({ index, engine: engine.description, steps, batch, wallMs, trainMs, gossipMs: st.cpuMs + applyMs, handlerMs: st.cpuMs, applyMs, drainMs, stats: st })}`);
+  // the thread reports its counters every 250 ms: wait for a report that covers the whole run
+  await new Promise((r) => setTimeout(r, 300));
+  const st = gossip.stats();
+  const processMs = cpuNow() - p0;
+  const threadMs = (st.threadCpuMs ?? 0) - c0;
+  await gossip.stop();
+  const gossipMs = threadMs + mainGossipMs;
+  console.log(`RESULT ${JSON.stringify({ index, engine: engine.description, steps, batch, wallMs, trainMs: processMs - gossipMs, gossipMs, threadMs, mainGossipMs, stats: st })}`);
 }
 
-void main();
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

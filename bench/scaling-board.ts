@@ -5,7 +5,7 @@
 //   computeCpuMs   the process's CPU time in the epoch less the gossip thread's (read from
 //                  /proc/thread-self/stat on that thread) and less blendMs: the trainer's arithmetic
 //   computeWallMs  wall time inside trainStep (longer than CPU time when cores are shared)
-//   blendMs        main-thread time folding in blends and publishing snapshots
+//   blendMs        main-thread CPU time folding in blends and publishing snapshots (charged to the gossip budget, as in the product)
 //   gossipMs       the gossip thread's CPU time in the epoch plus blendMs
 //   waitMs         the epoch's wall time not spent in steps or blends: nothing in the design
 //                  waits, so this is the OS running other boards between our steps
@@ -17,6 +17,7 @@ import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { Trainer } from '../src/net/train';
 import { loadDataset, shard as shardOf } from '../src/net/data';
 import { GossipThread } from '../src/cluster/gossip-thread';
+import { cpuNow } from '../src/sync/gossip';
 
 export interface BoardConfig {
   index: number;
@@ -86,14 +87,14 @@ async function main(): Promise<void> {
   );
   process.stdout.write(JSON.stringify({ board: c.index, started: true, engine: trainer.engineInfo.description }) + '\n');
 
-  const PUBLISH_EVERY_MS = 250;
+  const PUBLISH_EVERY_MS = 500; // as src/cluster/board.ts
   let published = performance.now();
   let e0 = performance.now();
   let ecpu0 = process.cpuUsage();
   let acc = { images: 0, computeCpuMs: 0, computeWallMs: 0, blendMs: 0, lossSum: 0, averages: 0 };
   let s0 = gossip.stats();
   for (;;) {
-    const b0 = performance.now();
+    const b0 = performance.now(), g0 = cpuNow();
     for (let blend = gossip.poll(); blend; blend = gossip.poll()) {
       const p = trainer.getParams();
       if (blend.kind === 'adopt') p.set(blend.values);
@@ -108,7 +109,9 @@ async function main(): Promise<void> {
       published = b0;
     }
     const b1 = performance.now();
-    acc.blendMs += b1 - b0;
+    const spent = cpuNow() - g0;
+    gossip.charge(spent);
+    acc.blendMs += spent;
     const cpu0 = process.cpuUsage();
     const r = trainer.trainStep();
     const cpu = process.cpuUsage(cpu0);

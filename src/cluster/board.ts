@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import { Trainer } from '../net/train';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { loadKeyFile } from '../sync/index';
+import { cpuNow } from '../sync/gossip';
 import { GossipThread } from './gossip-thread';
 import type { Device, Profile } from '../kernels/select';
 import type { Activation } from '../kernels/engine';
@@ -58,7 +59,9 @@ export interface BoardHandle {
 
 export function startBoard(o: BoardOptions, emit: (ev: BoardEvent) => void): BoardHandle {
   let stopRequested = false;
-  o = { publishEveryMs: 200, ...o };
+  // every 500 ms: an exchange starts from a snapshot at most that old (its blend is a delta, so the
+  // steps taken since are kept), and each publish is a full copy (a readback on the GL engine)
+  o = { publishEveryMs: 500, ...o };
   const done = run();
   return { stop: () => { stopRequested = true; }, done };
 
@@ -124,6 +127,7 @@ export function startBoard(o: BoardOptions, emit: (ev: BoardEvent) => void): Boa
         break;
       }
       // Fold in whatever exchange finished while we were computing: between steps, never inside one.
+      const g0 = cpuNow();
       for (let blend = gossip.poll(); blend; blend = gossip.poll()) {
         const p = trainer.getParams();
         if (blend.kind === 'adopt') p.set(blend.values);
@@ -134,6 +138,7 @@ export function startBoard(o: BoardOptions, emit: (ev: BoardEvent) => void): Boa
         emit({ event: 'blend', kind: blend.kind, peer: blend.peer, weight: blend.weight });
         published = 0; // offer the blended parameters from now on
       }
+      gossip.charge(cpuNow() - g0);
       const t0 = Date.now();
       const r = trainer.trainStep();
       const dt = Date.now() - t0;
@@ -175,7 +180,9 @@ export function startBoard(o: BoardOptions, emit: (ev: BoardEvent) => void): Boa
       // A fresh snapshot for the gossip thread every so often (reading the parameters back is
       // cheap on the CPU engine, a readback on the GL engine: not every step).
       if (now - published >= o.publishEveryMs!) {
+        const p0 = cpuNow();
         gossip.publish(trainer.getParams(), trainer.samplesSeen);
+        gossip.charge(cpuNow() - p0);
         published = now;
       }
       // Signals (Ctrl-C) and blends arriving from the gossip thread are handled here.

@@ -16,6 +16,8 @@ export interface GossipCounters {
   cpuShare?: number;
   /** CPU ms the gossip thread has used in all. */
   threadCpuMs?: number;
+  /** CPU ms the training thread spent for gossip, as last reported to the thread. */
+  trainerGossipMs?: number;
 }
 
 export type BoardEvent =

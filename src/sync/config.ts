@@ -36,8 +36,9 @@ export interface GossipPreset {
   tombstoneMs: number;
   /** A joiner with needsModel gives up waiting for a model after this long and trains from its own init. */
   joinTimeoutMs: number;
-  /** Gossip may use at most this share of the process's CPU time (over the last minute): above it
-   * the board neither starts nor accepts exchanges. 0 turns the limit off (virtual-clock tests). */
+  /** Gossip's CPU time may be at most this share of the rest of the process's (training's), over the
+   * last minute: above it the board neither starts nor accepts exchanges (one under way finishes).
+   * 0 turns the limit off (virtual-clock tests). */
   cpuBudget: number;
   // averaging guards
   minWeight: number;

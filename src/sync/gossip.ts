@@ -71,7 +71,7 @@ export interface GossipNodeOptions {
 export interface GossipStats {
   id: string;
   peers: number;
-  /** Share of this thread's time spent in gossip over the last minute (what cpuBudget limits). */
+  /** Gossip's CPU time over the last minute per CPU time of the rest of the process (what cpuBudget limits). */
   cpuShare: number;
   bytesSent: number;
   bytesReceived: number;
@@ -398,22 +398,35 @@ export class GossipNode {
     }, iv * (0.5 + this.rand()));
   }
 
-  /** Share of this process's CPU time that gossip took over about the last minute (0 while there is
-   * too little history). Measured against the process's CPU, not wall time, so that it means
-   * "gossip per training second" also on a board that shares its cores. */
+  /** Gossip's CPU time over about the last minute, per CPU time the rest of the process (training)
+   * took meanwhile: "gossip per training second", which is what the budget bounds, also on a board
+   * that shares its cores. From the node's start on, so that the first exchanges count too. */
   cpuShare(): number {
     const now = this.clock.now(), proc = cpuNow();
     const h = this.cpuHistory;
-    const used = this.o.cpuClock ? this.o.cpuClock() : this.s.cpuMs;
+    const used = this.cpuUsed();
     if (h.length === 0 || now - h[h.length - 1].t >= 1000) h.push({ t: now, cpu: used, proc });
     while (h.length > 2 && now - h[1].t >= 60_000) h.shift();
-    const dProc = proc - h[0].proc;
-    return now - h[0].t < 5000 || dProc <= 0 ? 0 : (used - h[0].cpu) / dProc;
+    const g = used - h[0].cpu, rest = proc - h[0].proc - g;
+    return g <= 0 ? 0 : rest <= 0 ? Infinity : g / rest;
   }
   private readonly cpuHistory: { t: number; cpu: number; proc: number }[] = [];
 
+  private cpuUsed(): number {
+    return this.o.cpuClock ? this.o.cpuClock() : this.s.cpuMs;
+  }
+  /** CPU ms of recent exchanges (moving average) and the clock at the start of the current one. */
+  private exchangeCost = 0;
+  private exchangeCpu0 = 0;
+
+  /** Whether one more exchange would take gossip past its budget: the check counts the exchange
+   * about to start, since once begun it runs to the end (without that, boards ended ~10% over). */
   private overBudget(): boolean {
-    return this.preset.cpuBudget > 0 && this.cpuShare() > this.preset.cpuBudget;
+    if (this.preset.cpuBudget <= 0) return false;
+    const share = this.cpuShare();
+    const h = this.cpuHistory;
+    const rest = cpuNow() - h[0].proc - (this.cpuUsed() - h[0].cpu);
+    return share + (rest > 0 ? this.exchangeCost / rest : 0) > this.preset.cpuBudget;
   }
 
   private startExchange(peerId?: string): boolean {
@@ -424,6 +437,7 @@ export class GossipNode {
     if (!peer) return false;
     const xfer = (this.rand() * 0x100000000) >>> 0;
     this.ex = { role: 'init', peer: peer.id, addr: peer.addr, xfer, state: 'proposing', started: this.clock.now(), tries: 0, quietUntil: 0 };
+    this.exchangeCpu0 = this.cpuUsed();
     this.s.exchangesStarted++;
     this.sendPropose(this.ex);
     this.watchdog(this.ex);
@@ -480,6 +494,7 @@ export class GossipNode {
     if (!this.haveModel) return this.send(from, { type: T.Refuse, xfer: m.xfer, reason: RefuseReason.NotReady });
     if (this.busy || this.overBudget()) return this.send(from, { type: T.Refuse, xfer: m.xfer, reason: RefuseReason.Busy });
     this.ex = { role: 'resp', peer: m.from, addr: from, xfer: m.xfer, state: 'receiving', started: this.clock.now(), tries: 0, quietUntil: 0 };
+    this.exchangeCpu0 = this.cpuUsed();
     this.send(from, { type: T.Accept, xfer: m.xfer });
     this.watchdog(this.ex);
     this.needLoop(this.ex);
@@ -791,6 +806,10 @@ export class GossipNode {
 
   private end(aborted: boolean): void {
     if (aborted) this.s.exchangesAborted++;
+    else {
+      const cost = this.cpuUsed() - this.exchangeCpu0;
+      this.exchangeCost = this.exchangeCost === 0 ? cost : 0.7 * this.exchangeCost + 0.3 * cost;
+    }
     this.ex = null;
   }
 }

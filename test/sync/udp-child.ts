@@ -2,7 +2,7 @@
 // argv: index keyFile dim seed. Prints "PORT n", takes "SEEDS a,b,c" and "STOP" on stdin,
 // prints "VEC <base64 float32>" every 100 ms and "STATS <json>" when it stops.
 import { createInterface } from 'node:readline';
-import { GossipNode, UdpTransport, loadKeyFile, parsePeerList } from '../../src/sync/index';
+import { Encoding, GossipNode, UdpTransport, loadKeyFile, parsePeerList } from '../../src/sync/index';
 import { mulberry32 } from './harness';
 
 async function main() {
@@ -21,7 +21,10 @@ async function main() {
       node = new GossipNode({
         transport, key: loadKeyFile(keyFile), cluster: 'udp-test', id: `child-${index}`,
         seeds: parsePeerList(line.slice(6)), preset: 'local',
-        tune: { exchangeIntervalMs: 80, probeIntervalMs: 200, probeTimeoutMs: 60, retryMs: 30, needAfterMs: 15 },
+        // fp32: the test checks the mean to 1e-4, finer than fp16
+        tune: { exchangeIntervalMs: 80, probeIntervalMs: 200, probeTimeoutMs: 60, retryMs: 30, needAfterMs: 15, encoding: Encoding.F32,
+          // no trainer in these processes: the budget (gossip per training CPU) would never let gossip run
+          cpuBudget: 0 },
         fingerprint: 'udp-test', paramCount: dim,
         getSnapshot: () => ({ params: vec.slice(), samplesSeen: 0 }),
         log: (l) => process.stderr.write(`child-${index}: ${l}\n`),
