@@ -155,7 +155,7 @@ export function formatGossipExchangeBench(r: GossipBenchResult): string {
   if (r.exchange.length === 2) L.push(`  fp16/fp32: time ${(r.exchange[1].ms / r.exchange[0].ms).toFixed(2)}, bytes ${(r.exchange[1].bytes / r.exchange[0].bytes).toFixed(2)}`);
   const o = r.overhead;
   if (o) {
-    L.push(`gossip overhead at ${o.boards} boards (processes on this machine, gossip on its own thread with a budget of ${(100 * o.budget).toFixed(0)}% as in the product), ${o.seconds} s, batch ${o.batch}, ${o.engine}, preset local (CPU time):`);
+    L.push(`gossip overhead at ${o.boards} boards (processes on this machine, gossip on its own thread with a budget of ${(100 * o.budget).toFixed(1)}% of training CPU as in the product), ${o.seconds} s, batch ${o.batch}, ${o.engine}, preset local (CPU time):`);
     for (const b of o.perBoard) {
       L.push(`  board ${b.index}: ${b.steps} steps, training ${(b.trainMs / 1000).toFixed(1)} s CPU, gossip ${b.gossipMs.toFixed(0)} ms = ${(100 * b.share).toFixed(2)}%, ` +
         `${b.averages} averages, sent ${(b.bytesSent / 1e6).toFixed(1)} MB, received ${(b.bytesReceived / 1e6).toFixed(1)} MB`);
