@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { CpuEngine } from '../src/kernels/cpu/engine';
 import { LeNet, initParams, mulberry32 } from '../src/net/lenet';
-import { GossipThread } from '../src/cluster/gossip-thread';
+import { GossipThread, yieldCpuToGossip } from '../src/cluster/gossip-thread';
 import { cpuNow } from '../src/sync/gossip';
 
 async function main() {
@@ -35,6 +35,7 @@ async function main() {
       if (process.env.VCT_GOSSIP_LOG) process.stderr.write(`board ${index}: ${l}\n`);
     },
   );
+  yieldCpuToGossip(); // as src/cluster/board.ts
   const c0 = gossip.stats().threadCpuMs ?? 0;
   const p0 = cpuNow();
   let mainGossipMs = 0, steps = 0, published = performance.now();

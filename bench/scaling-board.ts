@@ -16,7 +16,7 @@ import * as path from 'node:path';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { Trainer } from '../src/net/train';
 import { loadDataset, shard as shardOf } from '../src/net/data';
-import { GossipThread } from '../src/cluster/gossip-thread';
+import { GossipThread, yieldCpuToGossip } from '../src/cluster/gossip-thread';
 import { cpuNow } from '../src/sync/gossip';
 
 export interface BoardConfig {
@@ -85,6 +85,7 @@ async function main(): Promise<void> {
     path.join(__dirname, '..', 'bin', 'vctrain.cjs'),
     () => {},
   );
+  yieldCpuToGossip(); // as src/cluster/board.ts
   process.stdout.write(JSON.stringify({ board: c.index, started: true, engine: trainer.engineInfo.description }) + '\n');
 
   const PUBLISH_EVERY_MS = 500; // as src/cluster/board.ts

@@ -8,7 +8,7 @@ import { Trainer } from '../net/train';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { loadKeyFile } from '../sync/index';
 import { cpuNow } from '../sync/gossip';
-import { GossipThread } from './gossip-thread';
+import { GossipThread, yieldCpuToGossip } from './gossip-thread';
 import type { Device, Profile } from '../kernels/select';
 import type { Activation } from '../kernels/engine';
 import type { BoardEvent } from './events';
@@ -95,6 +95,7 @@ export function startBoard(o: BoardOptions, emit: (ev: BoardEvent) => void): Boa
       o.entry ?? process.argv[1],
       (message) => emit({ event: 'log', message }),
     );
+    if (yieldCpuToGossip() === null) emit({ event: 'log', message: 'could not lower the trainer\'s priority below the gossip thread\'s' });
     const info = trainer.engineInfo;
     emit({
       event: 'start',

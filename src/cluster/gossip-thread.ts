@@ -9,6 +9,7 @@
 // applied as a delta, w·(peer − snapshot), to the parameters as they are by then), and the gossip
 // thread hands back each blend as that delta (for 'adopt', the peer's parameters).
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import { Worker, parentPort } from 'node:worker_threads';
 import type { GossipCounters } from './events';
 
@@ -130,6 +131,27 @@ export class GossipThread {
     const c = await Promise.race([left, new Promise<GossipCounters>((r) => setTimeout(() => r(this.counters), 2000))]);
     await this.w.terminate();
     return c;
+  }
+}
+
+/** Nice steps the training thread takes below its gossip thread. */
+export const TRAINER_NICE = 5;
+
+/**
+ * Call on the training thread once its gossip thread runs. Gossip is a little work that others wait
+ * on (pings, the chunks of an exchange); training is a lot of work nobody waits on. With the cores
+ * busy (four CPU-engine threads on a Pi 3, or ten boards on one machine) a gossip thread at the
+ * same priority as the trainers waits its turn for every datagram and an exchange takes seconds.
+ * On Linux nice is per thread, so this lowers only the caller (and threads it starts later); raising
+ * the gossip thread instead would need privileges. Returns the new nice value, or null if refused.
+ */
+export function yieldCpuToGossip(): number | null {
+  try {
+    const nice = Math.min(19, os.getPriority(0) + TRAINER_NICE);
+    os.setPriority(0, nice);
+    return nice;
+  } catch {
+    return null;
   }
 }
 
