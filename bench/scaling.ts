@@ -264,7 +264,8 @@ function chart(title: string, xLabel: string, yLabel: string, series: Series[], 
 function commit(): string {
   try {
     const c = execFileSync('git', ['rev-parse', '--short=12', 'HEAD'], { cwd: __dirname, encoding: 'utf8' }).trim();
-    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no', '--', '../src', '.', ':(exclude)results'], // its own output does not count, { cwd: __dirname, encoding: 'utf8' }).trim();
+    // this run's own outputs (bench/results) do not make the measured code dirty
+    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no', '--', '../src', '.', ':(exclude)results'], { cwd: __dirname, encoding: 'utf8' }).trim();
     return c + (dirty ? ' (with uncommitted changes)' : '');
   } catch {
     return 'unknown';
