@@ -162,6 +162,8 @@ async function trainCluster(s: Settings, out: string, workers: number, f: Record
     '--epochs', String(s.epochs), '--batch', String(s.batch), '--lr', String(s.lr), '--momentum', String(s.momentum),
     '--weight-decay', String(s.weightDecay), '--seed', String(s.seed), '--device', s.device, '--act', s.act,
     '--gossip', f.gossip as string,
+    '--lr-rule', f['lr-rule'] as string,
+    ...((f['warmup-epochs'] as number) > 0 ? ['--warmup-epochs', String(f['warmup-epochs'])] : []),
     ...(s.profile ? ['--profile', s.profile] : []),
     ...(s.dataDir ? ['--data', path.resolve(s.dataDir)] : []),
     ...(f.resume ? ['--resume'] : []),
@@ -216,7 +218,8 @@ async function trainCluster(s: Settings, out: string, workers: number, f: Record
   };
   const report: RunReport = {
     id: path.basename(out), startedAt: new Date(res.startedAt).toISOString(), wallSeconds,
-    settings: { workers, ...s, dataDir: s.dataDir ?? 'built-in', threadsPerBoard: threads, gossip: f.gossip, transport: 'UDP on 127.0.0.1' },
+    settings: { workers, ...s, dataDir: s.dataDir ?? 'built-in', threadsPerBoard: threads, gossip: f.gossip, transport: 'UDP on 127.0.0.1',
+      lrRule: f['lr-rule'], warmupEpochs: f['warmup-epochs'], ...(f['gossip-budget'] !== undefined ? { gossipBudget: f['gossip-budget'] } : {}) },
     boards,
     consensus: {
       method: 'element-wise mean of the boards\' parameters (at each epoch all boards finished, and of their final parameters at the end; boards that died are left out)',

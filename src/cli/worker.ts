@@ -6,6 +6,7 @@ import { startBoard } from '../cluster/board';
 import type { BoardEvent } from '../cluster/events';
 import type { Device, Profile } from '../kernels/select';
 import type { Activation } from '../kernels/engine';
+import type { LrRule } from '../net/train';
 
 function textLine(ev: BoardEvent): string | null {
   switch (ev.event) {
@@ -52,6 +53,8 @@ export async function workerCommand(argv: string[]): Promise<number> {
       epochs: f.epochs as number,
       batch: f.batch as number,
       lr: f.lr as number,
+      lrRule: f['lr-rule'] as LrRule,
+      warmupEpochs: f['warmup-epochs'] as number,
       momentum: f.momentum as number,
       weightDecay: f['weight-decay'] as number,
       seed: f.seed as number,

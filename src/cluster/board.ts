@@ -4,7 +4,7 @@
 // slow or dead peer only means fewer averages.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Trainer } from '../net/train';
+import { Trainer, boardLr, type LrRule } from '../net/train';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { loadKeyFile } from '../sync/index';
 import { cpuNow } from '../sync/gossip';
@@ -27,6 +27,10 @@ export interface BoardOptions {
   epochs: number;
   batch: number;
   lr: number;
+  /** How the rate grows with shard.count (boardLr); 'fixed' if absent. */
+  lrRule?: LrRule;
+  /** Epochs over which a scaled rate rises from lr (0 or absent: none). */
+  warmupEpochs?: number;
   momentum: number;
   weightDecay: number;
   seed: number;
@@ -68,10 +72,12 @@ export function startBoard(o: BoardOptions, emit: (ev: BoardEvent) => void): Boa
   async function run(): Promise<BoardEvent & { event: 'done' }> {
     loadKeyFile(o.keyFile); // a bad key file fails here, in one line, before any data is loaded
     fs.mkdirSync(o.out, { recursive: true });
+    const lr = boardLr(o.lr, o.lrRule ?? 'fixed', o.shard.count);
     const trainer = await Trainer.create({
       epochs: o.epochs,
       batch: o.batch,
-      lr: o.lr,
+      lr,
+      warmup: o.warmupEpochs && lr > o.lr ? { epochs: o.warmupEpochs, fromLr: o.lr } : undefined,
       momentum: o.momentum,
       weightDecay: o.weightDecay,
       seed: o.seed,
@@ -95,6 +101,10 @@ export function startBoard(o: BoardOptions, emit: (ev: BoardEvent) => void): Boa
       o.entry ?? process.argv[1],
       (message) => emit({ event: 'log', message }),
     );
+    if (lr !== o.lr) {
+      const warm = o.warmupEpochs ? `, reached from ${o.lr} over ${o.warmupEpochs} epochs` : '';
+      emit({ event: 'log', message: `learning rate ${+lr.toFixed(6)} (${o.lr} x sqrt(${o.shard.count} boards)${warm})` });
+    }
     if (yieldCpuToGossip() === null) emit({ event: 'log', message: 'could not lower the trainer\'s priority below the gossip thread\'s' });
     const info = trainer.engineInfo;
     emit({

@@ -50,6 +50,14 @@ test('defaults and conversions', () => {
   assert.deepEqual(w.flags.listen, { host: '::1', port: 9000 });
   assert.deepEqual(w.flags.peers, [{ host: '10.0.0.2', port: 9000 }, { host: '10.0.0.3', port: 9000 }]);
   assert.deepEqual(w.flags.shard, { index: 2, count: 3 });
+  assert.equal(p.flags['lr-rule'], 'fixed');
+  assert.equal(p.flags['warmup-epochs'], 0);
+  const s = parseArgs(WORKER, ['--listen', '0.0.0.0:9000', '--key-file', 'k', '--shard', '0/9', '--lr-rule', 'sqrt', '--warmup-epochs', '1.5', '--gossip-budget', '1.5']);
+  assert.equal(s.flags['lr-rule'], 'sqrt');
+  assert.equal(s.flags['warmup-epochs'], 1.5);
+  assert.equal(s.flags['gossip-budget'], 1.5);
+  assert.throws(() => parseArgs(TRAIN, ['--lr-rule', 'linear']), /--lr-rule/);
+  assert.throws(() => parseArgs(TRAIN, ['--gossip-budget', '-1']), /--gossip-budget/);
 });
 
 test('shard I/N parses exactly when 0 <= I < N', () => {

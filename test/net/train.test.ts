@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { CpuEngine } from '../../src/kernels/cpu/engine';
 import type { Engine } from '../../src/kernels/engine';
 import { loadCheckpoint } from '../../src/net/checkpoint';
-import { Trainer } from '../../src/net/train';
+import { Trainer, boardLr } from '../../src/net/train';
 import { TRAIN_N, tinyDataset, trainOptions, writeTinyIdx } from './fixtures/tiny';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vct-train-'));
@@ -197,4 +197,21 @@ test('learning-rate warm-up rises linearly from its starting rate, then holds; t
   t.destroy();
   u.destroy();
   await assert.rejects(Trainer.create({ ...trainOptions(path.join(tmp, 'badwarm')), dataset: data, warmup: { steps: 0, fromLr } }), /warm-up/);
+});
+
+test('boardLr: fixed keeps the rate, sqrt grows it with the square root of the boards; warm-up can be given in epochs', async () => {
+  assert.equal(boardLr(0.05, 'fixed', 10), 0.05);
+  assert.equal(boardLr(0.05, 'sqrt', 1), 0.05);
+  assert.ok(Math.abs(boardLr(0.05, 'sqrt', 9) - 0.15) < 1e-12);
+  const t = await Trainer.create({ ...trainOptions(path.join(tmp, 'warm-epochs')), dataset: data, lr: 0.2, warmup: { epochs: 1, fromLr: 0.1 } });
+  const n = t.batchesPerEpoch;
+  const seen: number[] = [];
+  for (let i = 0; i <= n; i++) {
+    seen.push(t.lrNow());
+    t.trainStep();
+  }
+  assert.ok(Math.abs(seen[0] - 0.1) < 1e-12, `first step at ${seen[0]}`);
+  for (let i = 1; i < n; i++) assert.ok(seen[i] > seen[i - 1] && seen[i] < 0.2, `step ${i} at ${seen[i]}`);
+  assert.equal(seen[n], 0.2, 'the full rate from the second epoch on');
+  t.destroy();
 });
