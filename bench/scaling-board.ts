@@ -92,7 +92,7 @@ async function main(): Promise<void> {
   let published = performance.now();
   let e0 = performance.now();
   let ecpu0 = process.cpuUsage();
-  let acc = { images: 0, computeCpuMs: 0, computeWallMs: 0, blendMs: 0, lossSum: 0, averages: 0 };
+  let acc = { images: 0, computeWallMs: 0, blendMs: 0, lossSum: 0, averages: 0 };
   let s0 = gossip.stats();
   for (;;) {
     const b0 = performance.now(), g0 = cpuNow();
@@ -113,11 +113,8 @@ async function main(): Promise<void> {
     const spent = cpuNow() - g0;
     gossip.charge(spent);
     acc.blendMs += spent;
-    const cpu0 = process.cpuUsage();
     const r = trainer.trainStep();
-    const cpu = process.cpuUsage(cpu0);
     acc.computeWallMs += performance.now() - b1;
-    acc.computeCpuMs += (cpu.user + cpu.system) / 1000;
     acc.images += r.images;
     acc.lossSum += r.loss * r.images;
     if (r.batch >= r.batchesPerEpoch || r.done) {
@@ -156,7 +153,7 @@ async function main(): Promise<void> {
       // epoch's clocks start after it.
       e0 = performance.now();
       ecpu0 = process.cpuUsage();
-      acc = { images: 0, computeCpuMs: 0, computeWallMs: 0, blendMs: 0, lossSum: 0, averages: 0 };
+      acc = { images: 0, computeWallMs: 0, blendMs: 0, lossSum: 0, averages: 0 };
       s0 = s;
     }
     if (r.done) break;

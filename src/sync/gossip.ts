@@ -401,13 +401,13 @@ export class GossipNode {
   /** Gossip's CPU time over about the last minute, per CPU time the rest of the process (training)
    * took meanwhile: "gossip per training second", which is what the budget bounds, also on a board
    * that shares its cores. From the node's start on, so that the first exchanges count too. */
-  cpuShare(): number {
+  cpuShare(extraMs = 0): number {
     const now = this.clock.now(), proc = cpuNow();
     const h = this.cpuHistory;
     const used = this.cpuUsed();
     if (h.length === 0 || now - h[h.length - 1].t >= 1000) h.push({ t: now, cpu: used, proc });
     while (h.length > 2 && now - h[1].t >= 60_000) h.shift();
-    const g = used - h[0].cpu, rest = proc - h[0].proc - g;
+    const g = used - h[0].cpu + extraMs, rest = proc - h[0].proc - (used - h[0].cpu);
     return g <= 0 ? 0 : rest <= 0 ? Infinity : g / rest;
   }
   private readonly cpuHistory: { t: number; cpu: number; proc: number }[] = [];
@@ -422,11 +422,7 @@ export class GossipNode {
   /** Whether one more exchange would take gossip past its budget: the check counts the exchange
    * about to start, since once begun it runs to the end (without that, boards ended ~10% over). */
   private overBudget(): boolean {
-    if (this.preset.cpuBudget <= 0) return false;
-    const share = this.cpuShare();
-    const h = this.cpuHistory;
-    const rest = cpuNow() - h[0].proc - (this.cpuUsed() - h[0].cpu);
-    return share + (rest > 0 ? this.exchangeCost / rest : 0) > this.preset.cpuBudget;
+    return this.preset.cpuBudget > 0 && this.cpuShare(this.exchangeCost) > this.preset.cpuBudget;
   }
 
   private startExchange(peerId?: string): boolean {
