@@ -21,6 +21,15 @@ if (!['allreduce', 'pairwise', 'stale', 'none'].includes(scheme)) throw new Erro
 const every = Number(args.every ?? 1);
 const delay = Number(args.delay ?? 0);
 const queue: { at: number; i: number; d: Float32Array }[] = [];
+function meanOf(ts: Trainer[]): Float32Array {
+  const m = new Float32Array(ts[0].getParams().length);
+  for (const t of ts) {
+    const p = t.getParams();
+    for (let j = 0; j < m.length; j++) m[j] += p[j] / ts.length;
+  }
+  return m;
+}
+
 async function main() {
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'avsim-'));
   const ts: Trainer[] = [];
@@ -32,8 +41,7 @@ async function main() {
     for (const t of ts) t.trainStep();
     if (N > 1 && (s + 1) % every === 0) {
       if (scheme === 'allreduce') {
-        const m = new Float32Array(ts[0].getParams().length);
-        for (const t of ts) { const p = t.getParams(); for (let j = 0; j < m.length; j++) m[j] += p[j] / N; }
+        const m = meanOf(ts);
         for (const t of ts) t.setParams(m);
       } else if (scheme === 'stale') {
         // deltas from snapshots taken now, applied `delay` steps later, as the UDP exchange does
@@ -61,9 +69,7 @@ async function main() {
       ts[e.i].setParams(p);
     }
     if ((s + 1) % ts[0].batchesPerEpoch === 0) {
-      const m = new Float32Array(ts[0].getParams().length);
-      for (const t of ts) { const p = t.getParams(); for (let j = 0; j < m.length; j++) m[j] += p[j] / N; }
-      const acc = ts[0].evaluate(m).accuracy;
+      const acc = ts[0].evaluate(meanOf(ts)).accuracy;
       console.log(`epoch ${(s + 1) / ts[0].batchesPerEpoch} consensus ${(acc * 100).toFixed(2)} (${((Date.now() - t0) / 1000).toFixed(0)} s)`);
     }
   }

@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { CpuEngine } from '../src/kernels/cpu/engine';
 import { LeNet, initParams, mulberry32 } from '../src/net/lenet';
-import { GossipThread, yieldCpuToGossip } from '../src/cluster/gossip-thread';
+import { GossipThread, applyBlend, yieldCpuToGossip } from '../src/cluster/gossip-thread';
 import { cpuNow } from '../src/sync/gossip';
 
 async function main() {
@@ -46,10 +46,7 @@ async function main() {
     steps++;
     const g = cpuNow();
     for (let b = gossip.poll(); b; b = gossip.poll()) {
-      const p = net.getParams();
-      if (b.kind === 'adopt') p.set(b.values);
-      else for (let i = 0; i < p.length; i++) p[i] += b.values[i];
-      net.setParams(p);
+      applyBlend(b, net);
       published = 0;
     }
     if (performance.now() - published >= 500) {

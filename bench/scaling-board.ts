@@ -16,7 +16,7 @@ import * as path from 'node:path';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { Trainer } from '../src/net/train';
 import { loadDataset, shard as shardOf } from '../src/net/data';
-import { GossipThread, yieldCpuToGossip } from '../src/cluster/gossip-thread';
+import { GossipThread, applyBlend, yieldCpuToGossip } from '../src/cluster/gossip-thread';
 import { cpuNow } from '../src/sync/gossip';
 
 export interface BoardConfig {
@@ -37,7 +37,7 @@ export interface BoardConfig {
   /** Mean ms between exchanges a board starts, instead of the preset's. */
   exchangeIntervalMs?: number;
   /** Learning-rate warm-up from `fromLr` to lr over the first `steps` steps. */
-  warmup?: { steps: number; fromLr: number };
+  warmup?: { epochs: number; fromLr: number };
   /** Gossip's CPU budget (share of the process), instead of the product's default. */
   gossipBudget?: number;
   /** Smoke tests only: use the first N training images of the shard. */
@@ -97,12 +97,8 @@ async function main(): Promise<void> {
   for (;;) {
     const b0 = performance.now(), g0 = cpuNow();
     for (let blend = gossip.poll(); blend; blend = gossip.poll()) {
-      const p = trainer.getParams();
-      if (blend.kind === 'adopt') p.set(blend.values);
-      else for (let i = 0; i < p.length; i++) p[i] += blend.values[i];
-      trainer.setParams(p);
-      if (blend.kind === 'adopt') trainer.resetMomentum();
-      else acc.averages++;
+      applyBlend(blend, trainer);
+      if (blend.kind === 'average') acc.averages++;
       published = 0;
     }
     if (b0 - published >= PUBLISH_EVERY_MS) {

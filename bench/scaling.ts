@@ -30,6 +30,7 @@ import { loadDataset } from '../src/net/data';
 import { CLASSES, IMAGE_SIDE } from '../src/net/spec';
 import type { BoardConfig, EpochLine } from './scaling-board';
 import { GOSSIP_THREAD_CPU_BUDGET } from '../src/cluster/gossip-thread';
+import { boardLr, type LrRule } from '../src/net/train';
 
 function flag(name: string, dflt: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -44,9 +45,9 @@ const lr = Number(flag('lr', '0.05'));
 // 'sqrt': N boards each step at lr·√N. Averaging N models moves their mean by lr times the mean of N
 // gradients, i.e. one step of an N-times larger batch; the square-root rule for larger batches is
 // Krizhevsky 2014 (arXiv 1404.5997); Goyal et al. 2017 (arXiv 1706.02677) scale linearly.
-const lrRule = flag('lr-rule', 'fixed') as 'fixed' | 'sqrt';
+const lrRule = flag('lr-rule', 'fixed') as LrRule;
 if (lrRule !== 'fixed' && lrRule !== 'sqrt') throw new Error(`--lr-rule must be fixed or sqrt, got "${lrRule}"`);
-const lrFor = (n: number) => (lrRule === 'sqrt' ? lr * Math.sqrt(n) : lr);
+const lrFor = (n: number) => boardLr(lr, lrRule, n);
 // With a scaled rate, ramp up to it from --lr over this many epochs (gradual warm-up, Goyal et al. 2017).
 const warmupEpochs = Number(flag('warmup-epochs', '0'));
 const gossipBudget = process.argv.includes('--gossip-budget') ? Number(flag('gossip-budget', String(GOSSIP_THREAD_CPU_BUDGET))) : undefined;
@@ -102,7 +103,7 @@ async function runCluster(n: number, ep: number, basePort: number): Promise<RunR
       peers: ports.filter((p) => p !== port).map((p) => `127.0.0.1:${p}`),
       keyFile, out: path.join(dir, `board-${i}`),
       epochs: ep, batch: 64, lr: lrFor(n),
-      warmup: warmupEpochs > 0 && lrFor(n) > lr ? { steps: Math.round(warmupEpochs * Math.ceil((trainLimit ?? 8000 / n) / 64)), fromLr: lr } : undefined, momentum: 0.9, weightDecay: 0.0001, seed: 1, threads: 1, preset, exchangeIntervalMs, gossipBudget, trainLimit,
+      warmup: warmupEpochs > 0 && lrFor(n) > lr ? { epochs: warmupEpochs, fromLr: lr } : undefined, momentum: 0.9, weightDecay: 0.0001, seed: 1, threads: 1, preset, exchangeIntervalMs, gossipBudget, trainLimit,
     };
     const child = spawn(process.execPath, ['--import', 'tsx', path.join(__dirname, 'scaling-board.ts'), JSON.stringify(cfg)], {
       stdio: ['ignore', 'pipe', 'pipe'],

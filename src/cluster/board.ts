@@ -8,7 +8,7 @@ import { Trainer, boardLr, type LrRule } from '../net/train';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { loadKeyFile } from '../sync/index';
 import { cpuNow } from '../sync/gossip';
-import { GossipThread, yieldCpuToGossip } from './gossip-thread';
+import { GossipThread, applyBlend, yieldCpuToGossip } from './gossip-thread';
 import type { Device, Profile } from '../kernels/select';
 import type { Activation } from '../kernels/engine';
 import type { BoardEvent } from './events';
@@ -140,12 +140,7 @@ export function startBoard(o: BoardOptions, emit: (ev: BoardEvent) => void): Boa
       // Fold in whatever exchange finished while we were computing: between steps, never inside one.
       const g0 = cpuNow();
       for (let blend = gossip.poll(); blend; blend = gossip.poll()) {
-        const p = trainer.getParams();
-        if (blend.kind === 'adopt') p.set(blend.values);
-        else for (let i = 0; i < p.length; i++) p[i] += blend.values[i];
-        trainer.setParams(p);
-        // Our velocity points along our old trajectory; after taking a peer's model wholesale it is wrong.
-        if (blend.kind === 'adopt') trainer.resetMomentum();
+        applyBlend(blend, trainer);
         emit({ event: 'blend', kind: blend.kind, peer: blend.peer, weight: blend.weight });
         published = 0; // offer the blended parameters from now on
       }

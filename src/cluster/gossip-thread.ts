@@ -39,6 +39,23 @@ export interface ThreadBlend {
   values: Float32Array;
 }
 
+/** What a blend is folded into: a Trainer, or a bare LeNet in the benchmarks. */
+export interface BlendTarget {
+  getParams(): Float32Array;
+  setParams(p: Float32Array): void;
+  resetMomentum(): void;
+}
+
+/** Folds one blend from GossipThread.poll() into the parameters, between two steps. */
+export function applyBlend(b: ThreadBlend, t: BlendTarget): void {
+  const p = t.getParams();
+  if (b.kind === 'adopt') p.set(b.values);
+  else for (let i = 0; i < p.length; i++) p[i] += b.values[i];
+  t.setParams(p);
+  // our velocity points along our old trajectory; after taking a peer's model wholesale it is wrong
+  if (b.kind === 'adopt') t.resetMomentum();
+}
+
 /** blendsTaken: how many blends the trainer had taken (poll()) when it read these parameters. */
 /** trainerMs: CPU ms the training thread has spent on gossip's behalf in all (see charge()). */
 type ToThread = { type: 'snapshot'; params: Float32Array; samplesSeen: number; blendsTaken: number; trainerMs: number } | { type: 'leave' };
