@@ -8,8 +8,10 @@
 //   B: on Commit its blend is ready.
 //
 // A lost reply, a dead peer or a timeout at any point before Commit means no averaging on either
-// side; nothing is ever applied from a partial snapshot. (Two generals: if every Commit retry is
-// lost, A has averaged and B has not; with 10 retries that needs 10 losses in a row.)
+// side; nothing is ever applied from a partial snapshot. Once B has sent its reply it waits for
+// Commit past its own timeout, long enough for all of A's retries (see watchdog). (Two generals: if
+// every Commit retry is lost, A has averaged and B has not; with 10 retries that needs 10 losses in
+// a row.)
 // A board is busy from Propose/Accept until its blend has been applied, so exchanges never
 // overlap and each blend is computed from the snapshot actually sent.
 //
@@ -776,14 +778,30 @@ export class GossipNode {
     return { params: s.params.slice(), samplesSeen: s.samplesSeen };
   }
 
+  /** Ends an exchange that overran exchangeTimeoutMs, except in the two states where ending would
+   * leave one side averaged and the other not. An initiator in 'committing' holds its blend already:
+   * cutting its Commit retries short could strand the responder without its half, and the retries
+   * end by themselves. A responder in 'replying' may yet receive that Commit: the initiator started
+   * first, so its watchdog has fired by now and its last Commit follows within retries x retryMs;
+   * the responder waits that long (plus two retries for the wire) before giving up. */
   private watchdog(ex: Exchange): void {
     this.timer(() => {
-      if (this.ex === ex) this.abort(`exchange with ${ex.peer} timed out`);
+      if (this.ex !== ex || ex.state === 'committing') return;
+      if (ex.role === 'resp' && ex.state === 'replying') {
+        this.timer(() => {
+          if (this.ex === ex) this.abort(`no commit from ${ex.peer}`);
+        }, (this.preset.retries + 2) * this.preset.retryMs);
+        return;
+      }
+      this.abort(`exchange with ${ex.peer} timed out`);
     }, this.preset.exchangeTimeoutMs);
   }
 
   private peerGone(id: string): void {
-    if (this.ex && this.ex.peer === id) this.abort(`${id} left`);
+    // A responder in 'replying' keeps waiting for Commit even if membership gives the initiator up:
+    // under heavy loss a live peer can be declared dead, and its Commit may still come (the watchdog
+    // bounds the wait).
+    if (this.ex && this.ex.peer === id && !(this.ex.role === 'resp' && this.ex.state === 'replying')) this.abort(`${id} left`);
     if (this.pull && this.pull.peer === id) this.pull = null;
   }
 
@@ -791,7 +809,7 @@ export class GossipNode {
     const ex = this.ex;
     if (!ex) return;
     if (ex.state === 'committing') return this.finish(); // our blend exists already; nothing to undo
-    this.log(`exchange ${ex.xfer.toString(16)} with ${ex.peer} abandoned: ${why}`);
+    this.log(`exchange ${ex.xfer.toString(16)} with ${ex.peer} abandoned (${ex.role === 'init' ? 'initiator' : 'responder'}, ${ex.state}): ${why}`);
     this.send(ex.addr, { type: T.Abort, xfer: ex.xfer });
     this.end(true);
   }
