@@ -86,6 +86,31 @@ export async function measureTfjsWebgl(batch = 64, steps = 3, gl: WebGLContext =
   return { imagesPerSecond: (batch * steps) / dt, msPerStep: (1000 * dt) / steps };
 }
 
+/** tfjs-webgl's matMul of [n,i]x[i,o] on the given context: median ms of `repeats`, after a warm-up. */
+export async function measureTfjsMatMul(n: number, i: number, o: number, repeats: number, gl: WebGLContext = context()): Promise<number> {
+  /* eslint-disable @typescript-eslint/no-require-imports, @typescript-eslint/no-explicit-any */
+  const tf: any = require('@tensorflow/tfjs');
+  const webgl: any = require('@tensorflow/tfjs-backend-webgl');
+  tf.env().set('PROD', true);
+  tf.env().set('WEBGL_VERSION', 1);
+  if (tf.findBackendFactory('webgl')) tf.removeBackend('webgl');
+  tf.registerBackend('webgl', () => new webgl.MathBackendWebGL(new webgl.GPGPUContext(gl)), 3);
+  await tf.setBackend('webgl');
+  await tf.ready();
+  const a = tf.randomNormal([n, i]), b = tf.randomNormal([i, o]);
+  const times: number[] = [];
+  for (let r = 0; r <= repeats; r++) {
+    const t0 = performance.now();
+    const c = tf.matMul(a, b);
+    await c.data();
+    c.dispose();
+    if (r > 0) times.push(performance.now() - t0);
+  }
+  a.dispose(); b.dispose();
+  times.sort((x, y) => x - y);
+  return times[times.length >> 1];
+}
+
 if (require.main === module) {
   (async () => {
     const batch = Number(process.argv[2] ?? 64), steps = Number(process.argv[3] ?? 3);
