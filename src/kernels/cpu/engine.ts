@@ -12,6 +12,7 @@ import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { Activation, Engine, SgdOptions, Tensor } from '../engine';
 import { jsKernels, wasmKernels, wasmModule, type Kernels } from './kernels';
+import { softmax as softmaxF64, softmaxCrossEntropy as softmaxCrossEntropyF64 } from './softmax_xent';
 import { Wasm, type WasmMemory, type WasmModule } from './wasm-api';
 import {
   MAX_ARGS, OP_CONV_BWD_FILTER, OP_CONV_BWD_INPUT, OP_CONV_FWD, OP_DENSE_BWD_INPUT, OP_DENSE_BWD_WEIGHT,
@@ -313,33 +314,19 @@ export class CpuEngine implements Engine {
     this.k.maxpool_backward(p(x), p(y), p(dy), N * C, H, W, out.ptr);
     return out;
   }
+  // The tiny softmax stays in JavaScript: the twin's own functions, in float64.
   softmaxCrossEntropy(logits: Tensor, labels: Tensor): { losses: Tensor; dLogits: Tensor } {
     const [N, K] = logits.shape;
-    const lt = this.make([N]), dt = this.make([N, K]);
-    const z = (logits as CpuTensor).data, t = (labels as CpuTensor).data, losses = lt.data, dz = dt.data;
-    for (let n = 0; n < N; n++) {
-      const base = n * K;
-      let m = -Infinity;
-      for (let k = 0; k < K; k++) if (z[base + k] > m) m = z[base + k];
-      let s = 0, tz = 0;
-      for (let k = 0; k < K; k++) { s += Math.exp(z[base + k] - m); tz += t[base + k] * z[base + k]; }
-      losses[n] = m + Math.log(s) - tz;
-      for (let k = 0; k < K; k++) dz[base + k] = (Math.exp(z[base + k] - m) / s - t[base + k]) / N;
-    }
-    return { losses: lt, dLogits: dt };
+    const r = softmaxCrossEntropyF64((logits as CpuTensor).data, (labels as CpuTensor).data, N, K);
+    const losses = this.make([N], undefined, false), dLogits = this.make([N, K], undefined, false);
+    losses.data.set(r.losses);
+    dLogits.data.set(r.dLogits);
+    return { losses, dLogits };
   }
   softmax(logits: Tensor): Tensor {
     const [N, K] = logits.shape;
-    const out = this.make([N, K]);
-    const z = (logits as CpuTensor).data, pv = out.data;
-    for (let n = 0; n < N; n++) {
-      const base = n * K;
-      let m = -Infinity;
-      for (let k = 0; k < K; k++) if (z[base + k] > m) m = z[base + k];
-      let s = 0;
-      for (let k = 0; k < K; k++) s += Math.exp(z[base + k] - m);
-      for (let k = 0; k < K; k++) pv[base + k] = Math.exp(z[base + k] - m) / s;
-    }
+    const out = this.make([N, K], undefined, false);
+    out.data.set(softmaxF64((logits as CpuTensor).data, N, K));
     return out;
   }
   sgdUpdate(w: Tensor, g: Tensor, v: Tensor | null, o: SgdOptions): void {

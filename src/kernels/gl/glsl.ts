@@ -171,6 +171,14 @@ float precLog(float x) {
   float s = u * (2.0 + u2 * (0.666666667 + u2 * (0.4 + u2 * (0.285714286 + u2 * (0.222222222 + u2 * (0.181818182 + u2 * 0.153846154))))));
   return e * 0.693147181 + s;
 }
+// log(1 + r) for r >= 0, accurate when r is small (where precLog(1.0 + r) would first round 1 + r
+// to the ulp of 1): log(1 + r) = 2 atanh(r / (2 + r)), whose series argument stays below 0.2 here.
+float precLog1p(float r) {
+  float u = r * precRcp(2.0 + r);
+  float u2 = u * u;
+  float s = u * (2.0 + u2 * (0.666666667 + u2 * (0.4 + u2 * (0.285714286 + u2 * (0.222222222 + u2 * (0.181818182 + u2 * 0.153846154))))));
+  return r < 0.5 ? s : precLog(1.0 + r);
+}
 float precTanh(float x) {
   float a = min(abs(x), 20.0);
   float t = precExp(-2.0 * a);
