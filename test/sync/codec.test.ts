@@ -8,6 +8,8 @@ import fc from 'fast-check';
 import { decode, encode, MAX_DATAGRAM, MAX_PLAINTEXT, CHUNK_BYTES, MAX_ID_BYTES, T, type Msg } from '../../src/sync/messages';
 import { Opener, Sealer, generateKeyFile, loadKeyFile, SEAL_OVERHEAD } from '../../src/sync/crypto';
 import { parsePeerList } from '../../src/sync/transport';
+import { encodeSnapshot, Outgoing } from '../../src/sync/transfer';
+import { Encoding } from '../../src/sync/messages';
 
 const id = fc.string({ minLength: 1, maxLength: 12 }).filter((s) => Buffer.byteLength(s) <= MAX_ID_BYTES);
 const u32 = fc.integer({ min: 0, max: 0xffffffff });
@@ -142,4 +144,21 @@ test('parsePeerList accepts host:port lists and names the bad entry', () => {
   assert.deepEqual(parsePeerList(''), []);
   assert.throws(() => parsePeerList('10.0.0.2:7000,pi3'), /"pi3"/);
   assert.throws(() => parsePeerList('h:70000'), /"h:70000"/);
+});
+
+test('sender: a hole below a chunk the receiver holds goes again at once; a re-sent one, or the tail, waits minResendMs', () => {
+  const snap = encodeSnapshot(new Float32Array(3000), 0, 1, 7, Encoding.F32); // several chunks
+  const n = snap.meta.chunkCount;
+  assert.ok(n >= 8);
+  const out = new Outgoing(snap, Infinity, 100);
+  for (let i = 0; i < n; i++) assert.equal(out.take(0), i); // all sent at t=0, one pacing tick
+  out.request(3, 1, 1); // 3 missing, 4 held: 3 was lost
+  assert.equal(out.pendingResends, 1);
+  assert.equal(out.take(1), 3);
+  out.request(3, 1, 2); // the copy just sent went after 4: perhaps still on its way
+  out.request(n - 1, 1, 2); // the tail: nothing after it to tell
+  assert.equal(out.pendingResends, 0);
+  out.request(3, 1, 102);
+  out.request(n - 1, 1, 102);
+  assert.equal(out.pendingResends, 2);
 });
