@@ -97,6 +97,8 @@ export function startBoard(o: BoardOptions, emit: (ev: BoardEvent) => void): Boa
         host: o.listen.host, port: o.listen.port, peers: o.peers, keyFile: o.keyFile, cluster: o.cluster, id: o.id,
         boardIndex: o.shard.index, preset: o.preset ?? 'local', exchangeIntervalMs: o.exchangeIntervalMs,
         cpuBudget: o.gossipBudget, params: trainer.getParams(), samplesSeen: trainer.samplesSeen,
+        // a GL trainer waits on the GPU, its CPU small: gossip may take the budget of one core's time
+        cpuBudgetFloorCores: trainer.engineInfo.device === 'gl' ? 1 : 0,
       },
       o.entry ?? process.argv[1],
       (message) => emit({ event: 'log', message }),

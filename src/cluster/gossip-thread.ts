@@ -27,6 +27,8 @@ export interface GossipThreadOptions {
   /** Share of the process's CPU the gossip thread may use before it stops starting and accepting
    * exchanges; 0 lifts the limit. Default GOSSIP_THREAD_CPU_BUDGET. */
   cpuBudget?: number;
+  /** See GossipPreset.cpuBudgetFloorCores: 1 on a GL board, whose trainer waits on the GPU. */
+  cpuBudgetFloorCores?: number;
   params: Float32Array;
   samplesSeen: number;
 }
@@ -219,6 +221,7 @@ export async function threadMain(data: { options: GossipThreadOptions }): Promis
         // Measured on this thread's own clock plus what the trainer reports. More boards on smaller
         // shards need more averages per step, which --gossip-budget buys (bench/results/scaling.md).
         cpuBudget: o.cpuBudget ?? GOSSIP_THREAD_CPU_BUDGET,
+        cpuBudgetFloorCores: o.cpuBudgetFloorCores ?? 0,
       },
       // Every fresh board starts from the same seeded initialisation and a resumed one from its own
       // checkpoint, so none needs a model from its peers before it may average.

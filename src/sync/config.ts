@@ -40,6 +40,11 @@ export interface GossipPreset {
    * last minute: above it the board neither starts nor accepts exchanges (one under way finishes).
    * 0 turns the limit off (virtual-clock tests). */
   cpuBudget: number;
+  /** The least training CPU the budget counts per wall second, in cores. A board whose trainer waits
+   * on a GPU uses little CPU, and a budget relative to that would starve gossip; with 1 here, gossip
+   * may still take cpuBudget of one core's time, which lengthens training by at most that share even
+   * if every gossip millisecond came out of the trainer's. 0: training CPU only (CPU boards). */
+  cpuBudgetFloorCores: number;
   // averaging guards
   minWeight: number;
   maxWeight: number;
@@ -59,6 +64,7 @@ const common = {
   // training step answers nothing until the step ends
   suspicionMs: 8000,
   cpuBudget: 0.03,
+  cpuBudgetFloorCores: 0,
   tombstoneMs: 60_000,
   joinTimeoutMs: 15_000,
   minWeight: 0.1,

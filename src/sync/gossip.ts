@@ -66,6 +66,8 @@ export interface GossipNodeOptions {
    * thread's CPU clock; without one, the process CPU spent inside the node's handlers is summed,
    * which also counts whatever other threads ran meanwhile. */
   cpuClock?: () => number;
+  /** The process's CPU ms so far (default: process.cpuUsage()); tests pass their own. */
+  processCpuClock?: () => number;
   /** Called when a blend becomes ready, so that a caller need not poll() on a timer. */
   onBlend?: () => void;
 }
@@ -404,12 +406,13 @@ export class GossipNode {
    * took meanwhile: "gossip per training second", which is what the budget bounds, also on a board
    * that shares its cores. From the node's start on, so that the first exchanges count too. */
   cpuShare(extraMs = 0): number {
-    const now = this.clock.now(), proc = cpuNow();
+    const now = this.clock.now(), proc = this.o.processCpuClock ? this.o.processCpuClock() : cpuNow();
     const h = this.cpuHistory;
     const used = this.cpuUsed();
     if (h.length === 0 || now - h[h.length - 1].t >= 1000) h.push({ t: now, cpu: used, proc });
     while (h.length > 2 && now - h[1].t >= 60_000) h.shift();
-    const g = used - h[0].cpu + extraMs, rest = proc - h[0].proc - (used - h[0].cpu);
+    const g = used - h[0].cpu + extraMs;
+    const rest = Math.max(proc - h[0].proc - (used - h[0].cpu), this.preset.cpuBudgetFloorCores * (now - h[0].t));
     return g <= 0 ? 0 : rest <= 0 ? Infinity : g / rest;
   }
   private readonly cpuHistory: { t: number; cpu: number; proc: number }[] = [];

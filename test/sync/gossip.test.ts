@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
-import { Cluster, float64Mean, mean } from './harness';
+import { Cluster, FAST, float64Mean, mean } from './harness';
+import { Encoding, GossipNode, MemoryNetwork, VirtualClock, type GossipPreset } from '../../src/sync/index';
 
 const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
   let m = 0;
@@ -269,4 +270,37 @@ test('LAN preset (fp16 on the wire): consensus to fp16 resolution, mean kept to 
   c.stop();
   assert.ok(spread < 2 ** -10, `boards agree to ${spread}`);
   assert.ok(drift < 1e-3, `mean drifted ${drift}`);
+});
+
+test('budget floor: a board whose training uses little CPU (a GL trainer waiting on the GPU) still gets the budget of one core', () => {
+  const shares: number[] = [], started: boolean[] = [];
+  for (const floor of [0, 1]) {
+    const clock = new VirtualClock();
+    const net = new MemoryNetwork({ clock, seed: 3 });
+    const key = randomBytes(32);
+    let gossipMs = 0, processMs = 0;
+    const mk = (id: string, seeds: string[], t: ReturnType<MemoryNetwork['endpoint']>, budget: Partial<GossipPreset>) => new GossipNode({
+      transport: t, key, cluster: 'floor', id, seeds, clock, fingerprint: 'v', paramCount: 4,
+      tune: { ...FAST, encoding: Encoding.F32, exchangeIntervalMs: 1e9, ...budget },
+      getSnapshot: () => ({ params: new Float32Array(4), samplesSeen: 0 }),
+      ...(id === 'a' ? { cpuClock: () => gossipMs, processCpuClock: () => processMs } : {}),
+    });
+    const ta = net.endpoint(), tb = net.endpoint();
+    const a = mk('a', [tb.address], ta, { cpuBudget: 0.05, cpuBudgetFloorCores: floor });
+    const b = mk('b', [ta.address], tb, { cpuBudget: 0 });
+    a.start();
+    b.start();
+    a.stats(); // the budget's first sample
+    // 10 s in which training took 100 ms of CPU (it waited on the GPU) and gossip 50 ms
+    for (let t = 0; t < 10_000; t += 10) clock.advance(10);
+    gossipMs = 50;
+    processMs = 150;
+    shares.push(a.stats().cpuShare);
+    started.push(a.exchangeNow()); // a random peer: subject to the budget
+    void a.stop();
+    void b.stop();
+  }
+  assert.ok(Math.abs(shares[0] - 0.5) < 1e-9, `without the floor: 50 ms per 100 ms of training, got ${shares[0]}`);
+  assert.ok(Math.abs(shares[1] - 0.005) < 1e-9, `with one core's floor: 50 ms per 10 s, got ${shares[1]}`);
+  assert.deepEqual(started, [false, true], 'over budget without the floor, within it with');
 });
