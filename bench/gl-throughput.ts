@@ -55,8 +55,9 @@ export function measureGlThroughput(o: { profile: ProfileName; batch?: number; s
   return r;
 }
 
-/** tfjs-webgl on the same context, the peer anchor's LeNet and training loop (../shared/anchors/tfjs_lenet.js). */
-export async function measureTfjsWebgl(batch = 64, steps = 3, gl: WebGLContext = context()): Promise<{ imagesPerSecond: number; msPerStep: number }> {
+/** TensorFlow.js with its WebGL backend (WebGL 1) drawing into `gl`, the context our engine uses. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+async function tfjsWebglOn(gl: WebGLContext): Promise<any> {
   /* eslint-disable @typescript-eslint/no-require-imports, @typescript-eslint/no-explicit-any */
   const tf: any = require('@tensorflow/tfjs');
   const webgl: any = require('@tensorflow/tfjs-backend-webgl');
@@ -66,6 +67,12 @@ export async function measureTfjsWebgl(batch = 64, steps = 3, gl: WebGLContext =
   tf.registerBackend('webgl', () => new webgl.MathBackendWebGL(new webgl.GPGPUContext(gl)), 3);
   await tf.setBackend('webgl');
   await tf.ready();
+  return tf;
+}
+
+/** tfjs-webgl on the same context, the peer anchor's LeNet and training loop (../shared/anchors/tfjs_lenet.js). */
+export async function measureTfjsWebgl(batch = 64, steps = 3, gl: WebGLContext = context()): Promise<{ imagesPerSecond: number; msPerStep: number }> {
+  const tf = await tfjsWebglOn(gl);
   const v = (s: number[]) => tf.variable(tf.randomNormal(s, 0, 0.05));
   const w1 = v([5, 5, 1, 20]), b1 = tf.variable(tf.zeros([20])), w2 = v([5, 5, 20, 50]), b2 = tf.variable(tf.zeros([50]));
   const w3 = v([800, 500]), b3 = tf.variable(tf.zeros([500])), w4 = v([500, 10]), b4 = tf.variable(tf.zeros([10]));
@@ -88,15 +95,7 @@ export async function measureTfjsWebgl(batch = 64, steps = 3, gl: WebGLContext =
 
 /** tfjs-webgl's matMul of [n,i]x[i,o] on the given context: median ms of `repeats`, after a warm-up. */
 export async function measureTfjsMatMul(n: number, i: number, o: number, repeats: number, gl: WebGLContext = context()): Promise<number> {
-  /* eslint-disable @typescript-eslint/no-require-imports, @typescript-eslint/no-explicit-any */
-  const tf: any = require('@tensorflow/tfjs');
-  const webgl: any = require('@tensorflow/tfjs-backend-webgl');
-  tf.env().set('PROD', true);
-  tf.env().set('WEBGL_VERSION', 1);
-  if (tf.findBackendFactory('webgl')) tf.removeBackend('webgl');
-  tf.registerBackend('webgl', () => new webgl.MathBackendWebGL(new webgl.GPGPUContext(gl)), 3);
-  await tf.setBackend('webgl');
-  await tf.ready();
+  const tf = await tfjsWebglOn(gl);
   const a = tf.randomNormal([n, i]), b = tf.randomNormal([i, o]);
   const times: number[] = [];
   for (let r = 0; r <= repeats; r++) {
