@@ -9,7 +9,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { CpuEngine } from '../src/kernels/cpu/engine';
 import { LeNet, initParams, mulberry32 } from '../src/net/lenet';
-import { loadDataset, shard } from '../src/net/data';
+import { imageBatch, loadDataset, shard, type Split } from '../src/net/data';
 import { decodeHalf, encodeHalf } from '../src/sync/fp16';
 
 const flag = (n: string, d: string) => {
@@ -21,7 +21,7 @@ const perBoard = Number(flag('images', '4000')); // training images per board (a
 const ds = loadDataset();
 const engine = new CpuEngine({ threads: 1 });
 
-function train(part: { images: Float32Array; labels: Uint8Array; n: number }, seed: number): Float32Array {
+function train(part: Split, seed: number): Float32Array {
   const net = new LeNet(engine, initParams(7));
   const B = 64;
   // the split is ordered by digit: shuffle, or every batch holds one class
@@ -35,11 +35,9 @@ function train(part: { images: Float32Array; labels: Uint8Array; n: number }, se
   const x = new Float32Array(B * 784), y = new Uint8Array(B);
   for (let e = 0; e < epochs; e++) {
     for (let s = 0; s + B <= n; s += B) {
-      for (let k = 0; k < B; k++) {
-        const i = order[s + k];
-        x.set(part.images.subarray(i * 784, (i + 1) * 784), k * 784);
-        y[k] = part.labels[i];
-      }
+      const picks = order.slice(s, s + B);
+      imageBatch(part, picks, x);
+      for (let k = 0; k < B; k++) y[k] = part.labels[picks[k]];
       net.step(x, y, { lr: 0.05, momentum: 0, weightDecay: 0 });
     }
   }
@@ -52,7 +50,7 @@ function accuracy(params: Float32Array): number {
   let ok = 0;
   for (let s = 0; s < t.n; s += 500) {
     const n = Math.min(500, t.n - s);
-    const p = net.predict(t.images.subarray(s * 784, (s + n) * 784), n);
+    const p = net.predict(imageBatch(t, { start: s, count: n }), n);
     for (let i = 0; i < n; i++) {
       let best = 0;
       for (let c = 1; c < 10; c++) if (p[i * 10 + c] > p[i * 10 + best]) best = c;

@@ -26,7 +26,7 @@ import { execFileSync } from 'node:child_process';
 import { generateKeyFile } from '../src/sync/index';
 import { CpuEngine } from '../src/kernels/cpu/engine';
 import { LeNet } from '../src/net/lenet';
-import { loadDataset } from '../src/net/data';
+import { imageBatch, loadDataset, type Split } from '../src/net/data';
 import { CLASSES, IMAGE_SIDE } from '../src/net/spec';
 import type { BoardConfig, EpochLine } from './scaling-board';
 import { GOSSIP_THREAD_CPU_BUDGET } from '../src/cluster/gossip-thread';
@@ -65,14 +65,14 @@ interface RunResult {
   wallSeconds: number;
 }
 
-function evaluate(params: Float32Array, engine: CpuEngine, test: { images: Float32Array; labels: Uint8Array; n: number }): number {
+function evaluate(params: Float32Array, engine: CpuEngine, test: Split): number {
   const net = new LeNet(engine, params, 'tanh', 0);
   const px = IMAGE_SIDE * IMAGE_SIDE;
   let correct = 0;
   try {
     for (let s = 0; s < test.n; s += 250) {
       const m = Math.min(250, test.n - s);
-      const p = net.predict(test.images.subarray(s * px, (s + m) * px), m);
+      const p = net.predict(imageBatch(test, { start: s, count: m }), m);
       for (let k = 0; k < m; k++) {
         let best = 0;
         for (let c = 1; c < CLASSES; c++) if (p[k * CLASSES + c] > p[k * CLASSES + best]) best = c;

@@ -10,13 +10,16 @@
 // t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte (plain or .gz; "images.idx3" spelling too),
 // e.g. Debian's dataset-fashion-mnist in /usr/share/datasets/fashion-mnist.
 //
-// Pixels become floats in [0,1] (byte/255), the input LeNet trains on.
+// Images stay bytes, as the files hold them; a batch becomes floats in [0,1] (byte/255, the input
+// LeNet trains on) only when it is drawn (imageBatch). As floats, Fashion-MNIST's 70,000 images
+// would take 220 MB: a board training on them peaked at 402 MB, past the 300 MB a Pi 3 board can
+// spare (its 1 GB is shared with the GPU).
 import { loadBuiltinDigits, type Digits } from './builtin-data';
 import { DataError, findIdxFile, readIdxPair } from './idx';
 
 export interface Split {
-  /** n·784 floats in [0,1], image after image. */
-  images: Float32Array;
+  /** n·784 bytes (0 = background), image after image. */
+  pixels: Uint8Array;
   labels: Uint8Array;
   n: number;
 }
@@ -31,17 +34,30 @@ export interface Dataset {
 export const TRAIN_FRACTION = 0.8;
 const PIXELS = 28 * 28;
 
+/** Images `indices` (in that order; default all) of a pixel/label pair, as a Split of its own. */
 export function toSplit(pixels: Uint8Array, labels: Uint8Array, indices?: ArrayLike<number>): Split {
-  const n = indices ? indices.length : labels.length;
-  const images = new Float32Array(n * PIXELS);
+  if (!indices) return { pixels, labels, n: labels.length };
+  const n = indices.length;
+  const out = new Uint8Array(n * PIXELS);
   const outLabels = new Uint8Array(n);
   for (let k = 0; k < n; k++) {
-    const i = indices ? indices[k] : k;
+    const i = indices[k];
     outLabels[k] = labels[i];
-    const src = i * PIXELS, dst = k * PIXELS;
-    for (let j = 0; j < PIXELS; j++) images[dst + j] = pixels[src + j] / 255;
+    out.set(pixels.subarray(i * PIXELS, (i + 1) * PIXELS), k * PIXELS);
   }
-  return { images, labels: outLabels, n };
+  return { pixels: out, labels: outLabels, n };
+}
+
+/** Images `which` of a split (indices, or `count` images from `start`) as floats in [0,1], into `out`. */
+export function imageBatch(split: Split, which: { start: number; count: number } | ArrayLike<number>, out?: Float32Array): Float32Array {
+  const n = 'start' in which ? which.count : which.length;
+  const x = out ?? new Float32Array(n * PIXELS);
+  for (let k = 0; k < n; k++) {
+    const i = 'start' in which ? which.start + k : which[k];
+    const src = i * PIXELS, dst = k * PIXELS;
+    for (let j = 0; j < PIXELS; j++) x[dst + j] = split.pixels[src + j] / 255;
+  }
+  return x;
 }
 
 /** The documented split: per digit, in the given order, the first round(80%) train, the rest test. */
@@ -92,12 +108,6 @@ export function shard(ds: Dataset, index: number, count: number): Dataset {
   }
   if (count === 1) return ds;
   if (count > ds.train.n) throw new DataError(`cannot split ${ds.train.n} training images into ${count} shards`);
-  const n = Math.ceil((ds.train.n - index) / count);
-  const images = new Float32Array(n * PIXELS);
-  const labels = new Uint8Array(n);
-  for (let k = 0, i = index; k < n; k++, i += count) {
-    labels[k] = ds.train.labels[i];
-    images.set(ds.train.images.subarray(i * PIXELS, (i + 1) * PIXELS), k * PIXELS);
-  }
-  return { train: { images, labels, n }, test: ds.test, source: `${ds.source}, shard ${index}/${count}` };
+  const picks = Array.from({ length: Math.ceil((ds.train.n - index) / count) }, (_, k) => index + k * count);
+  return { train: toSplit(ds.train.pixels, ds.train.labels, picks), test: ds.test, source: `${ds.source}, shard ${index}/${count}` };
 }

@@ -11,7 +11,7 @@ import { selectEngine, type Device, type Profile } from '../kernels/select';
 import type { Activation, Engine } from '../kernels/engine';
 import { CpuEngine } from '../kernels/cpu/engine';
 import { CHECKPOINT_FILE, loadCheckpoint, saveCheckpoint, type CheckpointState, type EpochRecord } from './checkpoint';
-import { loadDataset, shard as shardOf, type Dataset } from './data';
+import { imageBatch, loadDataset, shard as shardOf, type Dataset } from './data';
 import { DataError } from './idx';
 import { LeNet, initParams } from './lenet';
 import { CLASSES, IMAGE_SIDE } from './spec';
@@ -293,14 +293,12 @@ export class Trainer {
     }
     if (!this.order) this.drawOrder();
     const order = this.order as Uint32Array;
-    const { images, labels, n } = this.data.train;
+    const { labels, n } = this.data.train;
     const start = this.batchInEpoch * this.options.batch;
     const count = Math.min(this.options.batch, n - start);
-    for (let k = 0; k < count; k++) {
-      const i = order[start + k];
-      this.xb.set(images.subarray(i * PIXELS, (i + 1) * PIXELS), k * PIXELS);
-      this.yb[k] = labels[i];
-    }
+    const picks = order.subarray(start, start + count);
+    imageBatch(this.data.train, picks, this.xb);
+    for (let k = 0; k < count; k++) this.yb[k] = labels[picks[k]];
     const t0 = performance.now();
     let loss: number;
     try {
@@ -357,11 +355,11 @@ export class Trainer {
     let net = this.net;
     if (params) net = new LeNet(this.engine, params, this.options.act ?? 'tanh', 0);
     try {
-      const { images, labels, n } = this.data.test;
+      const { labels, n } = this.data.test;
       let correct = 0, loss = 0;
       for (let s = 0; s < n; s += EVAL_BATCH) {
         const m = Math.min(EVAL_BATCH, n - s);
-        const p = net.predict(images.subarray(s * PIXELS, (s + m) * PIXELS), m);
+        const p = net.predict(imageBatch(this.data.test, { start: s, count: m }), m);
         for (let k = 0; k < m; k++) {
           let best = 0;
           for (let c = 1; c < CLASSES; c++) if (p[k * CLASSES + c] > p[k * CLASSES + best]) best = c;

@@ -6,8 +6,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import fc from 'fast-check';
 import { digitsFromPackage, findMnistPackage, loadBuiltinDigits, packDigits, unpackDigits, DIGITS_ASSET } from '../../src/net/builtin-data';
-import { builtinDataset, idxDataset, shard, splitPerDigit, type Dataset } from '../../src/net/data';
-import { DataError, encodeIdx, findIdxFile, readIdxPair } from '../../src/net/idx';
+import { builtinDataset, idxDataset, imageBatch, shard, splitPerDigit, type Dataset } from '../../src/net/data';
+import { DataError, encodeIdx } from '../../src/net/idx';
 
 const root = path.resolve(__dirname, '../..');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vct-data-'));
@@ -35,13 +35,15 @@ test('built-in split: 8000/2000, per digit first 80% in order, disjoint, every d
   const ds = builtinDataset(loadBuiltinDigits([tmp]));
   assert.equal(ds.train.n, 8000);
   assert.equal(ds.test.n, 2000);
-  assert.equal(ds.train.images.length, 8000 * 784);
+  assert.equal(ds.train.pixels.length, 8000 * 784);
   const counts = (l: Uint8Array) => Array.from({ length: 10 }, (_, d) => l.filter((x) => x === d).length);
   const tr = counts(ds.train.labels), te = counts(ds.test.labels);
   for (let d = 0; d < 10; d++) assert.equal(tr[d], Math.round((tr[d] + te[d]) * 0.8));
+  const x = imageBatch(ds.train, { start: 0, count: ds.train.n });
   let max = 0;
-  for (const v of ds.train.images) max = Math.max(max, v);
+  for (const v of x) max = Math.max(max, v);
   assert.ok(max <= 1 && max > 0.9);
+  assert.equal(x[1234], Math.fround(ds.train.pixels[1234] / 255), 'a batch is byte/255 as float32');
 });
 
 test('splitPerDigit keeps order within each digit and covers every index once', () => {
@@ -61,8 +63,8 @@ test('splitPerDigit keeps order within each digit and covers every index once', 
 
 test('shards partition the training set and share the test set', () => {
   const n = 37;
-  const images = new Float32Array(n * 784).map((_, i) => Math.floor(i / 784) / 100);
-  const ds: Dataset = { train: { images, labels: new Uint8Array(n).map((_, i) => i % 10), n }, test: { images: new Float32Array(784), labels: new Uint8Array(1), n: 1 }, source: 't' };
+  const pixels = new Uint8Array(n * 784).map((_, i) => Math.floor(i / 784));
+  const ds: Dataset = { train: { pixels, labels: new Uint8Array(n).map((_, i) => i % 10), n }, test: { pixels: new Uint8Array(784), labels: new Uint8Array(1), n: 1 }, source: 't' };
   fc.assert(
     fc.property(fc.integer({ min: 1, max: 8 }), (count) => {
       const seen: number[] = [];
@@ -70,7 +72,7 @@ test('shards partition the training set and share the test set', () => {
         const s = shard(ds, i, count);
         assert.equal(s.test, ds.test);
         for (let k = 0; k < s.train.n; k++) {
-          const id = Math.round(s.train.images[k * 784] * 100);
+          const id = s.train.pixels[k * 784];
           assert.equal(s.train.labels[k], id % 10);
           seen.push(id);
         }
@@ -93,17 +95,17 @@ test('--data DIR reads the four IDX files (mixed .gz and plain) and names a miss
   const ds = idxDataset(dir);
   assert.equal(ds.train.n, 3);
   assert.deepEqual(Array.from(ds.train.labels), [4, 5, 6]);
-  assert.equal(ds.train.images[785], Math.fround(17 / 255));
+  assert.equal(ds.train.pixels[785], 17);
+  assert.equal(imageBatch(ds.train, [1])[1], Math.fround(17 / 255));
   assert.equal(ds.test.labels[0], 9);
 });
 
 const fashion = '/usr/share/datasets/fashion-mnist';
 test('Debian fashion-mnist IDX (.gz) loads as 60000/10000', { skip: !fs.existsSync(fashion) && 'dataset-fashion-mnist is not installed' }, () => {
-  // The files as --data finds them; readIdxPair is what idxDataset reads them with (its float
-  // conversion is covered above, and 60,000 images as floats would cost this test 190 MB).
-  const train = readIdxPair(findIdxFile(fashion, 'train-images-idx3-ubyte'), findIdxFile(fashion, 'train-labels-idx1-ubyte'));
-  const t10k = readIdxPair(findIdxFile(fashion, 't10k-images-idx3-ubyte'), findIdxFile(fashion, 't10k-labels-idx1-ubyte'));
-  assert.equal(train.images.n, 60000);
-  assert.equal(t10k.labels.length, 10000);
-  assert.deepEqual(Array.from({ length: 10 }, (_, d) => t10k.labels.filter((l) => l === d).length), new Array(10).fill(1000));
+  // as bytes: 55 MB for all 70,000 images (as floats they took 220 MB)
+  const ds = idxDataset(fashion);
+  assert.equal(ds.train.n, 60000);
+  assert.equal(ds.train.pixels.length, 60000 * 784);
+  assert.equal(ds.test.labels.length, 10000);
+  assert.deepEqual(Array.from({ length: 10 }, (_, d) => ds.test.labels.filter((l) => l === d).length), new Array(10).fill(1000));
 });

@@ -7,6 +7,7 @@ import { CpuEngine } from '../../src/kernels/cpu/engine';
 import { exportTfjs } from '../../src/net/export';
 import { LeNet } from '../../src/net/lenet';
 import { Trainer } from '../../src/net/train';
+import { imageBatch } from '../../src/net/data';
 import type { Activation } from '../../src/kernels/engine';
 import { tinyDataset, trainOptions } from './fixtures/tiny';
 
@@ -54,8 +55,8 @@ for (const act of ['tanh', 'relu'] as Activation[]) {
     // The test split plus the training images: 60 digits.
     const n = data.test.n + data.train.n;
     const images = new Float32Array(n * 784);
-    images.set(data.test.images);
-    images.set(data.train.images, data.test.images.length);
+    imageBatch(data.test, { start: 0, count: data.test.n }, images);
+    images.set(imageBatch(data.train, { start: 0, count: data.train.n }), data.test.n * 784);
     const net = new LeNet(new CpuEngine(), params, act);
     const ours = net.predict(images, n);
     const theirs = (model.predict(tf.tensor4d(images, [n, 28, 28, 1])) as import('@tensorflow/tfjs').Tensor).dataSync() as Float32Array;

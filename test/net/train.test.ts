@@ -105,9 +105,9 @@ test('a GL fault the engine does not absorb: training continues on the CPU from 
 
 test('each epoch visits every training image once, in a new seeded order', async () => {
   const n = 23;
-  const images = new Float32Array(n * 784);
-  for (let i = 0; i < n; i++) images[i * 784] = (i + 1) / 64; // the image's id, in its first pixel
-  const synthetic = { train: { images, labels: new Uint8Array(n).map((_, i) => i % 10), n }, test: data.test, source: 'ids' };
+  const pixels = new Uint8Array(n * 784);
+  for (let i = 0; i < n; i++) pixels[i * 784] = i + 1; // the image's id, in its first pixel
+  const synthetic = { train: { pixels, labels: new Uint8Array(n).map((_, i) => i % 10), n }, test: data.test, source: 'ids' };
   async function orders(seed: number): Promise<number[][]> {
     const cpu = new CpuEngine();
     const seen: number[] = [];
@@ -116,7 +116,7 @@ test('each epoch visits every training image once, in a new seeded order', async
         const v = Reflect.get(target, key) as unknown;
         if (key === 'tensor') {
           return (shape: number[], d?: Float32Array) => {
-            if (d && shape.length === 4 && shape[2] === 28) for (let k = 0; k < shape[0]; k++) seen.push(Math.round(d[k * 784] * 64) - 1);
+            if (d && shape.length === 4 && shape[2] === 28) for (let k = 0; k < shape[0]; k++) seen.push(Math.round(d[k * 784] * 255) - 1);
             return cpu.tensor(shape, d);
           };
         }
