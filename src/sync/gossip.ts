@@ -621,7 +621,7 @@ export class GossipNode {
    * silence; asking early makes the sender queue the whole model twice. */
   private sendNeed(addr: string, xfer: number, dir: number, inc: Incoming): void {
     const longSilence = this.clock.now() - inc.lastHeard >= 8 * this.preset.needAfterMs;
-    const ranges = inc.missingRanges(255, longSilence ? inc.meta.chunkCount : inc.frontier);
+    const ranges = inc.needRanges(longSilence ? inc.meta.chunkCount : inc.frontier);
     inc.sinceReport = 0;
     this.s.needsSent++;
     this.send(addr, { type: T.Need, xfer, dir, have: inc.haveCount, ranges });
@@ -632,7 +632,7 @@ export class GossipNode {
   private maybeReport(addr: string, xfer: number, dir: number, inc: Incoming): void {
     if (inc.complete || inc.sinceReport < Math.max(1, this.preset.windowChunks >> 2)) return;
     inc.sinceReport = 0;
-    this.send(addr, { type: T.Need, xfer, dir, have: inc.haveCount, ranges: inc.missingRanges(255, inc.frontier) });
+    this.send(addr, { type: T.Need, xfer, dir, have: inc.haveCount, ranges: inc.needRanges(inc.frontier) });
   }
 
   private onNeed(m: Msg & { type: T.Need }): void {
@@ -647,7 +647,7 @@ export class GossipNode {
     if (!out) return;
     out.confirm(m.have);
     const r0 = out.pendingResends;
-    for (const [start, len] of m.ranges) out.request(start, len, this.clock.now());
+    out.request(m.ranges, this.clock.now());
     if (process.env.VCT_GOSSIP_DEBUG && out.pendingResends - r0 > 50) this.log(`need from ${m.from}: have ${m.have}, ranges ${JSON.stringify(m.ranges.slice(0, 5))}, queued ${out.pendingResends - r0}, next ${out.nextIndex}`);
     this.kick();
   }

@@ -101,6 +101,14 @@ export class Incoming {
     return decodePayload(this.bytes, this.meta);
   }
 
+  /** What a Need carries: a zero-length range at the highest chunk held first (so that the sender
+   * can tell a chunk it re-sent before that one was lost again; first, because an encoder short of
+   * room drops ranges from the end), then the holes below `upTo`. */
+  needRanges(upTo?: number): [number, number][] {
+    const holes = this.missingRanges(254, upTo);
+    return this.frontier > 0 ? [[this.frontier - 1, 0], ...holes] : holes;
+  }
+
   /** Missing chunks as [start, len] ranges, below `upTo` (default: all). */
   missingRanges(max: number, upTo = this.meta.chunkCount): [number, number][] {
     const out: [number, number][] = [];
@@ -139,20 +147,24 @@ export class Outgoing {
   requestAll(): void {
     this.next = 0;
   }
-  /** Queue chunks the receiver lacks. A receiver lists the holes up to a chunk it holds, so when
-   * start + len is a chunk index, that chunk arrived: a missing one sent before it was lost (or
-   * reordered) and goes again at once. Otherwise (the tail, or a hole already re-sent after it) a
-   * chunk sent within minResendMs is probably still on its way, perhaps unread in the receiver's
-   * socket while it trains. Waiting minResendMs for every loss made an exchange at 1% loss take
-   * 4x as long as at none (bench/results/netem-exchange.md). */
-  request(start: number, len: number, now: number): void {
-    const n = this.snap.meta.chunkCount;
-    const held = start + len < Math.min(n, this.next) ? this.sentSeq[start + len] : -1;
-    for (let i = start; i < Math.min(n, start + len); i++) {
-      const lost = this.sentSeq[i] < held;
-      if (i >= this.next || this.queued.has(i) || (!lost && now - this.sentAt[i] < this.minResendMs)) continue;
-      this.queued.add(i);
-      this.resend.push(i);
+  /** Queue the chunks a receiver reports missing, as [start, len] ranges. Every range ends at a chunk
+   * the receiver holds (a zero-length range names the newest one it got), so a missing chunk whose
+   * latest copy went out before any of those was lost (or reordered) and goes again at once. A copy
+   * sent after all of them (or the tail, with nothing after it to tell) is probably still on its way,
+   * perhaps unread in the receiver's socket while it trains, and goes again only after minResendMs.
+   * Waiting minResendMs for every loss made an exchange at 1% loss take 4x as long as at none
+   * (bench/results/netem-exchange.md). */
+  request(ranges: readonly (readonly [number, number])[], now: number): void {
+    const n = this.snap.meta.chunkCount, sent = Math.min(n, this.next);
+    let heldSeq = -1;
+    for (const [start, len] of ranges) if (start + len < sent) heldSeq = Math.max(heldSeq, this.sentSeq[start + len]);
+    for (const [start, len] of ranges) {
+      for (let i = start; i < Math.min(sent, start + len); i++) {
+        const lost = this.sentSeq[i] < heldSeq;
+        if (this.queued.has(i) || (!lost && now - this.sentAt[i] < this.minResendMs)) continue;
+        this.queued.add(i);
+        this.resend.push(i);
+      }
     }
   }
   /** Next chunk index to send, or -1 when nothing is pending. */

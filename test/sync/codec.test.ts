@@ -146,19 +146,22 @@ test('parsePeerList accepts host:port lists and names the bad entry', () => {
   assert.throws(() => parsePeerList('h:70000'), /"h:70000"/);
 });
 
-test('sender: a hole below a chunk the receiver holds goes again at once; a re-sent one, or the tail, waits minResendMs', () => {
-  const snap = encodeSnapshot(new Float32Array(3000), 0, 1, 7, Encoding.F32); // several chunks
+test('sender: a hole below a chunk the receiver holds goes again at once; a re-sent one, or the tail, waits minResendMs unless a later chunk arrived', () => {
+  const snap = encodeSnapshot(new Float32Array(6000), 0, 1, 7, Encoding.F32); // several chunks
   const n = snap.meta.chunkCount;
   assert.ok(n >= 8);
   const out = new Outgoing(snap, Infinity, 100);
-  for (let i = 0; i < n; i++) assert.equal(out.take(0), i); // all sent at t=0, one pacing tick
-  out.request(3, 1, 1); // 3 missing, 4 held: 3 was lost
+  for (let i = 0; i < n - 2; i++) assert.equal(out.take(0), i); // sent at t=0, one pacing tick
+  out.request([[3, 1]], 1); // 3 missing, 4 held: 3 was lost
   assert.equal(out.pendingResends, 1);
   assert.equal(out.take(1), 3);
-  out.request(3, 1, 2); // the copy just sent went after 4: perhaps still on its way
-  out.request(n - 1, 1, 2); // the tail: nothing after it to tell
+  out.request([[n - 4, 2]], 2); // up to the last chunk sent: nothing after it to tell
+  out.request([[3, 1]], 2); // the copy just sent went after 4: perhaps still on its way
   assert.equal(out.pendingResends, 0);
-  out.request(3, 1, 102);
-  out.request(n - 1, 1, 102);
+  assert.equal(out.take(3), n - 2); // a new chunk, sent after the second copy of 3
+  out.request([[n - 2, 0], [3, 1]], 4); // n - 2 arrived: the second copy of 3 was lost too
+  assert.equal(out.pendingResends, 1);
+  assert.equal(out.take(4), 3);
+  out.request([[n - 4, 2]], 102); // the tail, minResendMs later
   assert.equal(out.pendingResends, 2);
 });
