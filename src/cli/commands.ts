@@ -23,6 +23,11 @@ const training: Record<string, FlagSpec> = {
   data: { kind: 'string', help: 'directory with MNIST IDX files (default: the built-in 10,000 digits)', meta: 'DIR' },
 };
 
+const GOSSIP_BUDGET: FlagSpec = {
+  kind: 'nonneg', meta: 'RATIO',
+  help: 'gossip CPU time per training CPU time above which a board pauses exchanges (default 0.045; 0 lifts the limit; a GL board counts at least one core\'s time as training)',
+};
+
 export const TRAIN: CommandSpec = {
   name: 'train',
   summary: 'train LeNet: a local cluster of boards on loopback UDP, or one board in this process',
@@ -34,7 +39,7 @@ export const TRAIN: CommandSpec = {
     resume: { kind: 'bool', help: 'continue from the checkpoint in --out (with --workers 1, or every board of --out)' },
     json: { kind: 'bool', help: 'print a one-line JSON summary as the last line of stdout' },
     gossip: { kind: 'enum', values: ['local', 'lan'], default: 'local', help: 'gossip timing preset' },
-    'gossip-budget': { kind: 'nonneg', help: 'gossip CPU time per training CPU time above which a board pauses exchanges (default 0.045; 0 lifts the limit)', meta: 'RATIO' },
+    'gossip-budget': GOSSIP_BUDGET,
     // Test switches: make a board die hard after N steps, as a pulled plug would.
     'fault-board': { kind: 'string', hidden: true, help: 'I:STEPS', meta: 'I:STEPS' },
     'gossip-interval': { kind: 'posint', hidden: true, help: 'test: mean ms between exchanges', meta: 'MS' },
@@ -57,7 +62,7 @@ export const WORKER: CommandSpec = {
     cluster: { kind: 'string', default: 'vctrain', help: 'cluster name (boards of other clusters are refused)', meta: 'NAME' },
     id: { kind: 'string', help: 'this board\'s name in the cluster (default board-I@address)', meta: 'ID' },
     gossip: { kind: 'enum', values: ['local', 'lan'], default: 'lan', help: 'gossip timing preset' },
-    'gossip-budget': { kind: 'nonneg', help: 'gossip CPU time per training CPU time above which a board pauses exchanges (default 0.045; 0 lifts the limit)', meta: 'RATIO' },
+    'gossip-budget': GOSSIP_BUDGET,
     ...training,
     snapshots: { kind: 'bool', hidden: true, help: 'leave end-of-epoch parameter files for the local supervisor' },
     'die-after': { kind: 'posint', hidden: true, help: 'test: SIGKILL itself after N steps', meta: 'N' },
