@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { CpuEngine } from '../src/kernels/cpu/engine';
 import { LeNet, initParams, mulberry32 } from '../src/net/lenet';
-import { GossipThread, applyBlend, yieldCpuToGossip } from '../src/cluster/gossip-thread';
+import { GossipThread, yieldCpuToGossip } from '../src/cluster/gossip-thread';
 import { cpuNow } from '../src/sync/gossip';
 
 async function main() {
@@ -38,24 +38,13 @@ async function main() {
   yieldCpuToGossip(); // as src/cluster/board.ts
   const c0 = gossip.stats().threadCpuMs ?? 0;
   const p0 = cpuNow();
-  let mainGossipMs = 0, steps = 0, published = performance.now();
+  let mainGossipMs = 0, steps = 0;
   const t0 = performance.now();
   while (performance.now() - t0 < seconds * 1000) {
     net.step(images, labels, { lr: 0.01, momentum: 0, weightDecay: 0 });
     samples += batch;
     steps++;
-    const g = cpuNow();
-    for (let b = gossip.poll(); b; b = gossip.poll()) {
-      applyBlend(b, net);
-      published = 0;
-    }
-    if (performance.now() - published >= 500) {
-      gossip.publish(net.getParams(), samples);
-      published = performance.now();
-    }
-    const spent = cpuNow() - g;
-    mainGossipMs += spent;
-    gossip.charge(spent);
+    mainGossipMs += gossip.between(net, samples, 500); // as src/cluster/board.ts
     await yieldToLoop();
   }
   const wallMs = performance.now() - t0;

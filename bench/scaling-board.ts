@@ -16,8 +16,7 @@ import * as path from 'node:path';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { Trainer } from '../src/net/train';
 import { loadDataset, shard as shardOf } from '../src/net/data';
-import { GossipThread, applyBlend, yieldCpuToGossip } from '../src/cluster/gossip-thread';
-import { cpuNow } from '../src/sync/gossip';
+import { GossipThread, yieldCpuToGossip } from '../src/cluster/gossip-thread';
 
 export interface BoardConfig {
   index: number;
@@ -89,26 +88,13 @@ async function main(): Promise<void> {
   process.stdout.write(JSON.stringify({ board: c.index, started: true, engine: trainer.engineInfo.description }) + '\n');
 
   const PUBLISH_EVERY_MS = 500; // as src/cluster/board.ts
-  let published = performance.now();
   let e0 = performance.now();
   let ecpu0 = process.cpuUsage();
   let acc = { images: 0, computeWallMs: 0, blendMs: 0, lossSum: 0, averages: 0 };
   let s0 = gossip.stats();
   for (;;) {
-    const b0 = performance.now(), g0 = cpuNow();
-    for (let blend = gossip.poll(); blend; blend = gossip.poll()) {
-      applyBlend(blend, trainer);
-      if (blend.kind === 'average') acc.averages++;
-      published = 0;
-    }
-    if (b0 - published >= PUBLISH_EVERY_MS) {
-      gossip.publish(trainer.getParams(), trainer.samplesSeen);
-      published = b0;
-    }
+    acc.blendMs += gossip.between(trainer, trainer.samplesSeen, PUBLISH_EVERY_MS, (b) => { if (b.kind === 'average') acc.averages++; });
     const b1 = performance.now();
-    const spent = cpuNow() - g0;
-    gossip.charge(spent);
-    acc.blendMs += spent;
     const r = trainer.trainStep();
     acc.computeWallMs += performance.now() - b1;
     acc.images += r.images;

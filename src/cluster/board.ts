@@ -7,8 +7,7 @@ import * as path from 'node:path';
 import { Trainer, boardLr, type LrRule } from '../net/train';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { loadKeyFile } from '../sync/index';
-import { cpuNow } from '../sync/gossip';
-import { GossipThread, applyBlend, yieldCpuToGossip } from './gossip-thread';
+import { GossipThread, yieldCpuToGossip } from './gossip-thread';
 import type { Device, Profile } from '../kernels/select';
 import type { Activation } from '../kernels/engine';
 import type { BoardEvent } from './events';
@@ -132,21 +131,15 @@ export function startBoard(o: BoardOptions, emit: (ev: BoardEvent) => void): Boa
     let lastEval = { accuracy: NaN, loss: NaN };
     const checkpointFile = path.join(o.out, 'checkpoint.vct');
     let stopped = false;
-    let published = Date.now();
 
     while (trainer.epoch < o.epochs) {
       if (stopRequested) {
         stopped = true;
         break;
       }
-      // Fold in whatever exchange finished while we were computing: between steps, never inside one.
-      const g0 = cpuNow();
-      for (let blend = gossip.poll(); blend; blend = gossip.poll()) {
-        applyBlend(blend, trainer);
-        emit({ event: 'blend', kind: blend.kind, peer: blend.peer, weight: blend.weight });
-        published = 0; // offer the blended parameters from now on
-      }
-      gossip.charge(cpuNow() - g0);
+      // Fold in whatever exchange finished while we were computing (between steps, never inside
+      // one), and hand the gossip thread fresh parameters every so often.
+      gossip.between(trainer, trainer.samplesSeen, o.publishEveryMs!, (b) => emit({ event: 'blend', kind: b.kind, peer: b.peer, weight: b.weight }));
       const t0 = Date.now();
       const r = trainer.trainStep();
       const dt = Date.now() - t0;
@@ -185,14 +178,6 @@ export function startBoard(o: BoardOptions, emit: (ev: BoardEvent) => void): Boa
         emit({ event: 'epoch', epoch: trainer.epoch, testAccuracy: lastEval.accuracy, testLoss: lastEval.loss, snapshot, checkpoint: checkpointFile });
       }
       if (r.done) break;
-      // A fresh snapshot for the gossip thread every so often (reading the parameters back is
-      // cheap on the CPU engine, a readback on the GL engine: not every step).
-      if (now - published >= o.publishEveryMs!) {
-        const p0 = cpuNow();
-        gossip.publish(trainer.getParams(), trainer.samplesSeen);
-        gossip.charge(cpuNow() - p0);
-        published = now;
-      }
       // Signals (Ctrl-C) and blends arriving from the gossip thread are handled here.
       await yieldToLoop();
     }

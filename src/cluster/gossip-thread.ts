@@ -11,6 +11,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { Worker, parentPort } from 'node:worker_threads';
+import { cpuNow } from '../sync/gossip';
 import type { GossipCounters } from './events';
 
 export interface GossipThreadOptions {
@@ -49,7 +50,7 @@ export interface BlendTarget {
 }
 
 /** Folds one blend from GossipThread.poll() into the parameters, between two steps. */
-export function applyBlend(b: ThreadBlend, t: BlendTarget): void {
+function applyBlend(b: ThreadBlend, t: BlendTarget): void {
   const p = t.getParams();
   if (b.kind === 'adopt') p.set(b.values);
   else for (let i = 0; i < p.length; i++) p[i] += b.values[i];
@@ -137,6 +138,32 @@ export class GossipThread {
     const b = this.blends.shift() ?? null;
     if (b) this.taken++;
     return b;
+  }
+
+  /** The thread was started with the parameters: they count as published then. */
+  private publishedAt = performance.now();
+
+  /**
+   * What a trainer does between two steps: fold in every blend that is ready, then publish the
+   * parameters if a blend changed them or the last publish is `everyMs` old (each publish is a full
+   * copy, a readback on the GL engine: not every step). The trainer CPU this takes is charged to the
+   * gossip budget, and returned.
+   */
+  between(t: BlendTarget, samplesSeen: number, everyMs: number, onBlend?: (b: ThreadBlend) => void): number {
+    const c0 = cpuNow();
+    for (let b = this.poll(); b; b = this.poll()) {
+      applyBlend(b, t);
+      onBlend?.(b);
+      this.publishedAt = -Infinity; // offer the blended parameters from now on
+    }
+    const now = performance.now();
+    if (now - this.publishedAt >= everyMs) {
+      this.publish(t.getParams(), samplesSeen);
+      this.publishedAt = now;
+    }
+    const spent = cpuNow() - c0;
+    this.charge(spent);
+    return spent;
   }
 
   stats(): GossipCounters {
