@@ -5,11 +5,14 @@
 // fp16 pairwise averaging reaches consensus to fp16 resolution (test/sync/gossip.test.ts, 'LAN
 // preset'), and bench/gossip-fp16-accuracy.ts (results in bench/results/) found the same test
 // accuracy for two trained boards averaged over fp32 and over fp16 (84.20% both, 2,000 images).
-import { Encoding } from './messages';
+import { CHUNK_BYTES, Encoding, MAX_CHUNK_BYTES } from './messages';
 
 export interface GossipPreset {
   name: string;
   encoding: Encoding;
+  /** Model bytes per chunk datagram. CHUNK_BYTES keeps every datagram within MAX_DATAGRAM (1,200
+   * bytes: no IP fragmentation on any path); wider ones need a path that carries them whole. */
+  chunkBytes: number;
   /** Mean time between exchanges a board starts (jittered ±50%). */
   exchangeIntervalMs: number;
   /** Chunks sent per pacing tick, and the tick: the burst must fit the receiver's socket buffer. */
@@ -55,6 +58,7 @@ export interface GossipPreset {
 }
 
 const common = {
+  chunkBytes: CHUNK_BYTES,
   retryMs: 100,
   retries: 10,
   probeIntervalMs: 1000,
@@ -110,5 +114,9 @@ export const PRESETS: Record<'local' | 'lan', GossipPreset> = {
 
 export function resolvePreset(p: GossipPreset | 'local' | 'lan' | undefined, overrides: Partial<GossipPreset> = {}): GossipPreset {
   const base = typeof p === 'object' ? p : PRESETS[p ?? 'local'];
-  return { ...base, ...overrides };
+  const r = { ...base, ...overrides };
+  if (!(r.chunkBytes >= 4 && r.chunkBytes <= MAX_CHUNK_BYTES && r.chunkBytes % 4 === 0)) {
+    throw new Error(`gossip preset ${r.name}: chunkBytes ${r.chunkBytes} must be a multiple of 4 from 4 to ${MAX_CHUNK_BYTES}`);
+  }
+  return r;
 }

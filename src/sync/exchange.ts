@@ -146,7 +146,7 @@ export class Exchanges {
     const want = ex && ex.xfer === m.xfer && ex.peer === m.from &&
       ((ex.role === 'resp' && m.dir === 0 && ex.state === 'receiving') || (ex.role === 'init' && m.dir === 1 && ex.state === 'pushing'));
     if (!ex || !want) return void ctx.stats.dropped.unexpected++;
-    if (metaProblem(m.meta, ctx.fingerprint, ctx.paramCount)) return void ctx.stats.dropped.unexpected++;
+    if (metaProblem(m.meta, ctx.fingerprint, ctx.paramCount, ctx.preset.chunkBytes)) return void ctx.stats.dropped.unexpected++;
     const now = ctx.clock.now();
     ex.addr = from;
     if (!ex.inc) ex.inc = new Incoming(m.meta, now);

@@ -30,7 +30,7 @@ import { emptyStats, type GossipStats, type NodeContext, type Snapshot } from '.
 import { Opener, Sealer } from './crypto';
 import { Exchanges } from './exchange';
 import { Joins } from './join';
-import { decode, encode, MAX_DATAGRAM, MAX_ID_BYTES, Mode, MsgType, RefuseReason, type Msg, type MsgBody } from './messages';
+import { datagramLimit, decode, encode, MAX_ID_BYTES, Mode, MsgType, RefuseReason, type Msg, type MsgBody } from './messages';
 import { Membership, stateName, type Outbound } from './membership';
 import { chunkPayload, encodeSnapshot, fingerprintHash, Outgoing, Pacer, type Flow } from './transfer';
 import type { Transport } from './transport';
@@ -91,6 +91,8 @@ export class GossipNode {
   private readonly membership: Membership;
   private readonly fingerprint: number;
   private readonly paramCount: number;
+  /** Sealed bytes a datagram may have, sent or received (wider with wide chunks). */
+  private readonly maxDatagram: number;
   private readonly counts: GossipStats;
   private readonly budget: CpuBudget;
   private readonly pacer: Pacer;
@@ -116,6 +118,7 @@ export class GossipNode {
     this.opener = new Opener(opts.key, opts.cluster);
     this.paramCount = opts.paramCount;
     this.fingerprint = fingerprintHash(opts.fingerprint, this.paramCount);
+    this.maxDatagram = datagramLimit(this.preset.chunkBytes);
     this.counts = emptyStats(opts.id);
     this.budget = new CpuBudget({
       cpuBudget: this.preset.cpuBudget,
@@ -223,7 +226,7 @@ export class GossipNode {
       send: (addr, m) => this.send(addr, m),
       timer: (fn, ms) => this.timer(fn, ms),
       snapshot: () => this.snapshot(),
-      outgoing: (own) => new Outgoing(encodeSnapshot(own.params, own.samplesSeen, this.snapshotSeq++, this.fingerprint, this.preset.encoding),
+      outgoing: (own) => new Outgoing(encodeSnapshot(own.params, own.samplesSeen, this.snapshotSeq++, this.fingerprint, this.preset.encoding, this.preset.chunkBytes),
         this.preset.windowChunks, this.preset.needAfterMs * 4),
       deliver: (b) => this.deliver(b),
       blendWaiting: () => this.pending !== null,
@@ -267,9 +270,9 @@ export class GossipNode {
 
   private send(addr: string, m: Outbound | MsgBody): void {
     if (!this.running) return;
-    const plain = encode({ ...(m as object), from: this.id, incarnation: this.membership.incarnation } as Msg);
+    const plain = encode({ ...(m as object), from: this.id, incarnation: this.membership.incarnation } as Msg, this.maxDatagram);
     const sealed = this.sealer.seal(plain);
-    if (sealed.length > MAX_DATAGRAM) throw new Error(`datagram of ${sealed.length} bytes`);
+    if (sealed.length > this.maxDatagram) throw new Error(`datagram of ${sealed.length} bytes`);
     this.counts.bytesSent += sealed.length;
     this.counts.datagramsSent++;
     this.transport.send(addr, sealed);
@@ -280,7 +283,7 @@ export class GossipNode {
     const s = this.counts;
     s.datagramsReceived++;
     s.bytesReceived += d.length;
-    if (d.length > MAX_DATAGRAM) {
+    if (d.length > this.maxDatagram) {
       s.dropped.short++;
       return;
     }
@@ -289,7 +292,7 @@ export class GossipNode {
       s.dropped[r.reason]++;
       return;
     }
-    const m = decode(r.plain);
+    const m = decode(r.plain, this.maxDatagram);
     if (!m) {
       s.dropped.decode++;
       return;
