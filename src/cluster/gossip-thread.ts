@@ -231,7 +231,8 @@ export async function threadMain(data: { options: GossipThreadOptions }): Promis
       needsModel: false,
       cpuClock: threadCpu ? () => threadCpu() + trainerMs : undefined,
       onBlend: () => pollBlend(),
-      getSnapshot: () => ({ params: snap.params.slice(), samplesSeen: snap.samplesSeen }),
+      // the node takes its own copy; `snap` is replaced, never written, so no second copy here
+      getSnapshot: () => snap,
       log: (message) => send({ type: 'log', message }),
     });
     const pollBlend = () => {

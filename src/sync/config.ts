@@ -81,13 +81,17 @@ export const PRESETS: Record<'local' | 'lan', GossipPreset> = {
   local: {
     ...common,
     name: 'local',
-    // fp16 here too: the wire is free on loopback, but half the datagrams is half the CPU
-    // (bench/results/gossip-exchange.txt: 101 ms against 221 ms per exchange, both sides)
+    // fp16 here too: the wire is free on loopback, but half the bytes to seal, copy and open
     encoding: Encoding.F16,
+    // Loopback carries a 60 KB datagram whole (its MTU is 64 KB), and most of an exchange's CPU was
+    // per datagram (cipher setup, syscalls, headers, handlers): 15 chunks a model instead of 800
+    // (bench/results/exchange-cost-*.md)
+    chunkBytes: 60_000,
     exchangeIntervalMs: 2000,
-    burst: 64,
+    // about 60 KB a millisecond, as 64 plain chunks a millisecond were; a window of ~1.1 MB, as before
+    burst: 1,
     paceMs: 1,
-    windowChunks: 1024,
+    windowChunks: 18,
     needAfterMs: 30,
     // generous: a peer inside a long training step reads its socket only between steps; a dead
     // peer is caught sooner by membership (the exchange ends when the peer is declared dead)

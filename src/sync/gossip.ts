@@ -71,6 +71,14 @@ export interface GossipNodeOptions {
   onBlend?: () => void;
 }
 
+/** The preset with its window cut to what a receive buffer of `recvBufferBytes` holds (each
+ * datagram costs the kernel about 2 KB beyond its bytes), when known and smaller. */
+export function fitWindow(p: GossipPreset, recvBufferBytes: number | undefined): GossipPreset {
+  if (!recvBufferBytes) return p;
+  const fit = Math.max(2, Math.floor(recvBufferBytes / (datagramLimit(p.chunkBytes) + 2048)));
+  return fit < p.windowChunks ? { ...p, windowChunks: fit } : p;
+}
+
 export interface MemberInfo {
   id: string;
   addr: string;
@@ -110,7 +118,7 @@ export class GossipNode {
     this.opts = opts;
     this.id = opts.id;
     this.transport = opts.transport;
-    this.preset = resolvePreset(opts.preset, opts.tune);
+    this.preset = fitWindow(resolvePreset(opts.preset, opts.tune), opts.transport.recvBufferBytes);
     this.clock = opts.clock ?? new RealClock();
     this.random = opts.random ?? Math.random;
     this.log = opts.log ?? (() => {});
