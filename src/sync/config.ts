@@ -48,6 +48,9 @@ export interface GossipPreset {
    * may still take cpuBudget of one core's time, which lengthens training by at most that share even
    * if every gossip millisecond came out of the trainer's. 0: training CPU only (CPU boards). */
   cpuBudgetFloorCores: number;
+  /** Progress the budget cannot take away: a board that has gone this long without an average
+   * starts (and accepts) exchanges past its budget until it gets one. 0: the budget alone decides. */
+  averageAtLeastEveryMs: number;
   // averaging guards
   minWeight: number;
   maxWeight: number;
@@ -69,6 +72,8 @@ const common = {
   suspicionMs: 8000,
   cpuBudget: 0.03,
   cpuBudgetFloorCores: 0,
+  // a default-job epoch takes ~20 s on a 2-core machine: at least two averages in each
+  averageAtLeastEveryMs: 10_000,
   tombstoneMs: 60_000,
   joinTimeoutMs: 15_000,
   minWeight: 0.1,

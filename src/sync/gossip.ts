@@ -23,68 +23,21 @@
 // state machine above), join.ts (pulls), transfer.ts (chunks and pacing), budget.ts (CPU budget),
 // membership.ts (who is alive).
 import type { Blend } from './averaging';
-import { CpuBudget, cpuNow } from './budget';
+import { CpuBudget, cpuNow, Shedder } from './budget';
 import { RealClock, type Clock } from './clock';
 import { resolvePreset, type GossipPreset } from './config';
-import { emptyStats, type GossipStats, type NodeContext, type Snapshot } from './context';
+import { emptyStats, type GossipNodeOptions, type GossipStats, type MemberInfo, type NodeContext, type Snapshot } from './context';
 import { Opener, Sealer } from './crypto';
 import { Exchanges } from './exchange';
 import { Joins } from './join';
 import { datagramLimit, decode, encode, MAX_ID_BYTES, Mode, MsgType, RefuseReason, type Msg, type MsgBody } from './messages';
 import { Membership, stateName, type Outbound } from './membership';
-import { chunkPayload, encodeSnapshot, fingerprintHash, Outgoing, Pacer, type Flow } from './transfer';
+import { chunkPayload, encodeSnapshot, fingerprintHash, fitWindow, Outgoing, Pacer, type Flow } from './transfer';
 import type { Transport } from './transport';
 
 export type { Blend } from './averaging';
-export type { GossipStats, Snapshot } from './context';
-
-export interface GossipNodeOptions {
-  transport: Transport;
-  key: Buffer;
-  cluster: string;
-  /** Unique per board (at most 48 bytes of UTF-8). */
-  id: string;
-  /** Called when an exchange starts; must return a copy (or a fresh array) of the current parameters. */
-  getSnapshot: () => Snapshot;
-  /** The model's identity and size: boards gossip only with boards of the same model. */
-  fingerprint: string;
-  paramCount: number;
-  /** Addresses to contact first ("host:port"); the rest of the cluster is discovered through them. */
-  seeds?: string[];
-  /** A joiner pulls a full model from a peer before it averages (ready() waits for it). */
-  needsModel?: boolean;
-  preset?: GossipPreset | 'local' | 'lan';
-  /** Field-by-field changes to the preset (tests shorten timings). */
-  tune?: Partial<GossipPreset>;
-  log?: (line: string) => void;
-  /** Also log repair traffic in detail (large resend requests). */
-  debug?: boolean;
-  clock?: Clock;
-  random?: () => number;
-  /** CPU ms that gossip has used so far, for the budget. A node on a thread of its own passes that
-   * thread's CPU clock; without one, the process CPU spent inside the node's handlers is summed,
-   * which also counts whatever other threads ran meanwhile. */
-  cpuClock?: () => number;
-  /** The process's CPU ms so far (default: process.cpuUsage()); tests pass their own. */
-  processCpuClock?: () => number;
-  /** Called when a blend becomes ready, so that a caller need not poll() on a timer. */
-  onBlend?: () => void;
-}
-
-/** The preset with its window cut to what a receive buffer of `recvBufferBytes` holds (each
- * datagram costs the kernel about 2 KB beyond its bytes), when known and smaller. */
-export function fitWindow(p: GossipPreset, recvBufferBytes: number | undefined): GossipPreset {
-  if (!recvBufferBytes) return p;
-  const fit = Math.max(2, Math.floor(recvBufferBytes / (datagramLimit(p.chunkBytes) + 2048)));
-  return fit < p.windowChunks ? { ...p, windowChunks: fit } : p;
-}
-
-export interface MemberInfo {
-  id: string;
-  addr: string;
-  state: 'alive' | 'suspect' | 'dead' | 'left';
-  incarnation: number;
-}
+export type { GossipNodeOptions, GossipStats, MemberInfo, Snapshot } from './context';
+export { fitWindow } from './transfer';
 
 export class GossipNode {
   readonly id: string;
@@ -106,8 +59,11 @@ export class GossipNode {
   private readonly pacer: Pacer;
   private readonly exchanges: Exchanges;
   private readonly joins: Joins;
+  private readonly shedder = new Shedder();
   private readonly timers = new Set<number>();
   private running = false;
+  /** When the last blend was made (or the node started): see averageAtLeastEveryMs. */
+  private lastAverageAt: number;
   /** The blend poll() hands out next. */
   private pending: Blend | null = null;
   private snapshotSeq = 1;
@@ -146,6 +102,7 @@ export class GossipNode {
       sendChunk: (f, i, resent) => this.sendChunk(f, i, resent),
       timer: (fn, ms) => void this.timer(fn, ms),
     });
+    this.lastAverageAt = this.clock.now();
     const ctx = this.context();
     this.exchanges = new Exchanges(ctx);
     this.joins = new Joins(ctx, !!opts.needsModel);
@@ -176,7 +133,10 @@ export class GossipNode {
 
   stats(): GossipStats {
     const s = this.counts;
-    return { ...s, dropped: { ...s.dropped }, peers: this.membership.alive().length, cpuShare: this.cpuShare() };
+    return {
+      ...s, dropped: { ...s.dropped }, peers: this.membership.alive().length, cpuShare: this.cpuShare(),
+      budget: { ...s.budget, forgivenMs: this.budget.forgivenMs }, timeoutScale: this.exchanges.timeoutScale,
+    };
   }
 
   members(): MemberInfo[] {
@@ -239,11 +199,18 @@ export class GossipNode {
       deliver: (b) => this.deliver(b),
       blendWaiting: () => this.pending !== null,
       haveModel: () => this.joins.haveModel,
+      overdue: () => this.overdue(),
     };
+  }
+
+  private overdue(): boolean {
+    const every = this.preset.averageAtLeastEveryMs;
+    return every > 0 && this.clock.now() - this.lastAverageAt >= every;
   }
 
   private deliver(b: Blend): void {
     this.pending = b;
+    this.lastAverageAt = this.clock.now();
     if (this.opts.onBlend) this.clock.setTimeout(() => this.opts.onBlend?.(), 0);
   }
 
@@ -295,11 +262,22 @@ export class GossipNode {
       s.dropped.short++;
       return;
     }
+    const now = this.clock.now();
+    if (this.shedder.shed(from, now)) {
+      s.dropped.shed++;
+      return;
+    }
+    // Until a datagram authenticates, its cost is anyone's to impose: time it (wall time on this
+    // thread, as its CPU clock ticks too coarsely) and keep it out of the budget.
+    const t0 = performance.now();
     const r = this.opener.open(d);
     if (!r.ok) {
       s.dropped[r.reason]++;
+      this.budget.forgive(performance.now() - t0);
+      if (r.reason !== 'replay') this.shedder.failed(from, now);
       return;
     }
+    this.shedder.passed(from);
     const m = decode(r.plain, this.maxDatagram);
     if (!m) {
       s.dropped.decode++;
@@ -321,6 +299,7 @@ export class GossipNode {
           s.refused++;
           this.send(from, { type: MsgType.Refuse, xfer: m.xfer, reason: RefuseReason.Fingerprint });
         } else if (m.mode === Mode.Pull) this.joins.onPullRequest(m, from);
+        // Exchange or Overdue
         else this.exchanges.onPropose(m, from);
         break;
       case MsgType.Accept:
@@ -380,8 +359,17 @@ export class GossipNode {
 
   private startExchange(peerId?: string): boolean {
     if (!this.running || this.busy || !this.joins.haveModel) return false;
-    if (!peerId && this.budget.over()) return false;
-    return this.exchanges.start(peerId);
+    let overdue = false;
+    if (!peerId && this.budget.over()) {
+      if (!this.overdue()) {
+        this.counts.budget.skipped++;
+        this.counts.budget.lastAt = this.clock.now();
+        return false;
+      }
+      overdue = true;
+      this.counts.budget.overdue++;
+    }
+    return this.exchanges.start(peerId, overdue);
   }
 
   private peerGone(id: string): void {

@@ -51,6 +51,9 @@ export interface MemberUpdate {
 export const enum Mode {
   Exchange = 1,
   Pull = 2,
+  /** An exchange from a board that has gone averageAtLeastEveryMs without an average: accepted
+   * past the budget (the budget bounds the overhead, this guarantees progress). */
+  Overdue = 3,
 }
 
 export const enum Encoding {
@@ -262,7 +265,7 @@ function decodeOrThrow(b: Buffer): Msg {
       break;
     case MsgType.Propose: {
       const xfer = r.u32(), mode = r.u8(), fingerprint = r.u32(), paramCount = r.u32();
-      if (mode !== Mode.Exchange && mode !== Mode.Pull) throw new Short();
+      if (mode !== Mode.Exchange && mode !== Mode.Pull && mode !== Mode.Overdue) throw new Short();
       m = { ...base, type, xfer, mode, fingerprint, paramCount };
       break;
     }

@@ -4,7 +4,8 @@
 // holds at most a few transfers, and drops one that stops making progress.
 import { idHash32 } from './crypto';
 import { decodeHalf, encodeHalf } from './fp16';
-import { CHUNK_BYTES, chunkBytesOf, Encoding, type SnapshotMeta } from './messages';
+import type { GossipPreset } from './config';
+import { CHUNK_BYTES, chunkBytesOf, datagramLimit, Encoding, type SnapshotMeta } from './messages';
 
 if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1) throw new Error('vctrain gossip assumes a little-endian host');
 
@@ -262,4 +263,12 @@ export class Pacer {
       this.host.timer(() => this.pump(), paceMs);
     }
   }
+}
+
+/** The preset with its window cut to what a receive buffer of `recvBufferBytes` holds (each
+ * datagram costs the kernel about 2 KB beyond its bytes), when known and smaller. */
+export function fitWindow(p: GossipPreset, recvBufferBytes: number | undefined): GossipPreset {
+  if (!recvBufferBytes) return p;
+  const fit = Math.max(2, Math.floor(recvBufferBytes / (datagramLimit(p.chunkBytes) + 2048)));
+  return fit < p.windowChunks ? { ...p, windowChunks: fit } : p;
 }
