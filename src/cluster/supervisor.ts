@@ -5,9 +5,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { BoardReport, EvalPoint } from '../net/report';
-import type { BoardView } from '../cli/progress';
-import { parseBoardEvent, type BoardEvent, type GossipCounters } from './events';
+import type { BoardReport, EvalPoint } from './report';
+import { parseBoardEvent, type BoardEvent, type BoardView, type GossipCounters } from './events';
 import { meanParams, readParamsFile } from './params-file';
 import { freeUdpPorts } from '../sync/udp';
 
