@@ -27,7 +27,8 @@ import { makeAverage } from '../src/sync/averaging';
 import { cpuNow } from '../src/sync/budget';
 import { resolvePreset, type GossipPreset } from '../src/sync/config';
 import { Opener, Sealer } from '../src/sync/crypto';
-import { GossipNode, UdpTransport, applyBlend, type Blend } from '../src/sync/index';
+import { applyBlend, type Blend } from '../src/sync/index';
+import { benchPair } from './gossip-exchange';
 import { CHUNK_BYTES, datagramLimit, decode, encode, Encoding, MsgType, type Msg } from '../src/sync/messages';
 import { bytesPerParam, chunkPayload, encodeSnapshot, fingerprintHash, Incoming } from '../src/sync/transfer';
 
@@ -66,24 +67,9 @@ async function cpuOf(reps: number, fn: () => Promise<void> | void): Promise<numb
 }
 
 async function whole(v: Variant, repeats: number): Promise<{ cpu: number; wire: number; datagrams: number }> {
-  const key = randomBytes(32);
-  const ta = await UdpTransport.open({ host: '127.0.0.1' }), tb = await UdpTransport.open({ host: '127.0.0.1' });
-  const pa = initParams(1), pb = initParams(2);
   // no busy-waiting: the process's CPU is the figure, so the bench sleeps until a node says a blend is ready
   let wake: (() => void) | null = null;
-  const mk = (t: UdpTransport, id: string, seed: string, p: Float32Array) => new GossipNode({
-    transport: t, key, cluster: 'bench', id, seeds: [seed], preset: v.preset,
-    tune: { ...v.tune, exchangeIntervalMs: 1e9, cpuBudget: 0 }, // back-to-back exchanges on purpose
-    fingerprint: ARCH_FINGERPRINT, paramCount: PARAM_COUNT,
-    getSnapshot: () => ({ params: p, samplesSeen: 1 }),
-    onBlend: () => wake?.(),
-  });
-  const a = mk(ta, 'a', tb.address, pa), b = mk(tb, 'b', ta.address, pb);
-  a.start();
-  b.start();
-  const t0 = performance.now();
-  while ((a.stats().peers < 1 || b.stats().peers < 1) && performance.now() - t0 < 5000) await new Promise((r) => setTimeout(r, 10));
-  if (a.stats().peers < 1) throw new Error('bench nodes did not find each other on loopback');
+  const { a, b, pa, pb, close } = await benchPair(v.preset, v.tune, () => wake?.());
   const cpu: number[] = [];
   let wire = 0, datagrams = 0;
   for (let r = 0; r < repeats + 1; r++) {
@@ -111,10 +97,7 @@ async function whole(v: Variant, repeats: number): Promise<{ cpu: number; wire: 
     datagrams = ea.datagramsSent - sa.datagramsSent + eb.datagramsSent - sb.datagramsSent;
     await new Promise((res) => setTimeout(res, 50));
   }
-  await a.stop();
-  await b.stop();
-  await ta.close();
-  await tb.close();
+  await close();
   return { cpu: median(cpu), wire, datagrams };
 }
 
