@@ -193,10 +193,11 @@ export function datagramLimit(chunkBytes: number): number {
   return Math.max(MAX_DATAGRAM, chunkBytes + CHUNK_HEADER_MAX + SEAL_OVERHEAD);
 }
 
-/** The plaintext of m, at most maxDatagram - SEAL_OVERHEAD bytes. The Buffer is the encoder's own
- * (no copy): the caller seals it at once. */
+/** The plaintext of m: a chunk at most maxDatagram - SEAL_OVERHEAD bytes, any other message at most
+ * MAX_PLAINTEXT whatever the preset (membership and control traffic stays in 1,200-byte datagrams).
+ * The Buffer is the encoder's own (no copy): the caller seals it at once. */
 export function encode(m: Msg, maxDatagram = MAX_DATAGRAM): Buffer {
-  const w = new Writer(maxDatagram - SEAL_OVERHEAD);
+  const w = new Writer(m.type === MsgType.Chunk ? maxDatagram - SEAL_OVERHEAD : MAX_PLAINTEXT);
   const wide = m.type === MsgType.Chunk && chunkBytesOf(m.meta) !== CHUNK_BYTES;
   w.u8(wide ? MsgType.WideChunk : m.type).str(m.from, MAX_ID_BYTES).u32(m.incarnation);
   switch (m.type) {
