@@ -255,30 +255,13 @@ export class GossipNode {
 
   private receive(d: Uint8Array, from: string): void {
     if (!this.running) return;
-    const s = this.counts;
-    s.datagramsReceived++;
-    s.bytesReceived += d.length;
-    if (d.length > this.maxDatagram) {
-      s.dropped.short++;
-      return;
-    }
-    const now = this.clock.now();
-    if (this.shedder.shed(from, now)) {
-      s.dropped.shed++;
-      return;
-    }
     // Until a datagram authenticates, its cost is anyone's to impose: time it (wall time on this
     // thread, as its CPU clock ticks too coarsely) and keep it out of the budget.
     const t0 = performance.now();
-    const r = this.opener.open(d);
-    if (!r.ok) {
-      s.dropped[r.reason]++;
-      this.budget.forgive(performance.now() - t0);
-      if (r.reason !== 'replay') this.shedder.failed(from, now);
-      return;
-    }
-    this.shedder.passed(from);
-    const m = decode(r.plain, this.maxDatagram);
+    const plain = this.open(d, from);
+    if (!plain) return this.budget.forgive(performance.now() - t0);
+    const s = this.counts;
+    const m = decode(plain, this.maxDatagram);
     if (!m) {
       s.dropped.decode++;
       return;
@@ -324,6 +307,30 @@ export class GossipNode {
         this.exchanges.onAbort(m);
         break;
     }
+  }
+
+  /** The authenticated plaintext of a datagram, or null (counted) for anything else. */
+  private open(d: Uint8Array, from: string): Buffer | null {
+    const s = this.counts;
+    s.datagramsReceived++;
+    s.bytesReceived += d.length;
+    if (d.length > this.maxDatagram) {
+      s.dropped.short++;
+      return null;
+    }
+    const now = this.clock.now();
+    if (this.shedder.shed(from, now)) {
+      s.dropped.shed++;
+      return null;
+    }
+    const r = this.opener.open(d);
+    if (!r.ok) {
+      s.dropped[r.reason]++;
+      if (r.reason !== 'replay') this.shedder.failed(from, now);
+      return null;
+    }
+    this.shedder.passed(from);
+    return r.plain;
   }
 
   private onNeed(m: Msg & { type: MsgType.Need }): void {
