@@ -65,6 +65,8 @@ export class Incoming {
   frontier = 0;
   sinceReport = 0;
   lastProgress: number;
+  /** Last time any chunk of this transfer arrived, new or not: the line is not silent. */
+  lastHeard = 0;
   readonly started: number;
 
   constructor(readonly meta: SnapshotMeta, now: number) {
@@ -80,9 +82,6 @@ export class Incoming {
     return a.snapshotId === m.snapshotId && a.fingerprint === m.fingerprint && a.paramCount === m.paramCount &&
       a.encoding === m.encoding && a.samplesSeen === m.samplesSeen && a.chunkCount === m.chunkCount && chunkBytesOf(a) === chunkBytesOf(m);
   }
-
-  /** Last time any chunk of this transfer arrived, new or not: the line is not silent. */
-  lastHeard = 0;
 
   /** true if the chunk was new and well-formed. */
   add(index: number, payload: Uint8Array, now: number): boolean {
@@ -144,6 +143,8 @@ export class Outgoing {
   /** Send order of each chunk's latest copy (one pacing tick sends several at the same time). */
   private readonly sentSeq: Float64Array;
   private seq = 0;
+  /** Chunks sent again on request so far. */
+  resent = 0;
   constructor(readonly snap: EncodedSnapshot, private readonly window = Infinity, private readonly minResendMs = 0) {
     this.sentAt = new Float64Array(snap.meta.chunkCount).fill(-Infinity);
     this.sentSeq = new Float64Array(snap.meta.chunkCount).fill(-1);
@@ -172,8 +173,6 @@ export class Outgoing {
       }
     }
   }
-  /** Chunks sent again on request so far. */
-  resent = 0;
   get pendingResends(): number {
     return this.resend.length;
   }
