@@ -249,7 +249,8 @@ export async function threadMain(data: { options: GossipThreadOptions }): Promis
     };
     // Blends are handed over as the node makes them (onBlend): a 5 ms poll timer cost the thread
     // ~1% of a core while idle, which on ten boards sharing two cores was a tenth of each board's CPU.
-    const statsTicker = setInterval(() => send({ type: 'stats', counters: counters() }), 250);
+    // once a second, as the board emits progress (progressEvery): each tick reads two CPU clocks and posts a message
+    const statsTicker = setInterval(() => send({ type: 'stats', counters: counters() }), 1000);
     port.on('message', async (m: ToThread) => {
       if (m.type === 'snapshot') {
         trainerMs = m.trainerMs;
