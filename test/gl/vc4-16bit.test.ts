@@ -5,8 +5,9 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { GlEngine } from '../../src/kernels/gl/engine';
 import { decode, encode, fromTexels, Q16_MAX, stepExponent, toTexels } from '../../src/kernels/gl/q16';
-import { conv2dQ16, countSaturated, disposeQ16, readQ16, storeChecked, toQ16, uploadQ16 } from '../../src/kernels/gl/q16-ops';
+import { conv2dQ16, countSaturated, denseQ16, disposeQ16, readQ16, storeChecked, toQ16, uploadQ16 } from '../../src/kernels/gl/q16-ops';
 import * as cconv from '../../src/kernels/cpu/conv2d';
+import * as cdense from '../../src/kernels/cpu/dense';
 import type { Activation } from '../../src/kernels/engine';
 import type { GlTensor } from '../../src/kernels/gl/tensor';
 
@@ -162,6 +163,29 @@ test('16-bit conv2d (fp32 uniform weights, 2 outputs a fragment) matches the CPU
     }
     disposeQ16(g, x); disposeQ16(g, y);
   }), { numRuns: 6 });
+});
+
+test('16-bit dense (a 1x1 conv on transposed fp32 uniform weights) matches the CPU twin within its stated bound', () => {
+  const g = gl();
+  for (const [N, I, O] of [[3, 8, 4], [5, 40, 10], [2, 160, 2]]) {
+    const rnd = lcg(N * I * O);
+    const xv = Float32Array.from({ length: N * I }, () => rnd() * 2 - 1);
+    const w = Float32Array.from({ length: I * O }, () => (rnd() * 2 - 1) * 0.1);
+    const b = Float32Array.from({ length: O }, () => (rnd() * 2 - 1) * 0.1);
+    const { t: x } = uploadQ16(g, [N, I, 1, 1], xv, -14, rnd);
+    const xq = readQ16(g, x).values;
+    const want = cdense.dense(xq, w, b, N, I, O, 'tanh');
+    const eOut = stepExponent(1, 1);
+    const got = readQ16(g, denseQ16(g, x, w, [I, O], b, 'tanh', eOut, 3)).values;
+    for (let n = 0; n < N; n++) for (let o = 0; o < O; o++) {
+      let sw = 0;
+      for (let i = 0; i < I; i++) sw += Math.abs(w[i * O + o]);
+      // as for conv2d: one step, the decode's 0.004 step times Σ|w|, fp32 accumulation, tanh16
+      const bound = 2 ** eOut + 0.004 * 2 ** -14 * sw + I * 2 ** -23 * sw + 1.5e-5;
+      const at = n * O + o;
+      assert.ok(Math.abs(got[at] - want[at]) <= bound, `[${N},${I}]x[${I},${O}] y[${at}] = ${got[at]}, twin ${want[at]}`);
+    }
+  }
 });
 
 test.after(() => engine?.destroy());

@@ -204,6 +204,22 @@ void main() {
 }
 
 /**
+ * dense on q16: x [N, I] (I even) held as [N, I, 1, 1], weights [I, O] and bias [O] as fp32 host
+ * arrays, O even: a 1x1 convolution with the weights transposed on the host, so one fetch serves
+ * 4 multiply-adds here too. Per draw I/2 vec4 uniforms (LeNet's dense1: 400).
+ */
+export function denseQ16(g: GlEngine, x: Q16Tensor, w: Float32Array, wShape: readonly number[], b: Float32Array,
+  act: Activation, eOut: number, seed: number): Q16Tensor {
+  const [I, O] = wShape, [N] = x.shape;
+  if (x.size !== N * I) throw new Error(`denseQ16: input [${x.shape}] does not match weights [${wShape}]`);
+  const wT = new Float32Array(I * O);
+  for (let i = 0; i < I; i++) for (let o = 0; o < O; o++) wT[o * I + i] = w[i * O + o];
+  const x4 = new Q16Tensor([N, I, 1, 1], x.e, x.ref);
+  const y = conv2dQ16(g, x4, wT, [O, I, 1, 1], b, act, eOut, seed);
+  return new Q16Tensor([N, O, 1, 1], y.e, y.ref);
+}
+
+/**
  * Runs a q16 store at step 2^e and, while any value saturated, redoes it `grow` doublings larger
  * (never a silent clip). Returns the tensor and how many redos it took.
  */
