@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { parseArgs, UsageError, type FlagValues } from './args';
 import { DEFAULT_WORKERS, TRAIN, toArgv, trainingSettings } from './commands';
 import { BoardTable, ProgressBar } from './progress';
-import { Trainer, boardRate, type TrainingSettings } from '../net/train';
+import { RateWindow, Trainer, boardRate, type TrainingSettings } from '../net/train';
 import { writeReport, type BoardReport, type RunReport } from '../cluster/report';
 import { generateKeyFile } from '../sync/index';
 import { consensus, removeSnapshots, runCluster } from '../cluster/supervisor';
@@ -65,20 +65,20 @@ async function trainOne(s: TrainingSettings, out: string, f: TrainFlags): Promis
   const onSig = () => { stop = true; };
   process.on('SIGINT', onSig);
   process.on('SIGTERM', onSig);
-  let windowStart = Date.now(), windowImages = 0, lastSample = 0;
+  const window = new RateWindow();
+  let lastSample = 0;
   let summary;
   try {
     summary = await trainer.run({
       onStep(info) {
-        windowImages += info.images;
+        window.add(info.images);
         const now = Date.now();
-        const rate = (windowImages / Math.max(1, now - windowStart)) * 1000;
+        const rate = window.rate(now);
         bar.update({ epoch: info.epoch + 1, epochs: s.epochs, batch: info.batch, batchesPerEpoch: info.batchesPerEpoch, loss: info.loss, imagesPerSecond: rate });
         if (now - lastSample >= 1000 || info.batch >= info.batchesPerEpoch) {
           board.samples.push({ t: t(), epoch: info.epoch + info.batch / info.batchesPerEpoch, loss: info.loss, imagesPerSecond: rate });
           lastSample = now;
-          windowStart = now;
-          windowImages = 0;
+          window.restart(now);
         }
       },
       onEpoch(rec) {
