@@ -12,7 +12,7 @@ type Handler = (argv: string[]) => Promise<number>;
 
 async function probeCommand(argv: string[]): Promise<number> {
   const { flags } = parseArgs(PROBE, argv);
-  const { runProbe, formatProbe } = require('../kernels/gl/probe') as typeof import('../kernels/gl/probe');
+  const { runProbe, formatProbe } = require('./probe') as typeof import('./probe');
   const r = await runProbe({ profile: flags.profile });
   process.stdout.write(flags.json ? JSON.stringify(r) + '\n' : formatProbe(r) + '\n');
   return 0;
