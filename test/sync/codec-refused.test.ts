@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { decode, encode, CHUNK_BYTES, T, type Msg } from '../../src/sync/messages';
+import { decode, encode, CHUNK_BYTES, MsgType, type Msg } from '../../src/sync/messages';
 
 test('a chunk decodes exactly when index < chunkCount, 1 <= payload <= CHUNK_BYTES, dir <= 1, known encoding and finite samples >= 0', () => {
   fc.assert(fc.property(fc.record({
@@ -16,7 +16,7 @@ test('a chunk decodes exactly when index < chunkCount, 1 <= payload <= CHUNK_BYT
     samplesSeen: fc.constantFrom(0, 1, 1e12, -1, Number.NaN, Infinity),
   }), ({ chunkCount, index, len, dir, encoding, samplesSeen }) => {
     const m = {
-      type: T.Chunk, from: 'b1', incarnation: 3, xfer: 9, dir,
+      type: MsgType.Chunk, from: 'b1', incarnation: 3, xfer: 9, dir,
       meta: { snapshotId: 1, fingerprint: 2, paramCount: 3, encoding, samplesSeen, chunkCount }, index, payload: new Uint8Array(len).fill(5),
     } as unknown as Msg;
     const valid = index < chunkCount && len >= 1 && len <= CHUNK_BYTES && dir <= 1 && (encoding === 1 || encoding === 2)
@@ -26,7 +26,7 @@ test('a chunk decodes exactly when index < chunkCount, 1 <= payload <= CHUNK_BYT
   }), { numRuns: 300 });
   // the boundary cases by name, whatever fast-check drew
   const chunk = (index: number, chunkCount: number, len: number) => decode(encode({
-    type: T.Chunk, from: 'b1', incarnation: 1, xfer: 1, dir: 0,
+    type: MsgType.Chunk, from: 'b1', incarnation: 1, xfer: 1, dir: 0,
     meta: { snapshotId: 1, fingerprint: 2, paramCount: 3, encoding: 1, samplesSeen: 0, chunkCount }, index, payload: new Uint8Array(len),
   } as Msg));
   assert.notEqual(chunk(4, 5, CHUNK_BYTES), null);
@@ -36,14 +36,14 @@ test('a chunk decodes exactly when index < chunkCount, 1 <= payload <= CHUNK_BYT
 });
 
 test('a proposal with an unknown mode, a need with an unknown direction and a trailing byte are refused', () => {
-  const propose = (mode: number) => encode({ type: T.Propose, from: 'a', incarnation: 1, xfer: 2, mode, fingerprint: 3, paramCount: 4 } as unknown as Msg);
+  const propose = (mode: number) => encode({ type: MsgType.Propose, from: 'a', incarnation: 1, xfer: 2, mode, fingerprint: 3, paramCount: 4 } as unknown as Msg);
   assert.notEqual(decode(propose(1)), null);
   assert.notEqual(decode(propose(2)), null);
   for (const mode of [0, 3, 255]) assert.equal(decode(propose(mode)), null, `mode ${mode}`);
-  const need = (dir: number) => encode({ type: T.Need, from: 'a', incarnation: 1, xfer: 2, dir, have: 0, ranges: [[0, 1]] } as unknown as Msg);
+  const need = (dir: number) => encode({ type: MsgType.Need, from: 'a', incarnation: 1, xfer: 2, dir, have: 0, ranges: [[0, 1]] } as unknown as Msg);
   assert.notEqual(decode(need(1)), null);
   assert.equal(decode(need(2)), null);
-  const leave = encode({ type: T.Leave, from: 'a', incarnation: 1 } as Msg);
+  const leave = encode({ type: MsgType.Leave, from: 'a', incarnation: 1 } as Msg);
   assert.notEqual(decode(leave), null);
   assert.equal(decode(Buffer.concat([leave, Buffer.of(0)])), null, 'trailing byte after a complete message');
   assert.equal(decode(leave.subarray(0, leave.length - 1)), null, 'one byte short');
