@@ -92,12 +92,12 @@ export const BENCH: CommandSpec = {
 
 export const EXPORT: CommandSpec = {
   name: 'export',
-  summary: 'write a checkpoint as a TensorFlow.js LayersModel (model.json + weights)',
-  usage: 'vctrain export CHECKPOINT --format tfjs --out DIR',
+  summary: 'write a checkpoint as an ONNX model (one file) or a TensorFlow.js LayersModel (model.json + weights)',
+  usage: 'vctrain export CHECKPOINT --format onnx|tfjs --out FILE|DIR',
   positionals: ['CHECKPOINT'],
   flags: {
-    format: { kind: 'enum', values: ['tfjs'], required: true, help: 'output format' },
-    out: { kind: 'string', required: true, help: 'output directory', meta: 'DIR' },
+    format: { kind: 'enum', values: ['onnx', 'tfjs'], required: true, help: 'onnx: opset 13, input [N,1,28,28] pixel/255, output probabilities [N,10]; tfjs: a LayersModel directory' },
+    out: { kind: 'string', required: true, help: 'output file (onnx) or directory (tfjs)', meta: 'PATH' },
     json: { kind: 'bool', help: 'print what was written as one JSON line' },
   },
 };

@@ -20,6 +20,12 @@ async function probeCommand(argv: string[]): Promise<number> {
 
 async function exportCommand(argv: string[]): Promise<number> {
   const { flags, positionals } = parseArgs(EXPORT, argv);
+  if (flags.format === 'onnx') {
+    const { exportOnnx } = require('../net/onnx') as typeof import('../net/onnx');
+    const r = exportOnnx(positionals[0], flags.out as string);
+    process.stdout.write(flags.json ? JSON.stringify(r) + '\n' : `wrote an ONNX model (opset 13, ${r.act}) to ${flags.out}\n`);
+    return 0;
+  }
   const { exportTfjs } = require('../net/export') as typeof import('../net/export');
   const r = exportTfjs(positionals[0], flags.out as string);
   process.stdout.write(flags.json ? JSON.stringify(r) + '\n' : `wrote a TensorFlow.js LayersModel to ${flags.out}\n`);
