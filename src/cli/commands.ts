@@ -20,7 +20,7 @@ const training: Record<string, FlagSpec> = {
   profile: { kind: 'enum', values: ['vc4', 'desktop'], help: 'GL limits to honour (default: what the probe finds)' },
   threads: { kind: 'posint', help: 'CPU engine threads per board (default: cores / boards)', meta: 'T' },
   act: { kind: 'enum', values: ['tanh', 'relu'], default: 'tanh', help: 'hidden activation' },
-  data: { kind: 'string', help: 'directory with MNIST IDX files (default: the built-in 10,000 digits)', meta: 'DIR' },
+  data: { kind: 'string', help: 'a directory of MNIST IDX files, a CSV file (label, then 784 pixels 0-255, a line), or a directory of <class>/*.png 28x28 images (default: the built-in 10,000 digits)', meta: 'PATH' },
 };
 
 const GOSSIP_BUDGET: FlagSpec = {
