@@ -102,7 +102,18 @@ export const EXPORT: CommandSpec = {
   },
 };
 
-export const COMMANDS: CommandSpec[] = [TRAIN, WORKER, PROBE, BENCH, EXPORT];
+export const KEYGEN: CommandSpec = {
+  name: 'keygen',
+  summary: 'write a new random cluster key (64 hex characters) to FILE, readable by its owner only',
+  usage: 'vctrain keygen FILE [--json]',
+  positionals: ['FILE'],
+  flags: {
+    json: { kind: 'bool', help: 'print what was written as one JSON line' },
+  },
+  notes: 'Refuses to overwrite an existing file: a cluster\'s boards must all keep the same key. Copy FILE to\nevery board (e.g. /etc/vctrain/cluster.key) and pass it as --key-file.',
+};
+
+export const COMMANDS: CommandSpec[] = [TRAIN, WORKER, PROBE, BENCH, EXPORT, KEYGEN];
 
 export function topHelp(): string {
   const w = Math.max(...COMMANDS.map((c) => c.name.length)) + 4;
