@@ -64,7 +64,7 @@ export const WORKER: CommandSpec = {
     gossip: { kind: 'enum', values: ['local', 'lan'], default: 'lan', help: 'gossip timing preset' },
     'gossip-budget': GOSSIP_BUDGET,
     ...training,
-    snapshots: { kind: 'bool', hidden: true, help: 'leave end-of-epoch parameter files for the local supervisor' },
+    snapshots: { kind: 'bool', help: 'keep each epoch\'s parameters as epoch-E.f32 in --out (1.7 MB each): `vctrain report` draws the consensus curve from them' },
     'die-after': { kind: 'posint', hidden: true, help: 'test: SIGKILL itself after N steps', meta: 'N' },
     'gossip-interval': { kind: 'posint', hidden: true, help: 'test: mean ms between exchanges', meta: 'MS' },
   },
@@ -113,7 +113,20 @@ export const KEYGEN: CommandSpec = {
   notes: 'Refuses to overwrite an existing file: a cluster\'s boards must all keep the same key. Copy FILE to\nevery board (e.g. /etc/vctrain/cluster.key) and pass it as --key-file.',
 };
 
-export const COMMANDS: CommandSpec[] = [TRAIN, WORKER, PROBE, BENCH, EXPORT, KEYGEN];
+export const REPORT: CommandSpec = {
+  name: 'report',
+  summary: 'report.html and report.json from boards\' folders (events.jsonl, metrics, parameter files) copied back from a cluster',
+  usage: 'vctrain report DIR... [--out DIR] [--data PATH] [--json]',
+  positionals: ['DIR...'],
+  flags: {
+    out: { kind: 'string', help: 'where report.html, report.json and consensus/ go (default: DIR when one folder is given, else ./report)', meta: 'DIR' },
+    data: { kind: 'string', help: 'test data to evaluate the consensus model on (default: the boards\' --data if it exists here, else the built-in digits)', meta: 'PATH' },
+    json: { kind: 'bool', help: 'print a one-line JSON summary as the last line of stdout' },
+  },
+  notes: 'Each DIR is a board\'s --out folder, its events.jsonl or board.log.jsonl, or a folder of board folders.\nWith every board\'s final.f32 there, the consensus model is evaluated and saved as <out>/consensus/checkpoint.vct;\nwith their epoch-E.f32 (worker --snapshots), its curve over time too.',
+};
+
+export const COMMANDS: CommandSpec[] = [TRAIN, WORKER, PROBE, BENCH, EXPORT, KEYGEN, REPORT];
 
 export function topHelp(): string {
   const w = Math.max(...COMMANDS.map((c) => c.name.length)) + 4;

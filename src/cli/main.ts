@@ -4,7 +4,7 @@
 import { isMainThread, workerData } from 'node:worker_threads';
 import { THREAD_MARK } from '../cluster/gossip-thread';
 import { formatHelp, parseArgs, UsageError, type CommandSpec } from './args';
-import { BENCH, COMMANDS, EXPORT, KEYGEN, PROBE, topHelp } from './commands';
+import { BENCH, COMMANDS, EXPORT, KEYGEN, PROBE, REPORT, topHelp } from './commands';
 
 type Handler = (argv: string[]) => Promise<number>;
 // Commands load their modules on demand (plain require: the bin registers tsx for CommonJS only,
@@ -50,6 +50,20 @@ async function keygenCommand(argv: string[]): Promise<number> {
   return 0;
 }
 
+async function reportCommand(argv: string[]): Promise<number> {
+  const { flags, positionals } = parseArgs(REPORT, argv);
+  const fs = require('node:fs') as typeof import('node:fs');
+  const { reportFromLogs } = require('../cluster/report-from-logs') as typeof import('../cluster/report-from-logs');
+  const one = positionals.length === 1 && fs.existsSync(positionals[0]) && fs.statSync(positionals[0]).isDirectory();
+  const out = (flags.out as string | undefined) ?? (one ? positionals[0] : 'report');
+  const r = await reportFromLogs({ paths: positionals, out, dataDir: flags.data as string | undefined });
+  const s = r.report.summary;
+  const acc = typeof s.testAccuracy === 'number' ? `consensus test accuracy ${(s.testAccuracy * 100).toFixed(2)}%, ` : '';
+  process.stdout.write(`${r.report.boards.length} boards, ${acc}report: ${r.html}\n`);
+  if (flags.json) process.stdout.write(JSON.stringify({ ...s, report: r.html }) + '\n');
+  return 0;
+}
+
 const handlers: Record<string, () => Promise<Handler>> = {
   train: async () => (require('./train') as typeof import('./train')).trainCommand,
   worker: async () => (require('./worker') as typeof import('./worker')).workerCommand,
@@ -57,6 +71,7 @@ const handlers: Record<string, () => Promise<Handler>> = {
   bench: async () => benchCommand,
   export: async () => exportCommand,
   keygen: async () => keygenCommand,
+  report: async () => reportCommand,
 };
 
 export async function main(argv: string[]): Promise<number> {

@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import { parseArgs, type HostPort, type Shard } from './args';
 import { WORKER } from './commands';
 import { startBoard } from '../cluster/board';
+import { boardRecorder } from '../cluster/board-record';
 import type { BoardEvent } from '../cluster/events';
 import type { Device, Profile } from '../kernels/select';
 import type { Activation } from '../kernels/engine';
@@ -32,8 +33,12 @@ export async function workerCommand(argv: string[]): Promise<number> {
   const shard = f.shard as Shard;
   const listen = f.listen as HostPort;
   const json = f.log === 'json';
+  const out = (f.out as string | undefined) ?? path.join('runs', `board-${shard.index}`);
+  const record = boardRecorder(out, (message) => emit({ event: 'log', message }));
   const emit = (ev: BoardEvent) => {
-    if (json) process.stdout.write(JSON.stringify(ev) + '\n');
+    const rec = record(ev);
+    // JSON lines carry the time too, so a supervisor's board.log.jsonl can be turned into a report.
+    if (json) process.stdout.write(JSON.stringify(rec) + '\n');
     else {
       const l = textLine(ev);
       if (l !== null) process.stdout.write(l + '\n');
@@ -48,7 +53,7 @@ export async function workerCommand(argv: string[]): Promise<number> {
       id: f.id as string | undefined,
       shard,
       dataDir: f.data as string | undefined,
-      out: (f.out as string | undefined) ?? path.join('runs', `board-${shard.index}`),
+      out,
       resume: f.resume === true,
       epochs: f.epochs as number,
       batch: f.batch as number,
