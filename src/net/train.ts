@@ -10,6 +10,8 @@
 import { selectEngine, type Device, type Profile } from '../kernels/select';
 import type { Activation, Engine } from '../kernels/engine';
 import { CpuEngine } from '../kernels/cpu/engine';
+import { GlFaultError } from '../kernels/gl/errors';
+import { stepRate } from './step-rate';
 import { CHECKPOINT_FILE, loadCheckpoint, saveCheckpoint, type CheckpointState, type EpochRecord } from './checkpoint';
 import { imageBatch, loadDataset, shard as shardOf, type Dataset } from './data';
 import { DataError } from './idx';
@@ -21,35 +23,50 @@ import { Mulberry32 } from '../util/rng';
 
 export type { EpochRecord } from './checkpoint';
 
-export interface TrainerOptions {
+export type LrRule = 'fixed' | 'sqrt';
+
+/**
+ * What a person chooses about training, declared once: the CLI's flag table (cli/commands.ts)
+ * parses into it, re-serialises it for a board process, and the run report lists it.
+ */
+export interface TrainingSettings {
   epochs: number;
   batch: number;
+  /** The rate of one board; boardRate() scales it for a cluster. */
   lr: number;
-  /** Gradual warm-up (Goyal et al. 2017, arXiv 1706.02677): the rate rises linearly from fromLr to
-   * lr over the first `steps` steps. For a rate scaled up for many boards, whose first steps (the
-   * largest gradients) would otherwise throw single boards off. */
-  warmup?: { steps?: number; epochs?: number; fromLr: number };
+  /** How the rate grows with the number of boards (boardLr). */
+  lrRule: LrRule;
+  /** Epochs over which a scaled rate rises from lr (0: none). */
+  warmupEpochs: number;
   momentum: number;
   weightDecay: number;
   seed: number;
   device: Device;
   profile?: Profile;
   threads?: number;
+  act: Activation;
+  /** Directory of MNIST IDX files (absent: the built-in digits). */
+  dataDir?: string;
+}
+
+/** The Trainer's options: the settings with the rate already fixed for this board, plus where and how to run. */
+export interface TrainerOptions extends Omit<TrainingSettings, 'lrRule' | 'warmupEpochs' | 'act'> {
+  /** Gradual warm-up (Goyal et al. 2017, arXiv 1706.02677): the rate rises linearly from fromLr to
+   * lr over the first `steps` steps. For a rate scaled up for many boards, whose first steps (the
+   * largest gradients) would otherwise throw single boards off. */
+  warmup?: { steps?: number; epochs?: number; fromLr: number };
+  act?: Activation;
   /** Directory of checkpoint.vct. */
   out: string;
   /** Continue from `<out>/checkpoint.vct` if there is one. */
   resume?: boolean;
   shard?: { index: number; count: number };
-  dataDir?: string;
-  act?: Activation;
   log?(line: string): void;
   /** Tests: a data set already in memory instead of loading one. */
   dataset?: Dataset;
   /** An engine already chosen (tests, or a caller that ran selectEngine itself) instead of selectEngine. */
   engineChoice?: { engine: Engine; reason: string; device?: 'gl' | 'cpu'; profile?: Profile };
 }
-
-export type LrRule = 'fixed' | 'sqrt';
 
 /**
  * The step each of `boards` boards takes for a given single-board rate. Averaging N models moves
@@ -60,6 +77,12 @@ export type LrRule = 'fixed' | 'sqrt';
  */
 export function boardLr(lr: number, rule: LrRule, boards: number): number {
   return rule === 'sqrt' ? lr * Math.sqrt(boards) : lr;
+}
+
+/** The rate and warm-up of one of `boards` boards, from the settings. */
+export function boardRate(s: Pick<TrainingSettings, 'lr' | 'lrRule' | 'warmupEpochs'>, boards: number): Pick<TrainerOptions, 'lr' | 'warmup'> {
+  const lr = boardLr(s.lr, s.lrRule, boards);
+  return { lr, warmup: s.warmupEpochs > 0 && lr > s.lr ? { epochs: s.warmupEpochs, fromLr: s.lr } : undefined };
 }
 
 export interface EngineInfo {
@@ -176,7 +199,8 @@ export class Trainer {
     if (data.train.n === 0) throw new DataError(`${data.source}: no training images`);
     const log = opts.log ?? (() => {});
     log(`data: ${data.source}`);
-    const sel = { device: opts.device, profile: opts.profile, threads: opts.threads, log };
+    // batch 8, one timed step each: enough to tell llvmpipe from a GPU without a long start-up
+    const sel = { device: opts.device, profile: opts.profile, threads: opts.threads, log, rate: (e: Engine) => stepRate(e, 8, 1) };
     const choice = opts.engineChoice ?? ((await selectEngine(sel)) as { engine: Engine; reason: string; device?: 'gl' | 'cpu'; profile?: Profile });
     const t = new Trainer(opts, data, choice.engine, choice.reason, choice.profile);
     if (opts.resume) {
@@ -197,16 +221,16 @@ export class Trainer {
   }
 
   getParams(): Float32Array {
-    return this.net.getParams();
+    return this.onEngine(() => this.net.getParams());
   }
 
   setParams(p: Float32Array): void {
-    this.net.setParams(p);
+    this.onEngine(() => this.net.setParams(p));
     this.version++;
   }
 
   resetMomentum(): void {
-    this.net.resetMomentum();
+    this.onEngine(() => this.net.resetMomentum());
   }
 
   /** Everything a checkpoint holds, as of now. */
@@ -277,7 +301,6 @@ export class Trainer {
     this.order = order;
   }
 
-  /** One batch, synchronously. After the last batch of an epoch `epoch` has advanced. */
   /** The learning rate of the next step. */
   lrNow(): number {
     const { lr, warmup } = this.options;
@@ -287,7 +310,12 @@ export class Trainer {
     return warmup.fromLr + ((lr - warmup.fromLr) * this.step) / steps;
   }
 
+  /** One batch, synchronously. After the last batch of an epoch `epoch` has advanced. */
   trainStep(): StepInfo {
+    return this.onEngine(() => this.stepOnce());
+  }
+
+  private stepOnce(): StepInfo {
     if (this.epoch >= this.options.epochs) {
       return { loss: NaN, images: 0, epoch: this.epoch, batch: 0, batchesPerEpoch: this.batchesPerEpoch, done: true };
     }
@@ -300,18 +328,11 @@ export class Trainer {
     imageBatch(this.data.train, picks, this.xb);
     for (let k = 0; k < count; k++) this.yb[k] = labels[picks[k]];
     const t0 = performance.now();
-    let loss: number;
-    try {
-      loss = this.net.step(this.xb.subarray(0, count * PIXELS), this.yb.subarray(0, count), {
-        lr: this.lrNow(), momentum: this.options.momentum, weightDecay: this.options.weightDecay,
-      }).loss;
-    } catch (e) {
-      if (e instanceof Error && e.name === 'GlFaultError' && this.engine.kind === 'gl') {
-        this.fallBackToCpu(e.message);
-        return this.trainStep();
-      }
-      throw e;
-    }
+    // Nothing above has changed the trainer's state, and nothing below touches the engine: a GL
+    // fault inside net.step leaves the step to be redone whole (onEngine).
+    const loss = this.net.step(this.xb.subarray(0, count * PIXELS), this.yb.subarray(0, count), {
+      lr: this.lrNow(), momentum: this.options.momentum, weightDecay: this.options.weightDecay,
+    }).loss;
     this.epochTrainMs += performance.now() - t0;
     this.version++;
     const epochOfStep = this.epoch;
@@ -332,9 +353,23 @@ export class Trainer {
   }
 
   /**
-   * A GL fault the engine itself did not absorb: carry on with the CPU engine from the host copy
-   * of the last checkpoint (the steps since then are redone, in the same order).
+   * The one place a GL fault is handled. Every public method that touches the engine runs its
+   * whole body through here, so a fault (context lost, a GL error after a pass, a program that no
+   * longer builds: GlFaultError, raised by the GL engine alone) moves the run to the CPU engine,
+   * restores the host copy of the last checkpoint, and runs the body again from its start. The
+   * steps since that checkpoint are redone in the same order (the shuffle state is restored too);
+   * gossip blends applied since then are lost, and peers offer them again.
    */
+  private onEngine<T>(body: () => T): T {
+    try {
+      return body();
+    } catch (e) {
+      if (!(e instanceof GlFaultError) || this.engine.kind !== 'gl') throw e;
+      this.fallBackToCpu(e.message);
+      return body();
+    }
+  }
+
   private fallBackToCpu(why: string): void {
     this.log(`GL fault: ${why}; continuing on the CPU from the last checkpoint (epoch ${this.snapshot.epoch}, step ${this.snapshot.step})`);
     try {
@@ -351,6 +386,10 @@ export class Trainer {
 
   /** Accuracy and mean cross-entropy on the whole test split, of the current or the given parameters. */
   evaluate(params?: Float32Array): { accuracy: number; loss: number } {
+    return this.onEngine(() => this.evaluateOnce(params));
+  }
+
+  private evaluateOnce(params?: Float32Array): { accuracy: number; loss: number } {
     if (!params && this.lastEval && this.lastEval.version === this.version) return { accuracy: this.lastEval.accuracy, loss: this.lastEval.loss };
     let net = this.net;
     if (params) net = new LeNet(this.engine, params, this.options.act ?? 'tanh', 0);
@@ -384,7 +423,7 @@ export class Trainer {
   checkpoint(): string {
     // At an epoch's end, record its accuracy in the history the checkpoint carries.
     this.finishedEpoch();
-    const s = this.state();
+    const s = this.onEngine(() => this.state());
     const file = saveCheckpoint(this.options.out, s);
     this.snapshot = s;
     return file;
