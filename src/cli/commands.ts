@@ -98,7 +98,12 @@ export const WORKER = command({
     snapshots: { kind: 'bool', help: 'keep each epoch\'s parameters as epoch-E.f32 in --out (1.7 MB each): `vctrain report` draws the consensus curve from them' },
     'die-after': { kind: 'posint', hidden: true, help: 'test: SIGKILL itself after N steps', meta: 'N' },
     'gossip-interval': { kind: 'posint', hidden: true, help: 'test: mean ms between exchanges', meta: 'MS' },
+    config: { kind: 'string', help: 'a TOML or JSON file of flag values (keys as the flags are named; also VCTRAIN_CONFIG)', meta: 'FILE' },
   },
+  notes:
+    'Every flag can also come from the environment as VCTRAIN_<FLAG>, dashes as underscores (--key-file is\n' +
+    'VCTRAIN_KEY_FILE), or from the --config file (key-file = "/etc/vctrain/cluster.key").\n' +
+    'Precedence: flag > environment > config file > default. One unit for every board: firmware-notes/vctrain@.service.',
 });
 
 export const PROBE = command({

@@ -92,7 +92,7 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   // Validate before loading the command's module: a typo should not wait for (or trip over) the engines.
-  parseArgs(spec, rest);
+  parseArgs(spec, rest, spec.name === 'worker' ? (require('./config') as typeof import('./config')).flagSources(spec, rest) : []);
   const run = await handlers[cmd]();
   return run(rest);
 }

@@ -1,6 +1,7 @@
 // `vctrain worker`: one board of a real cluster, as systemd starts it on a Pi.
 import * as path from 'node:path';
 import { parseArgs } from './args';
+import { flagSources } from './config';
 import { trainingSettings, WORKER } from './commands';
 import { startBoard } from '../cluster/board';
 import { boardRecorder } from '../cluster/board-record';
@@ -26,7 +27,7 @@ function textLine(ev: BoardEvent): string | null {
 }
 
 export async function workerCommand(argv: string[]): Promise<number> {
-  const { flags: f } = parseArgs(WORKER, argv);
+  const { flags: f } = parseArgs(WORKER, argv, flagSources(WORKER, argv));
   const json = f.log === 'json';
   const out = f.out ?? path.join('runs', `board-${f.shard.index}`);
   const record = boardRecorder(out, (message) => emit({ event: 'log', message }));
