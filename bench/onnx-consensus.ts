@@ -51,10 +51,11 @@ async function main(): Promise<number> {
   const pts = (k: number) => Math.round((k / test.n) * 1e6) / 1e4;
   // What `vctrain train` itself printed for this model, when its report is there.
   const reportFile = path.join(run, 'report.json');
-  const reported = fs.existsSync(reportFile) ? (JSON.parse(fs.readFileSync(reportFile, 'utf8')) as { consensus?: { testAccuracy?: number } }).consensus?.testAccuracy : undefined;
+  const rep = fs.existsSync(reportFile) ? (JSON.parse(fs.readFileSync(reportFile, 'utf8')) as { consensus?: { testAccuracy?: number }; settings?: { workers?: number; epochs?: number } }) : undefined;
+  const reported = rep?.consensus?.testAccuracy;
   const gap = Math.abs(pts(ours) - pts(theirs));
   process.stdout.write(JSON.stringify({
-    run, epochs: ck.epoch, act, images: test.n, vctrainAccuracy: pts(ours), onnxruntimeAccuracy: pts(theirs),
+    run, workers: rep?.settings?.workers ?? null, epochs: rep?.settings?.epochs ?? null, act, images: test.n, vctrainAccuracy: pts(ours), onnxruntimeAccuracy: pts(theirs),
     reportedByTrain: reported === undefined ? null : Math.round(reported * 1e6) / 1e4,
     gapPoints: gap, samePrediction: agree, ok: gap <= 0.1,
   }) + '\n');
