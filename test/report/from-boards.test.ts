@@ -15,6 +15,7 @@ import { generateKeyFile } from '../../src/sync/crypto';
 import { freeUdpPorts } from '../../src/sync/udp';
 import { METRICS_COLUMNS } from '../../src/cluster/board-record';
 import { loadCheckpoint } from '../../src/net/checkpoint';
+import { reportFromLogs } from '../../src/cluster/report-from-logs';
 
 let tmp: string, data: string;
 before(() => {
@@ -79,6 +80,20 @@ test('three separate workers, then vctrain report over their folders: all three 
     }
   }
   assert.equal(acc.get('consensus'), EPOCHS);
+
+  // The log files alone (as a supervisor's board.log.jsonl, or journalctl output saved to a file):
+  // the boards' curves, and no consensus without their parameter files.
+  const logsOnly = path.join(tmp, 'logs-only');
+  const files = dirs.map((d, i) => {
+    fs.mkdirSync(path.join(logsOnly, `b${i}`), { recursive: true });
+    const f = path.join(logsOnly, `b${i}`, 'board.log.jsonl');
+    fs.copyFileSync(path.join(d, 'events.jsonl'), f);
+    return f;
+  });
+  const fromFiles = await reportFromLogs({ paths: files, out: path.join(logsOnly, 'report') });
+  assert.deepEqual(fromFiles.report.boards.map((b) => [b.board, b.status, b.evals.length]), [[0, 'done', EPOCHS], [1, 'done', EPOCHS], [2, 'done', EPOCHS]]);
+  assert.equal(fromFiles.report.consensus.testAccuracy, undefined);
+  assert.match(fromFiles.report.consensus.method, /no board folder holds final\.f32/);
 });
 
 test('vctrain report names a folder with no board log in one line', async () => {
