@@ -87,7 +87,7 @@ export function builtinDataset(digits: Digits = loadBuiltinDigits()): Dataset {
   return {
     train: toSplit(digits.pixels, digits.labels, train),
     test: toSplit(digits.pixels, digits.labels, test),
-    source: `built-in mnist digits (${train.length} train / ${test.length} test, per digit first 80%) from ${digits.from}`,
+    source: `built-in mnist digits (${train.length} train / ${test.length} test, per digit first 80%) from ${digits.from}; ${classList(digits.labels)}`,
   };
 }
 
