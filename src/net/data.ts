@@ -169,5 +169,5 @@ export function shard(ds: Dataset, index: number, count: number): Dataset {
   if (count === 1) return ds;
   if (count > ds.train.n) throw new DataError(`cannot split ${ds.train.n} training images into ${count} shards`);
   const picks = Array.from({ length: Math.ceil((ds.train.n - index) / count) }, (_, k) => index + k * count);
-  return { train: toSplit(ds.train.pixels, ds.train.labels, picks), test: ds.test, source: `${ds.source}, shard ${index}/${count}` };
+  return { train: toSplit(ds.train.pixels, ds.train.labels, picks), test: ds.test, source: `${ds.source}; shard ${index}/${count}` };
 }
