@@ -138,7 +138,7 @@ export const EXPORT = command({
   },
 });
 
-export const KEYGEN: CommandSpec = {
+export const KEYGEN = command({
   name: 'keygen',
   summary: 'write a new random cluster key (64 hex characters) to FILE, readable by its owner only',
   usage: 'vctrain keygen FILE [--json]',
@@ -147,9 +147,9 @@ export const KEYGEN: CommandSpec = {
     json: { kind: 'bool', help: 'print what was written as one JSON line' },
   },
   notes: 'Refuses to overwrite an existing file: a cluster\'s boards must all keep the same key. Copy FILE to\nevery board (e.g. /etc/vctrain/cluster.key) and pass it as --key-file.',
-};
+});
 
-export const REPORT: CommandSpec = {
+export const REPORT = command({
   name: 'report',
   summary: 'report.html and report.json from boards\' folders (events.jsonl, metrics, parameter files) copied back from a cluster',
   usage: 'vctrain report DIR... [--out DIR] [--data PATH] [--json]',
@@ -160,7 +160,7 @@ export const REPORT: CommandSpec = {
     json: { kind: 'bool', help: 'print a one-line JSON summary as the last line of stdout' },
   },
   notes: 'Each DIR is a board\'s --out folder, its events.jsonl or board.log.jsonl, or a folder of board folders.\nWith every board\'s final.f32 there, the consensus model is evaluated and saved as <out>/consensus/checkpoint.vct;\nwith their epoch-E.f32 (worker --snapshots), its curve over time too.',
-};
+});
 
 export const COMMANDS: CommandSpec[] = [TRAIN, WORKER, PROBE, BENCH, EXPORT, KEYGEN, REPORT];
 

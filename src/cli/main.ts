@@ -22,7 +22,7 @@ async function exportCommand(argv: string[]): Promise<number> {
   const { flags, positionals } = parseArgs(EXPORT, argv);
   if (flags.format === 'onnx') {
     const { exportOnnx } = require('../net/onnx') as typeof import('../net/onnx');
-    const r = exportOnnx(positionals[0], flags.out as string);
+    const r = exportOnnx(positionals[0], flags.out);
     process.stdout.write(flags.json ? JSON.stringify(r) + '\n' : `wrote an ONNX model (opset 13, ${r.act}) to ${flags.out}\n`);
     return 0;
   }
@@ -55,8 +55,8 @@ async function reportCommand(argv: string[]): Promise<number> {
   const fs = require('node:fs') as typeof import('node:fs');
   const { reportFromLogs } = require('../cluster/report-from-logs') as typeof import('../cluster/report-from-logs');
   const one = positionals.length === 1 && fs.existsSync(positionals[0]) && fs.statSync(positionals[0]).isDirectory();
-  const out = (flags.out as string | undefined) ?? (one ? positionals[0] : 'report');
-  const r = await reportFromLogs({ paths: positionals, out, dataDir: flags.data as string | undefined });
+  const out = flags.out ?? (one ? positionals[0] : 'report');
+  const r = await reportFromLogs({ paths: positionals, out, dataDir: flags.data });
   const s = r.report.summary;
   const acc = typeof s.testAccuracy === 'number' ? `consensus test accuracy ${(s.testAccuracy * 100).toFixed(2)}%, ` : '';
   process.stdout.write(`${r.report.boards.length} boards, ${acc}report: ${r.html}\n`);
