@@ -54,6 +54,7 @@ export async function workerCommand(argv: string[]): Promise<number> {
       preset: f.gossip,
       snapshots: f.snapshots,
       dieAfterSteps: f['die-after'],
+      hangAfterSteps: f['hang-after'],
       exchangeIntervalMs: f['gossip-interval'],
       gossipBudget: f['gossip-budget'],
     },
@@ -69,6 +70,9 @@ export async function workerCommand(argv: string[]): Promise<number> {
   } catch (e) {
     // main prints the one-line error on stderr; a supervisor reading JSON also gets it as an event
     if (json) emit({ event: 'error', message: (e as Error).message });
+    // main prints the line and sets the exit code; should anything still hold the event loop open
+    // (a native handle of a faulted engine), the board must end all the same
+    setTimeout(() => process.exit(1), 5000).unref();
     throw e;
   } finally {
     process.off('SIGINT', stop);
