@@ -111,7 +111,15 @@ export class GossipNode {
   start(): void {
     if (this.running) return;
     this.running = true;
-    this.transport.onMessage((d, from) => this.guarded(() => this.receive(d, from)));
+    this.transport.onMessage((d, from) => {
+      // Until a datagram authenticates, its cost is anyone's to impose: time all of it, the guard's
+      // own clock reads included (wall time on this thread, as its CPU clock ticks too coarsely),
+      // and keep it out of the budget.
+      const t0 = performance.now();
+      let accepted = false;
+      this.guarded(() => (accepted = this.receive(d, from)));
+      if (!accepted) this.budget.forgive(performance.now() - t0);
+    });
     this.membership.start();
     this.scheduleExchange();
     this.joins.start();
@@ -253,20 +261,18 @@ export class GossipNode {
     this.transport.send(addr, sealed);
   }
 
-  private receive(d: Uint8Array, from: string): void {
-    if (!this.running) return;
-    // Until a datagram authenticates, its cost is anyone's to impose: time it (wall time on this
-    // thread, as its CPU clock ticks too coarsely) and keep it out of the budget.
-    const t0 = performance.now();
+  /** false if the datagram did not authenticate (its cost is not gossip's; see start). */
+  private receive(d: Uint8Array, from: string): boolean {
+    if (!this.running) return true;
     const plain = this.open(d, from);
-    if (!plain) return this.budget.forgive(performance.now() - t0);
+    if (!plain) return false;
     const s = this.counts;
     const m = decode(plain, this.maxDatagram);
     if (!m) {
       s.dropped.decode++;
-      return;
+      return true;
     }
-    if (m.from === this.id) return; // our own datagram echoed back (a seed list that includes us)
+    if (m.from === this.id) return true; // our own datagram echoed back (a seed list that includes us)
     if (m.type !== MsgType.Leave) this.membership.noteDirect(m.from, m.incarnation, from);
     switch (m.type) {
       case MsgType.Ping:
@@ -307,6 +313,7 @@ export class GossipNode {
         this.exchanges.onAbort(m);
         break;
     }
+    return true;
   }
 
   /** The authenticated plaintext of a datagram, or null (counted) for anything else. */
