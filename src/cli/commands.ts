@@ -80,6 +80,20 @@ export const PROBE: CommandSpec = {
   },
 };
 
+export const COST: CommandSpec = {
+  name: 'cost',
+  summary: 'what one training step asks of the GPU (passes, fetches, vc4 QPU instructions) and a projected Pi 3 rate',
+  usage: 'vctrain cost [--profile vc4|desktop] [--batch N] [--vc4-compiler PATH] [--calibration FILE] [--json]',
+  flags: {
+    profile: { kind: 'enum', values: ['vc4', 'desktop'], default: 'vc4', help: 'profile whose step is counted' },
+    batch: { kind: 'posint', default: 64, help: 'batch size of the counted step', meta: 'N' },
+    'vc4-compiler': { kind: 'string', help: 'vc4stats.sh built by scripts/vc4-compiler.sh (default: VCTRAIN_VC4_COMPILER, then ~/.cache/vctrain/vc4-compiler)', meta: 'PATH' },
+    'no-vc4': { kind: 'bool', help: 'skip Mesa\'s vc4 compiler even if it is built' },
+    calibration: { kind: 'string', help: 'figures from `vctrain probe --calibrate --json` in place of the model\'s defaults', meta: 'FILE' },
+    json: { kind: 'bool', help: 'print the report as one JSON line' },
+  },
+};
+
 export const BENCH: CommandSpec = {
   name: 'bench',
   summary: 'per-board training throughput: the GL and CPU paths, and the peers beside them',
@@ -102,7 +116,7 @@ export const EXPORT: CommandSpec = {
   },
 };
 
-export const COMMANDS: CommandSpec[] = [TRAIN, WORKER, PROBE, BENCH, EXPORT];
+export const COMMANDS: CommandSpec[] = [TRAIN, WORKER, PROBE, COST, BENCH, EXPORT];
 
 export function topHelp(): string {
   const w = Math.max(...COMMANDS.map((c) => c.name.length)) + 4;

@@ -4,7 +4,7 @@
 import { isMainThread, workerData } from 'node:worker_threads';
 import { THREAD_MARK } from '../cluster/gossip-thread';
 import { formatHelp, parseArgs, UsageError, type CommandSpec } from './args';
-import { BENCH, COMMANDS, EXPORT, PROBE, topHelp } from './commands';
+import { BENCH, COMMANDS, COST, EXPORT, PROBE, topHelp } from './commands';
 
 type Handler = (argv: string[]) => Promise<number>;
 // Commands load their modules on demand (plain require: the bin registers tsx for CommonJS only,
@@ -15,6 +15,17 @@ async function probeCommand(argv: string[]): Promise<number> {
   const { runProbe, formatProbe } = require('./probe') as typeof import('./probe');
   const r = await runProbe({ profile: flags.profile as 'vc4' | 'desktop' | undefined });
   process.stdout.write(flags.json ? JSON.stringify(r) + '\n' : formatProbe(r) + '\n');
+  return 0;
+}
+
+async function costCommand(argv: string[]): Promise<number> {
+  const { flags } = parseArgs(COST, argv);
+  const { measureStepCost, formatCost } = require('./cost') as typeof import('./cost');
+  const r = measureStepCost({
+    profile: flags.profile as 'vc4' | 'desktop', batch: flags.batch as number, calibration: flags.calibration as string | undefined,
+    vc4Compiler: flags['no-vc4'] === true ? false : (flags['vc4-compiler'] as string | undefined),
+  });
+  process.stdout.write(flags.json ? JSON.stringify(r) + '\n' : formatCost(r) + '\n');
   return 0;
 }
 
@@ -39,6 +50,7 @@ const handlers: Record<string, () => Promise<Handler>> = {
   train: async () => (require('./train') as typeof import('./train')).trainCommand,
   worker: async () => (require('./worker') as typeof import('./worker')).workerCommand,
   probe: async () => probeCommand,
+  cost: async () => costCommand,
   bench: async () => benchCommand,
   export: async () => exportCommand,
 };
