@@ -9,6 +9,7 @@ import type { Engine } from '../kernels/engine';
 import { CpuEngine } from '../kernels/cpu/engine';
 import { loadGl } from '../kernels/gl/load-gl';
 import { GlEngine } from '../kernels/gl/engine';
+import { measureStepCost, projectionLine } from './step-cost';
 import { LeNet, initParams, mulberry32 } from '../net/lenet';
 import { timeSteps, type TimeOptions, type Timing } from './measure';
 import { benchTfjs, benchTorch, type PeerResult } from './peers';
@@ -65,6 +66,8 @@ export interface BenchReport {
   settings: { batches: number[]; runs: number; minSeconds: number; lr: number; network: string };
   rows: BenchRow[];
   ratios: BenchRatio[];
+  /** Per GL profile benched: the projected Pi 3 rate of its batch-64 step (bench/step-cost.ts), beside the measured rows. */
+  projections?: { id: string; batch: number; imagesPerSecond: [number, number]; line: string }[];
   wallSeconds: number;
 }
 
@@ -288,6 +291,18 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchReport> {
     }
   }
 
+  // The Pi 3 the GL rows stand for: each profile's batch-64 step counted and projected by the one
+  // model (a second context, after the timed runs, so it does not disturb them).
+  const projections: NonNullable<BenchReport['projections']> = [];
+  for (const id of new Set(rows.filter((r) => r.status === 'ok' && r.id.startsWith('gl-')).map((r) => r.id))) {
+    try {
+      const c = measureStepCost({ profile: id === 'gl-vc4' ? 'vc4' : 'desktop', batch: 64 });
+      projections.push({ id, batch: 64, imagesPerSecond: c.projection.busy.imagesPerSecond, line: projectionLine(c) });
+    } catch (e) {
+      log(`${id}: no projection: ${(e as Error).message}`);
+    }
+  }
+
   const cpu = os.cpus()[0]?.model?.trim() ?? 'unknown cpu';
   return {
     kind: 'vctrain-bench',
@@ -297,6 +312,7 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchReport> {
     settings: { batches, runs, minSeconds, lr: LR, network: 'LeNet (MXNet train_mnist), tanh, SGD, random inputs' },
     rows,
     ratios,
+    projections,
     wallSeconds: (performance.now() - t0) / 1000,
   };
 }
@@ -331,6 +347,12 @@ export function formatBench(r: BenchReport): string {
     return [(ok ?? rs[0]).label, ...r.settings.batches.map((b) => fmtRate(rs.find((x) => x.batch === b)))];
   });
   out.push(...table(['engine', ...r.settings.batches.map((b) => `batch ${b}`)], body));
+
+  if (r.projections?.length) out.push('', 'measured on this machine beside the projection for a Raspberry Pi 3 (vctrain cost)');
+  for (const p of r.projections ?? []) {
+    const here = r.rows.find((x) => x.id === p.id && x.batch === p.batch && x.status === 'ok');
+    out.push(`${p.id} batch ${p.batch}: measured here ${here ? fmtRate(here) : 'n/a'} images/s; ${p.line}`);
+  }
 
   const peers = ids.filter((id) => r.ratios.some((q) => q.peer === id));
   const ours = ids.filter((id) => r.ratios.some((q) => q.ours === id));

@@ -20,7 +20,7 @@ async function probeCommand(argv: string[]): Promise<number> {
 
 async function costCommand(argv: string[]): Promise<number> {
   const { flags } = parseArgs(COST, argv);
-  const { measureStepCost, formatCost } = require('./cost') as typeof import('./cost');
+  const { measureStepCost, formatCost } = require('../bench/step-cost') as typeof import('../bench/step-cost');
   const r = measureStepCost({
     profile: flags.profile as 'vc4' | 'desktop', batch: flags.batch as number, calibration: flags.calibration as string | undefined,
     vc4Compiler: flags['no-vc4'] === true ? false : (flags['vc4-compiler'] as string | undefined),
