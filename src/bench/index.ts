@@ -9,6 +9,7 @@ import type { Engine } from '../kernels/engine';
 import { CpuEngine } from '../kernels/cpu/engine';
 import { loadGl } from '../kernels/gl/load-gl';
 import { GlEngine } from '../kernels/gl/engine';
+import { loadedGlDriver } from '../kernels/select';
 import { measureStepCost, projectionLine } from './step-cost';
 import { LeNet, initParams, mulberry32 } from '../net/lenet';
 import { timeSteps, type TimeOptions, type Timing } from './measure';
@@ -176,18 +177,6 @@ async function benchEngine(engine: Engine, o: TimeOptions & { profileSteps: numb
   return { status: 'ok', imagesPerSecond: t.imagesPerSecond, msPerStep: t.msPerStep, rates: t.rates, note: t.note, kernels };
 }
 
-function loadedGlDriver(): string | undefined {
-  try {
-    const maps = fs.readFileSync('/proc/self/maps', 'utf8');
-    const libs = new Set(maps.split('\n').map((l) => path.basename(l.trim().split(/\s+/)[5] ?? '')).filter(Boolean));
-    const dri = [...libs].filter((l) => /_dri\.so/.test(l));
-    if (!dri.length) return undefined;
-    const llvm = [...libs].some((l) => /^libLLVM/.test(l));
-    return dri.map((d) => (d.startsWith('swrast') ? `Mesa ${d} (${llvm ? 'llvmpipe' : 'softpipe'}: software, on the CPU)` : `Mesa ${d}`)).join(', ');
-  } catch {
-    return undefined;
-  }
-}
 
 function glRendererInfo(): { renderer?: string; glVersion?: string } {
   const gl = loadGl();

@@ -73,9 +73,12 @@ export const WORKER: CommandSpec = {
 export const PROBE: CommandSpec = {
   name: 'probe',
   summary: 'what GL context is there, its limits, the chosen profile, and the engine self-test',
-  usage: 'vctrain probe [--profile vc4|desktop] [--json]',
+  usage: 'vctrain probe [--profile vc4|desktop] [--calibrate [--quick] [--out FILE]] [--json]',
   flags: {
     profile: { kind: 'enum', values: ['vc4', 'desktop'], help: 'profile to test (default: what the context suggests)' },
+    calibrate: { kind: 'bool', help: 'measure fetch, ALU, uniform and per-draw rates, the V3D clock and shader limits (~10 min on a Pi)' },
+    quick: { kind: 'bool', help: 'with --calibrate: small targets and short timings (CI, a software renderer)' },
+    out: { kind: 'string', default: 'vctrain-calibration.json', help: 'with --calibrate: the file `vctrain cost --calibration` reads', meta: 'FILE' },
     json: { kind: 'bool', help: 'print the report as one JSON line' },
   },
 };

@@ -12,6 +12,13 @@ type Handler = (argv: string[]) => Promise<number>;
 
 async function probeCommand(argv: string[]): Promise<number> {
   const { flags } = parseArgs(PROBE, argv);
+  if (flags.calibrate === true) {
+    const { calibrate, formatCalibration, writeCalibration } = require('./calibrate') as typeof import('./calibrate');
+    const r = calibrate({ quick: flags.quick === true, log: (l) => process.stderr.write(l + '\n') });
+    writeCalibration(flags.out as string, r);
+    process.stdout.write(flags.json ? JSON.stringify(r) + '\n' : `${formatCalibration(r)}\nwrote ${flags.out as string}\n`);
+    return 0;
+  }
   const { runProbe, formatProbe } = require('./probe') as typeof import('./probe');
   const r = await runProbe({ profile: flags.profile as 'vc4' | 'desktop' | undefined });
   process.stdout.write(flags.json ? JSON.stringify(r) + '\n' : formatProbe(r) + '\n');
