@@ -173,7 +173,7 @@ export function calibrate(o: CalibrateOptions = {}): CalibrationReport {
 
   // Largest straight-line shader: double until the driver refuses (or the cap, to bound the time).
   let largest = 0, firstFailing: number | null = null;
-  for (let n = 1024; n <= (o.quick ? 8192 : 262144); n *= 2) {
+  for (let n = 1024; n <= (o.quick ? 4096 : 262144); n *= 2) {
     try {
       b.program(aluShader(n / 4));
       largest = n;
