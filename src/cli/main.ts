@@ -20,7 +20,7 @@ async function probeCommand(argv: string[]): Promise<number> {
     return 0;
   }
   const { runProbe, formatProbe } = require('./probe') as typeof import('./probe');
-  const r = await runProbe({ profile: flags.profile as 'vc4' | 'desktop' | undefined });
+  const r = await runProbe({ profile: flags.profile });
   process.stdout.write(flags.json ? JSON.stringify(r) + '\n' : formatProbe(r) + '\n');
   return 0;
 }
@@ -39,7 +39,7 @@ async function costCommand(argv: string[]): Promise<number> {
 async function exportCommand(argv: string[]): Promise<number> {
   const { flags, positionals } = parseArgs(EXPORT, argv);
   const { exportTfjs } = require('../net/export') as typeof import('../net/export');
-  const r = exportTfjs(positionals[0], flags.out as string);
+  const r = exportTfjs(positionals[0], flags.out);
   process.stdout.write(flags.json ? JSON.stringify(r) + '\n' : `wrote a TensorFlow.js LayersModel to ${flags.out}\n`);
   return 0;
 }
@@ -48,7 +48,7 @@ async function benchCommand(argv: string[]): Promise<number> {
   const { flags } = parseArgs(BENCH, argv);
   const { runBench, formatBench } = require('../bench/index') as typeof import('../bench/index');
   // Progress goes to stderr so that stdout is the table, or the one JSON line.
-  const r = await runBench({ quick: flags.quick === true, log: (l) => process.stderr.write(l + '\n') });
+  const r = await runBench({ quick: flags.quick, log: (l) => process.stderr.write(l + '\n') });
   process.stdout.write(flags.json ? JSON.stringify(r) + '\n' : formatBench(r) + '\n');
   return 0;
 }

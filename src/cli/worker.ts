@@ -1,12 +1,9 @@
 // `vctrain worker`: one board of a real cluster, as systemd starts it on a Pi.
 import * as path from 'node:path';
-import { parseArgs, type HostPort, type Shard } from './args';
-import { WORKER } from './commands';
+import { parseArgs } from './args';
+import { trainingSettings, WORKER } from './commands';
 import { startBoard } from '../cluster/board';
 import type { BoardEvent } from '../cluster/events';
-import type { Device, Profile } from '../kernels/select';
-import type { Activation } from '../kernels/engine';
-import type { LrRule } from '../net/train';
 
 function textLine(ev: BoardEvent): string | null {
   switch (ev.event) {
@@ -29,8 +26,6 @@ function textLine(ev: BoardEvent): string | null {
 
 export async function workerCommand(argv: string[]): Promise<number> {
   const { flags: f } = parseArgs(WORKER, argv);
-  const shard = f.shard as Shard;
-  const listen = f.listen as HostPort;
   const json = f.log === 'json';
   const emit = (ev: BoardEvent) => {
     if (json) process.stdout.write(JSON.stringify(ev) + '\n');
@@ -41,32 +36,20 @@ export async function workerCommand(argv: string[]): Promise<number> {
   };
   const board = startBoard(
     {
-      listen,
-      peers: (f.peers as HostPort[]).map((p) => (p.host.includes(':') ? `[${p.host}]:${p.port}` : `${p.host}:${p.port}`)),
-      keyFile: f['key-file'] as string,
-      cluster: f.cluster as string,
-      id: f.id as string | undefined,
-      shard,
-      dataDir: f.data as string | undefined,
-      out: (f.out as string | undefined) ?? path.join('runs', `board-${shard.index}`),
-      resume: f.resume === true,
-      epochs: f.epochs as number,
-      batch: f.batch as number,
-      lr: f.lr as number,
-      lrRule: f['lr-rule'] as LrRule,
-      warmupEpochs: f['warmup-epochs'] as number,
-      momentum: f.momentum as number,
-      weightDecay: f['weight-decay'] as number,
-      seed: f.seed as number,
-      device: f.device as Device,
-      profile: f.profile as Profile | undefined,
-      threads: f.threads as number | undefined,
-      act: f.act as Activation,
-      preset: f.gossip as 'local' | 'lan',
-      snapshots: f.snapshots === true,
-      dieAfterSteps: f['die-after'] as number | undefined,
-      exchangeIntervalMs: f['gossip-interval'] as number | undefined,
-      gossipBudget: f['gossip-budget'] as number | undefined,
+      ...trainingSettings(f),
+      listen: f.listen,
+      peers: f.peers.map((p) => (p.host.includes(':') ? `[${p.host}]:${p.port}` : `${p.host}:${p.port}`)),
+      keyFile: f['key-file'],
+      cluster: f.cluster,
+      id: f.id,
+      shard: f.shard,
+      out: f.out ?? path.join('runs', `board-${f.shard.index}`),
+      resume: f.resume,
+      preset: f.gossip,
+      snapshots: f.snapshots,
+      dieAfterSteps: f['die-after'],
+      exchangeIntervalMs: f['gossip-interval'],
+      gossipBudget: f['gossip-budget'],
     },
     emit,
   );

@@ -4,39 +4,22 @@
 // slow or dead peer only means fewer averages.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Trainer, boardLr, type LrRule } from '../net/train';
+import { Trainer, boardRate, type TrainingSettings } from '../net/train';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { loadKeyFile } from '../sync/index';
 import { GossipThread, yieldCpuToGossip } from './gossip-thread';
-import type { Device, Profile } from '../kernels/select';
-import type { Activation } from '../kernels/engine';
 import type { BoardEvent } from './events';
 import { writeParamsFile } from './params-file';
 
-export interface BoardOptions {
+export interface BoardOptions extends TrainingSettings {
   listen: { host: string; port: number };
   peers: string[];
   keyFile: string;
   cluster: string;
   id?: string;
   shard: { index: number; count: number };
-  dataDir?: string;
   out: string;
   resume: boolean;
-  epochs: number;
-  batch: number;
-  lr: number;
-  /** How the rate grows with shard.count (boardLr); 'fixed' if absent. */
-  lrRule?: LrRule;
-  /** Epochs over which a scaled rate rises from lr (0 or absent: none). */
-  warmupEpochs?: number;
-  momentum: number;
-  weightDecay: number;
-  seed: number;
-  device: Device;
-  profile?: Profile;
-  threads?: number;
-  act?: Activation;
   preset?: 'local' | 'lan';
   /** Mean ms between exchanges a board starts, overriding the preset (short test jobs). */
   exchangeIntervalMs?: number;
@@ -71,23 +54,11 @@ export function startBoard(o: BoardOptions, emit: (ev: BoardEvent) => void): Boa
   async function run(): Promise<BoardEvent & { event: 'done' }> {
     loadKeyFile(o.keyFile); // a bad key file fails here, in one line, before any data is loaded
     fs.mkdirSync(o.out, { recursive: true });
-    const lr = boardLr(o.lr, o.lrRule ?? 'fixed', o.shard.count);
+    const rate = boardRate(o, o.shard.count);
+    const lr = rate.lr;
     const trainer = await Trainer.create({
-      epochs: o.epochs,
-      batch: o.batch,
-      lr,
-      warmup: o.warmupEpochs && lr > o.lr ? { epochs: o.warmupEpochs, fromLr: o.lr } : undefined,
-      momentum: o.momentum,
-      weightDecay: o.weightDecay,
-      seed: o.seed,
-      device: o.device,
-      profile: o.profile,
-      threads: o.threads,
-      out: o.out,
-      resume: o.resume,
-      shard: o.shard,
-      dataDir: o.dataDir,
-      act: o.act,
+      ...o,
+      ...rate,
       log: (message: string) => emit({ event: 'log', message }),
     });
     const resumed = o.resume && trainer.step > 0;
@@ -103,7 +74,7 @@ export function startBoard(o: BoardOptions, emit: (ev: BoardEvent) => void): Boa
       (message) => emit({ event: 'log', message }),
     );
     if (lr !== o.lr) {
-      const warm = o.warmupEpochs ? `, reached from ${o.lr} over ${o.warmupEpochs} epochs` : '';
+      const warm = rate.warmup ? `, reached from ${o.lr} over ${o.warmupEpochs} epochs` : '';
       emit({ event: 'log', message: `learning rate ${+lr.toFixed(6)} (${o.lr} x sqrt(${o.shard.count} boards)${warm})` });
     }
     if (yieldCpuToGossip() === null) emit({ event: 'log', message: 'could not lower the trainer\'s priority below the gossip thread\'s' });

@@ -17,9 +17,8 @@ export interface ClusterOptions {
   workers: number;
   runDir: string;
   keyFile: string;
-  /** Flags passed to every board unchanged (epochs, batch, lr, device, data, seed...). */
+  /** Flags passed to every board unchanged (epochs, batch, lr, device, data, seed, threads...). */
   boardArgs: string[];
-  threadsPerBoard: number;
   /** Test hook: board index -> extra flags (e.g. a hidden fault switch). */
   extraArgs?: Record<number, string[]>;
   /** How to start `vctrain worker`: defaults to this very process's node, flags and entry script. */
@@ -97,7 +96,6 @@ export async function runCluster(o: ClusterOptions): Promise<ClusterResult> {
       '--key-file', o.keyFile,
       '--shard', `${i}/${o.workers}`,
       '--out', out,
-      '--threads', String(o.threadsPerBoard),
       '--log', 'json',
       '--snapshots',
       ...o.boardArgs,

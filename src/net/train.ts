@@ -23,35 +23,50 @@ import { Mulberry32 } from '../util/rng';
 
 export type { EpochRecord } from './checkpoint';
 
-export interface TrainerOptions {
+export type LrRule = 'fixed' | 'sqrt';
+
+/**
+ * What a person chooses about training, declared once: the CLI's flag table (cli/commands.ts)
+ * parses into it, re-serialises it for a board process, and the run report lists it.
+ */
+export interface TrainingSettings {
   epochs: number;
   batch: number;
+  /** The rate of one board; boardRate() scales it for a cluster. */
   lr: number;
-  /** Gradual warm-up (Goyal et al. 2017, arXiv 1706.02677): the rate rises linearly from fromLr to
-   * lr over the first `steps` steps. For a rate scaled up for many boards, whose first steps (the
-   * largest gradients) would otherwise throw single boards off. */
-  warmup?: { steps?: number; epochs?: number; fromLr: number };
+  /** How the rate grows with the number of boards (boardLr). */
+  lrRule: LrRule;
+  /** Epochs over which a scaled rate rises from lr (0: none). */
+  warmupEpochs: number;
   momentum: number;
   weightDecay: number;
   seed: number;
   device: Device;
   profile?: Profile;
   threads?: number;
+  act: Activation;
+  /** Directory of MNIST IDX files (absent: the built-in digits). */
+  dataDir?: string;
+}
+
+/** The Trainer's options: the settings with the rate already fixed for this board, plus where and how to run. */
+export interface TrainerOptions extends Omit<TrainingSettings, 'lrRule' | 'warmupEpochs' | 'act'> {
+  /** Gradual warm-up (Goyal et al. 2017, arXiv 1706.02677): the rate rises linearly from fromLr to
+   * lr over the first `steps` steps. For a rate scaled up for many boards, whose first steps (the
+   * largest gradients) would otherwise throw single boards off. */
+  warmup?: { steps?: number; epochs?: number; fromLr: number };
+  act?: Activation;
   /** Directory of checkpoint.vct. */
   out: string;
   /** Continue from `<out>/checkpoint.vct` if there is one. */
   resume?: boolean;
   shard?: { index: number; count: number };
-  dataDir?: string;
-  act?: Activation;
   log?(line: string): void;
   /** Tests: a data set already in memory instead of loading one. */
   dataset?: Dataset;
   /** An engine already chosen (tests, or a caller that ran selectEngine itself) instead of selectEngine. */
   engineChoice?: { engine: Engine; reason: string; device?: 'gl' | 'cpu'; profile?: Profile };
 }
-
-export type LrRule = 'fixed' | 'sqrt';
 
 /**
  * The step each of `boards` boards takes for a given single-board rate. Averaging N models moves
@@ -62,6 +77,12 @@ export type LrRule = 'fixed' | 'sqrt';
  */
 export function boardLr(lr: number, rule: LrRule, boards: number): number {
   return rule === 'sqrt' ? lr * Math.sqrt(boards) : lr;
+}
+
+/** The rate and warm-up of one of `boards` boards, from the settings. */
+export function boardRate(s: Pick<TrainingSettings, 'lr' | 'lrRule' | 'warmupEpochs'>, boards: number): Pick<TrainerOptions, 'lr' | 'warmup'> {
+  const lr = boardLr(s.lr, s.lrRule, boards);
+  return { lr, warmup: s.warmupEpochs > 0 && lr > s.lr ? { epochs: s.warmupEpochs, fromLr: s.lr } : undefined };
 }
 
 export interface EngineInfo {

@@ -31,7 +31,7 @@ export interface GlEngineOptions {
   gl?: WebGLContext;
 }
 
-interface Program { prog: unknown; samplers: unknown[]; uniforms: Map<string, unknown>; inf: unknown; nan: unknown; zero: unknown }
+interface Program { prog: unknown; samplers: unknown[]; uniforms: Map<string, unknown>; inf: unknown; nan: unknown; zero: unknown; src: string }
 
 export class GlEngine implements Engine, GlRunner {
   readonly kind = 'gl' as const;
@@ -48,6 +48,8 @@ export class GlEngine implements Engine, GlRunner {
   private destroyed = false;
   /** Tests only: the next program built gets a syntax error, as a driver rejecting it would. */
   injectShaderFault = false;
+  /** Tests only: on a cache hit, generate the source anyway and fail if the key hid a difference. */
+  verifyProgramKeys = false;
 
   /** Opens a context through headless-gl; throws GlUnavailableError with the reason if none. */
   static create(opts: GlEngineOptions = {}): GlEngine {
@@ -105,10 +107,17 @@ export class GlEngine implements Engine, GlRunner {
   }
 
   private program(spec: KernelSpec): Program {
-    let src = fragmentSource(spec, this.profile);
-    if (this.injectShaderFault) src += '\nthis does not compile;';
-    const hit = this.programs.get(src);
-    if (hit) return hit;
+    const fault = this.injectShaderFault ? '\nthis does not compile;' : '';
+    const key = spec.key !== undefined ? `${spec.key}${fault}` : undefined;
+    const hit = key !== undefined ? this.programs.get(key) : undefined;
+    if (hit && !this.verifyProgramKeys) return hit;
+    const src = fragmentSource(spec, this.profile) + fault;
+    if (hit) {
+      if (hit.src !== src) throw new Error(`${spec.name}: program key ${key} names two different sources; the key misses a parameter`);
+      return hit;
+    }
+    const bySource = key === undefined ? this.programs.get(src) : undefined;
+    if (bySource) return bySource;
     const gl = this.gl;
     const fs = this.compile(gl.FRAGMENT_SHADER, src, spec.name);
     const prog = gl.createProgram();
@@ -126,8 +135,9 @@ export class GlEngine implements Engine, GlRunner {
       inf: gl.getUniformLocation(prog, 'u_inf'),
       nan: gl.getUniformLocation(prog, 'u_nan'),
       zero: gl.getUniformLocation(prog, 'u_zero'),
+      src,
     };
-    this.programs.set(src, p);
+    this.programs.set(key ?? src, p);
     this.stats.programs++;
     return p;
   }
