@@ -112,9 +112,9 @@ export const PROBE = command({
     out: { kind: 'string', default: 'vctrain-calibration.json', help: 'with --calibrate: the file `vctrain cost --calibration` reads', meta: 'FILE' },
     json: { kind: 'bool', help: 'print the report as one JSON line' },
   },
-};
+});
 
-export const COST: CommandSpec = {
+export const COST = command({
   name: 'cost',
   summary: 'what one training step asks of the GPU (passes, fetches, vc4 QPU instructions) and a projected Pi 3 rate',
   usage: 'vctrain cost [--profile vc4|desktop] [--batch N] [--vc4-compiler PATH] [--calibration FILE] [--json]',

@@ -12,11 +12,11 @@ type Handler = (argv: string[]) => Promise<number>;
 
 async function probeCommand(argv: string[]): Promise<number> {
   const { flags } = parseArgs(PROBE, argv);
-  if (flags.calibrate === true) {
+  if (flags.calibrate) {
     const { calibrate, formatCalibration, writeCalibration } = require('./calibrate') as typeof import('./calibrate');
-    const r = calibrate({ quick: flags.quick === true, log: (l) => process.stderr.write(l + '\n') });
-    writeCalibration(flags.out as string, r);
-    process.stdout.write(flags.json ? JSON.stringify(r) + '\n' : `${formatCalibration(r)}\nwrote ${flags.out as string}\n`);
+    const r = calibrate({ quick: flags.quick, log: (l) => process.stderr.write(l + '\n') });
+    writeCalibration(flags.out, r);
+    process.stdout.write(flags.json ? JSON.stringify(r) + '\n' : `${formatCalibration(r)}\nwrote ${flags.out}\n`);
     return 0;
   }
   const { runProbe, formatProbe } = require('./probe') as typeof import('./probe');
@@ -29,8 +29,8 @@ async function costCommand(argv: string[]): Promise<number> {
   const { flags } = parseArgs(COST, argv);
   const { measureStepCost, formatCost } = require('../bench/step-cost') as typeof import('../bench/step-cost');
   const r = measureStepCost({
-    profile: flags.profile as 'vc4' | 'desktop', batch: flags.batch as number, calibration: flags.calibration as string | undefined,
-    vc4Compiler: flags['no-vc4'] === true ? false : (flags['vc4-compiler'] as string | undefined),
+    profile: flags.profile, batch: flags.batch, calibration: flags.calibration,
+    vc4Compiler: flags['no-vc4'] ? false : flags['vc4-compiler'],
   });
   process.stdout.write(flags.json ? JSON.stringify(r) + '\n' : formatCost(r) + '\n');
   return 0;
