@@ -6,6 +6,7 @@ import { GlEngine } from '../kernels/gl/engine';
 import { GlUnavailableError } from '../kernels/gl/errors';
 import { loadGl } from '../kernels/gl/load-gl';
 import type { ProfileName } from '../kernels/gl/profile';
+import { loadedGlDriver } from '../kernels/select';
 import { countShader } from '../kernels/gl/cost/glsl-count';
 import { recordContext } from '../kernels/gl/cost/recorder';
 import { compileVc4, findVc4Compiler, type Vc4ShaderStats } from '../kernels/gl/cost/vc4-compiler';
@@ -94,7 +95,8 @@ export function measureStepCost(o: CostOptions): CostReport {
   net.step(images, labels, sgd);
   engine.flush();
   const engineFetches = engine.stats.fetches - before, passes = engine.stats.passes - passes0;
-  const renderer = engine.renderer;
+  const driver = loadedGlDriver();
+  const renderer = driver ? `${engine.renderer} (${driver})` : engine.renderer;
   net.destroy();
   engine.destroy();
 
