@@ -16,7 +16,7 @@ if ! grep -rqs '^Types: deb-src\|^deb-src' /etc/apt/sources.list /etc/apt/source
   $sudo apt-get update -qq
 fi
 DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends meson ninja-build python3-mako bison flex \
-  libdrm-dev libexpat1-dev zlib1g-dev pkg-config libudev-dev gcc libegl-dev libgles-dev dpkg-dev >/dev/null
+  libdrm-dev libexpat1-dev zlib1g-dev pkg-config libudev-dev gcc >/dev/null
 cd "$out"
 if [ ! -d mesa-src ]; then
   apt-get source --download-only mesa >/dev/null
