@@ -125,6 +125,7 @@ export function measureStepCost(o: CostOptions): CostReport {
     programs.forEach((p, i) => { p.vc4 = r.shaders[i]; });
     const ok = programs.filter((p) => p.vc4 && !('error' in p.vc4));
     vc4.failed = programs.length - ok.length;
+    if (!ok.length) throw new Error(`${found.path}: no program compiled (${(programs[0]?.vc4 as { error?: string })?.error ?? 'no output'}); is it the vc4stats.sh of scripts/vc4-compiler.sh?`);
     const lane = (p: ProgramCost) => p.fragments * (p.vc4 as Vc4ShaderStats).instructions;
     vc4.laneInstructions = ok.reduce((a, p) => a + lane(p), 0);
     vc4.instructionsPerMultiplyAdd = vc4.laneInstructions / multiplyAdds;

@@ -32,8 +32,8 @@ void main() { gl_FragColor = vec4(kernel(1.0) + u_a); }`;
 
 test('the vc4 compiler output: the FS shader-db line per file, failures named, missing lines reported', () => {
   const out = ['renderer\tVC4 V3D 2.1', 'MAX_FRAGMENT_UNIFORM_VECTORS\t4095',
-    'a.glsl\tVS shader: 20 inst, 1 threads, 5 uniforms, 3 max-temps, 30 estimated-cycles',
-    'a.glsl\tFS shader: 120 inst, 2 threads, 14 uniforms, 9 max-temps, 200 estimated-cycles',
+    'a.glsl\tMESA_SHADER_VERTEX shader: 20 inst, 1 threads, 5 uniforms, 3 max-temps, 30 estimated-cycles',
+    'a.glsl\tMESA_SHADER_FRAGMENT shader: 120 inst, 2 threads, 14 uniforms, 9 max-temps, 200 estimated-cycles',
     'a.glsl\tGL_INVALID_FRAMEBUFFER_OPERATION in glDrawArrays',
     'b.glsl\tCOMPILE FAILED: 0:3: syntax error'].join('\n');
   const r = parseVc4Output(out, ['a.glsl', 'b.glsl', 'c.glsl']);

@@ -48,7 +48,7 @@ export function parseVc4Output(out: string, files: string[]): Omit<Vc4Report, 'c
     const [file, msg = ''] = line.split('\t');
     if (file === 'MAX_FRAGMENT_UNIFORM_VECTORS') { maxFragmentUniformVectors = Number(msg); continue; }
     const m = LINE.exec(msg);
-    if (m && m[1] === 'FS') byFile.set(file, { instructions: +m[2], threads: +m[3], uniforms: +m[4], maxTemps: +m[5], estimatedCycles: +m[6] });
+    if (m && /^(FS|MESA_SHADER_FRAGMENT)$/.test(m[1])) byFile.set(file, { instructions: +m[2], threads: +m[3], uniforms: +m[4], maxTemps: +m[5], estimatedCycles: +m[6] });
     else if (/FAILED/.test(msg) && !byFile.has(file)) byFile.set(file, { error: msg.trim() });
   }
   return { maxFragmentUniformVectors, shaders: files.map((f) => byFile.get(f) ?? { error: 'the compiler printed no shader-db line for it (register allocation failure?)' }) };
