@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { parseArgs, UsageError, type FlagValues } from './args';
 import { DEFAULT_WORKERS, TRAIN, toArgv, trainingSettings } from './commands';
 import { BoardTable, ProgressBar } from './progress';
-import { Trainer, boardRate, type TrainingSettings } from '../net/train';
+import { RateWindow, Trainer, boardRate, type TrainingSettings } from '../net/train';
 import { writeReport, type BoardReport, type RunReport } from '../cluster/report';
 import { generateKeyFile } from '../sync/index';
 import { consensus, removeSnapshots, runCluster } from '../cluster/supervisor';
@@ -65,20 +65,20 @@ async function trainOne(s: TrainingSettings, out: string, f: TrainFlags): Promis
   const onSig = () => { stop = true; };
   process.on('SIGINT', onSig);
   process.on('SIGTERM', onSig);
-  let windowStart = Date.now(), windowImages = 0, lastSample = 0;
+  const window = new RateWindow();
+  let lastSample = 0;
   let summary;
   try {
     summary = await trainer.run({
       onStep(info) {
-        windowImages += info.images;
+        window.add(info.images);
         const now = Date.now();
-        const rate = (windowImages / Math.max(1, now - windowStart)) * 1000;
+        const rate = window.rate(now);
         bar.update({ epoch: info.epoch + 1, epochs: s.epochs, batch: info.batch, batchesPerEpoch: info.batchesPerEpoch, loss: info.loss, imagesPerSecond: rate });
         if (now - lastSample >= 1000 || info.batch >= info.batchesPerEpoch) {
           board.samples.push({ t: t(), epoch: info.epoch + info.batch / info.batchesPerEpoch, loss: info.loss, imagesPerSecond: rate });
           lastSample = now;
-          windowStart = now;
-          windowImages = 0;
+          window.restart(now);
         }
       },
       onEpoch(rec) {
@@ -118,7 +118,7 @@ async function trainOne(s: TrainingSettings, out: string, f: TrainFlags): Promis
   };
   const { html } = writeReport(out, report);
   process.stdout.write(`${stop ? 'stopped' : 'done'}: test accuracy ${(summary.testAccuracy * 100).toFixed(2)}% in ${wallSeconds.toFixed(1)} s; checkpoint ${rel(board.checkpoint)}\nreport: ${rel(html)}\n`);
-  if (f.json) process.stdout.write(JSON.stringify(line) + '\n');
+  if (f.json) process.stdout.write(JSON.stringify({ ...line, ...(stop ? { error: 'interrupted', exitCode: 130 } : {}) }) + '\n');
   return stop ? 130 : 0;
 }
 
@@ -134,15 +134,19 @@ async function trainCluster(s: TrainingSettings, out: string, workers: number, f
     ...(f['gossip-budget'] !== undefined ? ['--gossip-budget', String(f['gossip-budget'])] : []),
   ];
   const extraArgs: Record<number, string[]> = {};
-  if (f['fault-board'] !== undefined) {
-    const m = /^(\d+):(\d+)$/.exec(f['fault-board']);
-    if (!m || Number(m[1]) >= workers) throw new UsageError(`--fault-board must be I:STEPS with I < ${workers}`);
-    extraArgs[Number(m[1])] = ['--die-after', m[2]];
-  }
+  const fault = (flag: 'fault-board' | 'hang-board', workerFlag: string) => {
+    const v = f[flag];
+    if (v === undefined) return;
+    const m = /^(\d+):(\d+)$/.exec(v);
+    if (!m || Number(m[1]) >= workers) throw new UsageError(`--${flag} must be I:STEPS with I < ${workers}`);
+    (extraArgs[Number(m[1])] ??= []).push(workerFlag, m[2]);
+  };
+  fault('fault-board', '--die-after');
+  fault('hang-board', '--hang-after');
   const table = new BoardTable(process.stdout);
   process.stdout.write(`${workers} boards on loopback UDP, ${s.epochs} epoch${s.epochs === 1 ? '' : 's'} each, run directory ${rel(out)}\n`);
   const res = await runCluster({
-    workers, runDir: out, keyFile, boardArgs, extraArgs,
+    workers, runDir: out, keyFile, boardArgs, extraArgs, watchdogMs: f.watchdog * 1000,
     onUpdate: (views, changed) => table.render(views, changed),
     onNote: (l) => table.note(l),
   });
@@ -162,6 +166,7 @@ async function trainCluster(s: TrainingSettings, out: string, workers: number, f
   const devices = [...new Set(boards.map((b) => b.device).filter((d): d is string => !!d))];
   const profiles = [...new Set(boards.map((b) => b.profile).filter((d): d is string => !!d))];
   const died = boards.filter((b) => b.status === 'died').map((b) => b.board);
+  const hung = res.boards.filter((b) => b.hung).map((b) => b.report.board);
   const line = {
     testAccuracy: cons.final?.accuracy ?? null,
     device: devices.length === 1 ? devices[0] : devices.length ? 'mixed' : null,
@@ -177,6 +182,7 @@ async function trainCluster(s: TrainingSettings, out: string, workers: number, f
     boardsInConsensus: cons.final?.boards ?? [],
     boardAccuracies: boards.map((b) => b.testAccuracy ?? null),
     died,
+    hung,
     interrupted: res.interrupted,
   };
   const report: RunReport = {
@@ -201,7 +207,9 @@ async function trainCluster(s: TrainingSettings, out: string, workers: number, f
       (died.length ? `boards that died: ${died.join(', ')} (see the report)\n` : '') +
       `report: ${rel(html)}\n`,
   );
-  if (f.json) process.stdout.write(JSON.stringify(line) + '\n');
-  if (res.interrupted) return 130;
-  return cons.final && died.length === 0 ? 0 : 1;
+  const code = res.interrupted ? 130 : cons.final && died.length === 0 ? 0 : 1;
+  // On failure the summary also carries error and exitCode, as every --json failure does (main.ts).
+  const error = res.interrupted ? 'interrupted' : !cons.final ? 'no board finished' : died.length ? `boards that died: ${died.join(', ')}` : undefined;
+  if (f.json) process.stdout.write(JSON.stringify({ ...line, ...(code !== 0 ? { error, exitCode: code } : {}) }) + '\n');
+  return code;
 }

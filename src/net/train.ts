@@ -14,9 +14,10 @@ import { GlFaultError } from '../kernels/gl/errors';
 import { stepRate } from './step-rate';
 import { CHECKPOINT_FILE, loadCheckpoint, saveCheckpoint, type CheckpointState, type EpochRecord } from './checkpoint';
 import { imageBatch, loadDataset, shard as shardOf, type Dataset } from './data';
+import { evaluateNet, evaluateParams, type Evaluation } from './evaluate';
 import { DataError } from './idx';
 import { LeNet, initParams } from './lenet';
-import { CLASSES, IMAGE_SIDE } from './spec';
+import { IMAGE_SIDE } from './spec';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Mulberry32 } from '../util/rng';
@@ -102,14 +103,43 @@ export interface StepInfo {
   /** Batches done in that epoch, this one included (== batchesPerEpoch on its last batch). */
   batch: number;
   batchesPerEpoch: number;
+  /** Wall ms the step took (0 when no step was taken). */
+  ms: number;
   /** All epochs are done. */
   done: boolean;
 }
 
+/** What run() calls around its steps: all a board adds to the single-process loop. */
 export interface RunHooks {
+  /** Between two steps, never inside one: where a board folds in its peers' blends. */
+  beforeStep?(): void;
   onStep?(info: StepInfo): void;
+  /** After the epoch's checkpoint and test evaluation (trainer.evaluate() returns that evaluation again at no cost). */
   onEpoch?(info: EpochRecord): void;
+  /** Checked before each step: true ends the run after a checkpoint (Ctrl-C). */
   shouldStop?(): boolean;
+}
+
+/** Images per second since the window was last restarted: the rate a progress line shows. */
+export class RateWindow {
+  private start: number;
+  private images = 0;
+  constructor(now = Date.now()) {
+    this.start = now;
+  }
+
+  add(images: number): void {
+    this.images += images;
+  }
+
+  rate(now = Date.now()): number {
+    return (this.images / Math.max(1, now - this.start)) * 1000;
+  }
+
+  restart(now = Date.now()): void {
+    this.start = now;
+    this.images = 0;
+  }
 }
 
 export interface RunSummary {
@@ -120,6 +150,8 @@ export interface RunSummary {
   epochs: number;
   /** Training images per second of this process's steps (evaluation excluded). */
   imagesPerSecond: number;
+  /** Seconds inside this process's steps. */
+  trainSeconds: number;
   wallSeconds: number;
   out: string;
   history: EpochRecord[];
@@ -128,7 +160,6 @@ export interface RunSummary {
 }
 
 const PIXELS = IMAGE_SIDE * IMAGE_SIDE;
-const EVAL_BATCH = 250;
 
 function shuffleSeed(seed: number, shardIndex: number): number {
   // Distinct from the parameter-init stream, and distinct per shard.
@@ -317,7 +348,7 @@ export class Trainer {
 
   private stepOnce(): StepInfo {
     if (this.epoch >= this.options.epochs) {
-      return { loss: NaN, images: 0, epoch: this.epoch, batch: 0, batchesPerEpoch: this.batchesPerEpoch, done: true };
+      return { loss: NaN, images: 0, epoch: this.epoch, batch: 0, batchesPerEpoch: this.batchesPerEpoch, ms: 0, done: true };
     }
     if (!this.order) this.drawOrder();
     const order = this.order as Uint32Array;
@@ -333,7 +364,8 @@ export class Trainer {
     const loss = this.net.step(this.xb.subarray(0, count * PIXELS), this.yb.subarray(0, count), {
       lr: this.lrNow(), momentum: this.options.momentum, weightDecay: this.options.weightDecay,
     }).loss;
-    this.epochTrainMs += performance.now() - t0;
+    const ms = performance.now() - t0;
+    this.epochTrainMs += ms;
     this.version++;
     const epochOfStep = this.epoch;
     this.step++;
@@ -349,7 +381,7 @@ export class Trainer {
       this.rngEpochStart = this.rng.state;
       this.closeEpoch();
     }
-    return { loss, images: count, epoch: epochOfStep, batch, batchesPerEpoch: this.batchesPerEpoch, done: this.epoch >= this.options.epochs };
+    return { loss, images: count, epoch: epochOfStep, batch, batchesPerEpoch: this.batchesPerEpoch, ms, done: this.epoch >= this.options.epochs };
   }
 
   /**
@@ -385,38 +417,18 @@ export class Trainer {
   }
 
   /** Accuracy and mean cross-entropy on the whole test split, of the current or the given parameters. */
-  evaluate(params?: Float32Array): { accuracy: number; loss: number } {
+  evaluate(params?: Float32Array): Evaluation {
     return this.onEngine(() => this.evaluateOnce(params));
   }
 
-  private evaluateOnce(params?: Float32Array): { accuracy: number; loss: number } {
-    if (!params && this.lastEval && this.lastEval.version === this.version) return { accuracy: this.lastEval.accuracy, loss: this.lastEval.loss };
-    let net = this.net;
-    if (params) net = new LeNet(this.engine, params, this.options.act ?? 'tanh', 0);
-    try {
-      const { labels, n } = this.data.test;
-      let correct = 0, loss = 0;
-      for (let s = 0; s < n; s += EVAL_BATCH) {
-        const m = Math.min(EVAL_BATCH, n - s);
-        const p = net.predict(imageBatch(this.data.test, { start: s, count: m }), m);
-        for (let k = 0; k < m; k++) {
-          let best = 0;
-          for (let c = 1; c < CLASSES; c++) if (p[k * CLASSES + c] > p[k * CLASSES + best]) best = c;
-          const y = labels[s + k];
-          if (best === y) correct++;
-          loss -= Math.log(Math.max(p[k * CLASSES + y], 1e-30));
-        }
-      }
-      const r = { accuracy: n ? correct / n : NaN, loss: n ? loss / n : NaN };
-      if (!params) {
-        this.lastEval = { version: this.version, ...r };
-        const last = this.history[this.history.length - 1];
-        if (last && last.epoch === this.epoch && this.epochEndVersion === this.version) last.testAccuracy = r.accuracy;
-      }
-      return r;
-    } finally {
-      if (params) net.destroy();
-    }
+  private evaluateOnce(params?: Float32Array): Evaluation {
+    if (params) return evaluateParams(this.engine, params, this.data.test, this.options.act ?? 'tanh');
+    if (this.lastEval && this.lastEval.version === this.version) return { accuracy: this.lastEval.accuracy, loss: this.lastEval.loss };
+    const r = evaluateNet(this.net, this.data.test);
+    this.lastEval = { version: this.version, ...r };
+    const last = this.history[this.history.length - 1];
+    if (last && last.epoch === this.epoch && this.epochEndVersion === this.version) last.testAccuracy = r.accuracy;
+    return r;
   }
 
   /** Writes `<out>/checkpoint.vct` atomically; returns its path. */
@@ -466,6 +478,7 @@ export class Trainer {
         stopped = true;
         break;
       }
+      hooks.beforeStep?.();
       const s0 = performance.now();
       const info = this.trainStep();
       trainMs += performance.now() - s0;
@@ -488,6 +501,7 @@ export class Trainer {
       profile: info.profile,
       epochs: this.epoch,
       imagesPerSecond: trainMs > 0 ? images / (trainMs / 1000) : 0,
+      trainSeconds: trainMs / 1000,
       wallSeconds: (performance.now() - t0) / 1000,
       out: this.options.out,
       history: this.history.map((h) => ({ ...h })),
