@@ -280,13 +280,14 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchReport> {
     }
   }
 
-  // The Pi 3 the GL rows stand for: each profile's batch-64 step counted and projected by the one
+  // The Pi 3 the GL rows stand for: each profile's batch-64 step (or the smallest benched batch) counted and projected by the one
   // model (a second context, after the timed runs, so it does not disturb them).
   const projections: NonNullable<BenchReport['projections']> = [];
+  const projBatch = batches.includes(64) ? 64 : batches[0];
   for (const id of new Set(rows.filter((r) => r.status === 'ok' && r.id.startsWith('gl-')).map((r) => r.id))) {
     try {
-      const c = measureStepCost({ profile: id === 'gl-vc4' ? 'vc4' : 'desktop', batch: 64 });
-      projections.push({ id, batch: 64, imagesPerSecond: c.projection.busy.imagesPerSecond, line: projectionLine(c) });
+      const c = measureStepCost({ profile: id === 'gl-vc4' ? 'vc4' : 'desktop', batch: projBatch });
+      projections.push({ id, batch: projBatch, imagesPerSecond: c.projection.busy.imagesPerSecond, line: projectionLine(c) });
     } catch (e) {
       log(`${id}: no projection: ${(e as Error).message}`);
     }
