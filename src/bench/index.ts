@@ -12,6 +12,7 @@ import { GlEngine } from '../kernels/gl/engine';
 import { LeNet, initParams, mulberry32 } from '../net/lenet';
 import { timeSteps, type TimeOptions, type Timing } from './measure';
 import { benchTfjs, benchTorch, type PeerResult } from './peers';
+import { cores } from '../util/cores';
 
 export interface BenchOptions {
   /** Batch sizes; default 16, 64, 256. */
@@ -69,11 +70,6 @@ export interface BenchReport {
 }
 
 const LR = 0.05;
-
-function cores(): number {
-  const o = os as { availableParallelism?: () => number };
-  return o.availableParallelism ? o.availableParallelism() : os.cpus().length;
-}
 
 interface RowDef {
   id: string;
