@@ -180,7 +180,9 @@ export function parseArgs<F extends FlagTable>(spec: CommandSpec<F>, argv: reado
   }
   if (help) return { flags: flags as FlagValues<F>, positionals, help };
   const want = spec.positionals ?? [];
-  if (positionals.length > want.length) {
+  // A last positional named "X..." takes one or more arguments.
+  const variadic = want.length > 0 && want[want.length - 1].endsWith('...');
+  if (!variadic && positionals.length > want.length) {
     throw new UsageError(`vctrain ${spec.name}: unexpected argument "${positionals[want.length]}"`);
   }
   if (positionals.length < want.length) {

@@ -23,7 +23,7 @@ const training = {
   profile: { kind: 'enum', values: ['vc4', 'desktop'], help: 'GL limits to honour (default: what the probe finds)' },
   threads: { kind: 'posint', help: 'CPU engine threads per board (default: cores / boards)', meta: 'T' },
   act: { kind: 'enum', values: ['tanh', 'relu'], default: 'tanh', help: 'hidden activation' },
-  data: { kind: 'string', help: 'directory with MNIST IDX files (default: the built-in 10,000 digits)', meta: 'DIR', field: 'dataDir' },
+  data: { kind: 'string', help: 'a directory of MNIST IDX files, a CSV file (label, then 784 pixels 0-255, a line), or a directory of <class>/*.png 28x28 images (default: the built-in 10,000 digits)', meta: 'PATH', field: 'dataDir' },
 } as const satisfies Record<string, FlagSpec>;
 
 type TrainingFlags = typeof training;
@@ -98,11 +98,16 @@ export const WORKER = command({
     gossip: { kind: 'enum', values: ['local', 'lan'], default: 'lan', help: 'gossip timing preset' },
     'gossip-budget': GOSSIP_BUDGET,
     ...training,
-    snapshots: { kind: 'bool', hidden: true, help: 'leave end-of-epoch parameter files for the local supervisor' },
+    snapshots: { kind: 'bool', help: 'keep each epoch\'s parameters as epoch-E.f32 in --out (1.7 MB each): `vctrain report` draws the consensus curve from them' },
     'die-after': { kind: 'posint', hidden: true, help: 'test: SIGKILL itself after N steps', meta: 'N' },
     'hang-after': { kind: 'posint', hidden: true, help: 'test: block forever (deaf to signals) after N steps', meta: 'N' },
     'gossip-interval': { kind: 'posint', hidden: true, help: 'test: mean ms between exchanges', meta: 'MS' },
+    config: { kind: 'string', help: 'a TOML or JSON file of flag values (keys as the flags are named; also VCTRAIN_CONFIG)', meta: 'FILE' },
   },
+  notes:
+    'Every flag can also come from the environment as VCTRAIN_<FLAG>, dashes as underscores (--key-file is\n' +
+    'VCTRAIN_KEY_FILE), or from the --config file (key-file = "/etc/vctrain/cluster.key").\n' +
+    'Precedence: flag > environment > config file > default. One unit for every board: firmware-notes/vctrain@.service.',
 });
 
 export const PROBE = command({
@@ -127,17 +132,41 @@ export const BENCH = command({
 
 export const EXPORT = command({
   name: 'export',
-  summary: 'write a checkpoint as a TensorFlow.js LayersModel (model.json + weights)',
-  usage: 'vctrain export CHECKPOINT --format tfjs --out DIR',
+  summary: 'write a checkpoint as an ONNX model (one file) or a TensorFlow.js LayersModel (model.json + weights)',
+  usage: 'vctrain export CHECKPOINT --format onnx|tfjs --out FILE|DIR',
   positionals: ['CHECKPOINT'],
   flags: {
-    format: { kind: 'enum', values: ['tfjs'], required: true, help: 'output format' },
-    out: { kind: 'string', required: true, help: 'output directory', meta: 'DIR' },
+    format: { kind: 'enum', values: ['onnx', 'tfjs'], required: true, help: 'onnx: opset 13, input [N,1,28,28] pixel/255, output probabilities [N,10]; tfjs: a LayersModel directory' },
+    out: { kind: 'string', required: true, help: 'output file (onnx) or directory (tfjs)', meta: 'PATH' },
     json: { kind: 'bool', help: 'print what was written as one JSON line' },
   },
 });
 
-export const COMMANDS: CommandSpec[] = [TRAIN, WORKER, PROBE, BENCH, EXPORT];
+export const KEYGEN = command({
+  name: 'keygen',
+  summary: 'write a new random cluster key (64 hex characters) to FILE, readable by its owner only',
+  usage: 'vctrain keygen FILE [--json]',
+  positionals: ['FILE'],
+  flags: {
+    json: { kind: 'bool', help: 'print what was written as one JSON line' },
+  },
+  notes: 'Refuses to overwrite an existing file: a cluster\'s boards must all keep the same key. Copy FILE to\nevery board (e.g. /etc/vctrain/cluster.key) and pass it as --key-file.',
+});
+
+export const REPORT = command({
+  name: 'report',
+  summary: 'report.html and report.json from boards\' folders (events.jsonl, metrics, parameter files) copied back from a cluster',
+  usage: 'vctrain report DIR... [--out DIR] [--data PATH] [--json]',
+  positionals: ['DIR...'],
+  flags: {
+    out: { kind: 'string', help: 'where report.html, report.json and consensus/ go (default: DIR when one folder is given, else ./report)', meta: 'DIR' },
+    data: { kind: 'string', help: 'test data to evaluate the consensus model on (default: the boards\' --data if it exists here, else the built-in digits)', meta: 'PATH' },
+    json: { kind: 'bool', help: 'print a one-line JSON summary as the last line of stdout' },
+  },
+  notes: 'Each DIR is a board\'s --out folder, its events.jsonl or board.log.jsonl, or a folder of board folders.\nWith every board\'s final.f32 there, the consensus model is evaluated and saved as <out>/consensus/checkpoint.vct;\nwith their epoch-E.f32 (worker --snapshots), its curve over time too.',
+});
+
+export const COMMANDS: CommandSpec[] = [TRAIN, WORKER, PROBE, BENCH, EXPORT, KEYGEN, REPORT];
 
 export function topHelp(): string {
   const w = Math.max(...COMMANDS.map((c) => c.name.length)) + 4;

@@ -115,7 +115,7 @@ async function trainOne(s: TrainingSettings, out: string, f: TrainFlags): Promis
   };
   const { html } = writeReport(out, report);
   process.stdout.write(`${stop ? 'stopped' : 'done'}: test accuracy ${(summary.testAccuracy * 100).toFixed(2)}% in ${wallSeconds.toFixed(1)} s; checkpoint ${rel(board.checkpoint)}\nreport: ${rel(html)}\n`);
-  if (f.json) process.stdout.write(JSON.stringify(line) + '\n');
+  if (f.json) process.stdout.write(JSON.stringify({ ...line, ...(stop ? { error: 'interrupted', exitCode: 130 } : {}) }) + '\n');
   return stop ? 130 : 0;
 }
 
@@ -204,7 +204,9 @@ async function trainCluster(s: TrainingSettings, out: string, workers: number, f
       (died.length ? `boards that died: ${died.join(', ')} (see the report)\n` : '') +
       `report: ${rel(html)}\n`,
   );
-  if (f.json) process.stdout.write(JSON.stringify(line) + '\n');
-  if (res.interrupted) return 130;
-  return cons.final && died.length === 0 ? 0 : 1;
+  const code = res.interrupted ? 130 : cons.final && died.length === 0 ? 0 : 1;
+  // On failure the summary also carries error and exitCode, as every --json failure does (main.ts).
+  const error = res.interrupted ? 'interrupted' : !cons.final ? 'no board finished' : died.length ? `boards that died: ${died.join(', ')}` : undefined;
+  if (f.json) process.stdout.write(JSON.stringify({ ...line, ...(code !== 0 ? { error, exitCode: code } : {}) }) + '\n');
+  return code;
 }

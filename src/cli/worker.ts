@@ -1,8 +1,10 @@
 // `vctrain worker`: one board of a real cluster, as systemd starts it on a Pi.
 import * as path from 'node:path';
 import { parseArgs } from './args';
+import { flagSources } from './config';
 import { trainingSettings, WORKER } from './commands';
 import { startBoard } from '../cluster/board';
+import { boardRecorder } from '../cluster/board-record';
 import type { BoardEvent } from '../cluster/events';
 
 function textLine(ev: BoardEvent): string | null {
@@ -25,10 +27,14 @@ function textLine(ev: BoardEvent): string | null {
 }
 
 export async function workerCommand(argv: string[]): Promise<number> {
-  const { flags: f } = parseArgs(WORKER, argv);
+  const { flags: f } = parseArgs(WORKER, argv, flagSources(WORKER, argv));
   const json = f.log === 'json';
+  const out = f.out ?? path.join('runs', `board-${f.shard.index}`);
+  const record = boardRecorder(out, (message) => emit({ event: 'log', message }));
   const emit = (ev: BoardEvent) => {
-    if (json) process.stdout.write(JSON.stringify(ev) + '\n');
+    const rec = record(ev);
+    // JSON lines carry the time too, so a supervisor's board.log.jsonl can be turned into a report.
+    if (json) process.stdout.write(JSON.stringify(rec) + '\n');
     else {
       const l = textLine(ev);
       if (l !== null) process.stdout.write(l + '\n');
@@ -43,7 +49,7 @@ export async function workerCommand(argv: string[]): Promise<number> {
       cluster: f.cluster,
       id: f.id,
       shard: f.shard,
-      out: f.out ?? path.join('runs', `board-${f.shard.index}`),
+      out,
       resume: f.resume,
       preset: f.gossip,
       snapshots: f.snapshots,

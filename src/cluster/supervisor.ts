@@ -6,7 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { BoardReport, EvalPoint } from './report';
-import { parseBoardEvent, type BoardEvent, type BoardView, type GossipCounters } from './events';
+import { budgetNote, parseBoardEvent, type BoardEvent, type BoardView, type GossipCounters } from './events';
 import { meanParams, readParamsFile } from './params-file';
 import { freeUdpPorts } from '../sync/udp';
 
@@ -178,7 +178,8 @@ export async function runCluster(o: ClusterOptions): Promise<ClusterResult> {
       case 'progress': {
         const now = t();
         r.samples.push({ t: now, epoch: ev.epoch + ev.batch / ev.batchesPerEpoch, loss: ev.loss, imagesPerSecond: ev.imagesPerSecond });
-        r.gossip.push({ t: now, bytesSent: ev.bytesSent, bytesReceived: ev.bytesReceived, averages: ev.averages + ev.adopts, peers: ev.peers });
+        r.gossip.push({ t: now, bytesSent: ev.bytesSent, bytesReceived: ev.bytesReceived, averages: ev.averages + ev.adopts, peers: ev.peers, budgetHeld: ev.budgetHeld, overdue: ev.overdue });
+        v.budget = budgetNote(ev);
         b.counters = ev;
         v.epoch = ev.epoch + 1;
         v.epochs = ev.epochs;
@@ -204,7 +205,7 @@ export async function runCluster(o: ClusterOptions): Promise<ClusterResult> {
         r.imagesPerSecond = ev.imagesPerSecond;
         r.testAccuracy = ev.testAccuracy;
         r.checkpoint = ev.checkpoint;
-        r.gossip.push({ t: t(), bytesSent: ev.bytesSent, bytesReceived: ev.bytesReceived, averages: ev.averages + ev.adopts, peers: ev.peers });
+        r.gossip.push({ t: t(), bytesSent: ev.bytesSent, bytesReceived: ev.bytesReceived, averages: ev.averages + ev.adopts, peers: ev.peers, budgetHeld: ev.budgetHeld, overdue: ev.overdue });
         b.finalFile = ev.final;
         v.testAccuracy = ev.testAccuracy;
         break;
