@@ -2,7 +2,6 @@
 // (TensorFlow.js, PyTorch) measured in the same run so that the ratios mean something on a machine
 // whose speed drifts. Everything is timed by src/bench/measure.ts: warm-up, several runs, median.
 import { execFileSync } from 'node:child_process';
-import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Engine } from '../kernels/engine';
@@ -14,6 +13,7 @@ import { measureStepCost, projectionLine } from './step-cost';
 import { LeNet, initParams, mulberry32 } from '../net/lenet';
 import { timeSteps, type TimeOptions, type Timing } from './measure';
 import { benchTfjs, benchTorch, type PeerResult } from './peers';
+import { cores } from '../util/cores';
 
 export interface BenchOptions {
   /** Batch sizes; default 16, 64, 256. */
@@ -73,11 +73,6 @@ export interface BenchReport {
 }
 
 const LR = 0.05;
-
-function cores(): number {
-  const o = os as { availableParallelism?: () => number };
-  return o.availableParallelism ? o.availableParallelism() : os.cpus().length;
-}
 
 interface RowDef {
   id: string;

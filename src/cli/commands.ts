@@ -1,7 +1,7 @@
 // Every command's flags in one place: the parser, --help, the README, the argv of a board process
 // and the run report's settings all read these.
 import { command, type CommandSpec, type FlagSpec, type FlagValues } from './args';
-import type { TrainingSettings } from '../net/train';
+import type { TrainingSettings } from '../net/settings';
 
 export const DEFAULT_WORKERS = 4;
 // With 4 boards on 2000 images each, the consensus model sits right on 0.97 after 10 passes over

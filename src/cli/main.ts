@@ -3,7 +3,7 @@
 // stack trace is for developers: VCTRAIN_DEBUG=1 prints it.
 import { isMainThread, workerData } from 'node:worker_threads';
 import { THREAD_MARK } from '../cluster/gossip-thread';
-import { formatHelp, parseArgs, UsageError, type CommandSpec } from './args';
+import { formatHelp, parseArgs, UsageError } from './args';
 import { BENCH, COMMANDS, COST, EXPORT, KEYGEN, PROBE, REPORT, topHelp } from './commands';
 
 type Handler = (argv: string[]) => Promise<number>;
