@@ -6,11 +6,11 @@
 //
 // Wire: [version 1][nonce 12][ciphertext][tag 16]; the version byte is authenticated too.
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { KEY_BYTES } from './keyfile';
 
 export const WIRE_VERSION = 1;
 export const SEAL_OVERHEAD = 1 + 12 + 16;
-export const KEY_BYTES = 32;
+export { KEY_BYTES, loadKeyFile, generateKeyFile } from './keyfile';
 
 export function idHash32(id: string): number {
   return createHash('sha256').update(id).digest().readUInt32BE(0);
@@ -18,36 +18,6 @@ export function idHash32(id: string): number {
 
 function aad(cluster: string): Buffer {
   return Buffer.concat([Buffer.from([WIRE_VERSION]), Buffer.from(`vctrain-gossip\0${cluster}`, 'utf8')]);
-}
-
-/** Reads a key file: 64 hex characters (optionally with whitespace), 44 base64 characters, or 32 raw bytes. */
-export function loadKeyFile(path: string): Buffer {
-  let raw: Buffer;
-  try {
-    raw = readFileSync(path);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new Error(`key file ${path}: cannot read it (${code ?? (e as Error).message})`);
-  }
-  const text = raw.toString('utf8').trim();
-  if (/^[0-9a-fA-F\s]+$/.test(text) && text.replace(/\s/g, '').length === 64) return Buffer.from(text.replace(/\s/g, ''), 'hex');
-  if (/^[A-Za-z0-9+/]{43}=$/.test(text)) return Buffer.from(text, 'base64');
-  if (raw.length === KEY_BYTES) return Buffer.from(raw);
-  throw new Error(
-    `key file ${path}: expected a 256-bit key as 64 hex characters (got ${raw.length} bytes that are neither 64 hex digits, base64 of 32 bytes, nor 32 raw bytes); make one with generateKeyFile or: head -c 32 /dev/urandom | xxd -p -c 64`,
-  );
-}
-
-/** Writes a fresh random key as hex, readable by the owner only; refuses to overwrite unless asked. */
-export function generateKeyFile(path: string, opts: { overwrite?: boolean } = {}): Buffer {
-  if (!opts.overwrite && existsSync(path)) throw new Error(`key file ${path}: already exists (not overwriting a cluster key)`);
-  const key = randomBytes(KEY_BYTES);
-  try {
-    writeFileSync(path, key.toString('hex') + '\n', { mode: 0o600 });
-  } catch (e) {
-    throw new Error(`key file ${path}: cannot write it (${(e as Error).message})`);
-  }
-  return key;
 }
 
 export class Sealer {
