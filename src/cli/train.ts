@@ -214,6 +214,7 @@ async function trainCluster(s: Settings, out: string, workers: number, f: Record
     boardsInConsensus: cons.final?.boards ?? [],
     boardAccuracies: boards.map((b) => b.testAccuracy ?? null),
     died,
+    diverged: cons.diverged,
     interrupted: res.interrupted,
   };
   const report: RunReport = {
@@ -236,9 +237,10 @@ async function trainCluster(s: Settings, out: string, workers: number, f: Record
       ? `consensus test accuracy ${(cons.final.accuracy * 100).toFixed(2)}% (boards: ${accs}) in ${wallSeconds.toFixed(1)} s\n`
       : `no board finished with parameters to average (boards: ${accs})\n`) +
       (died.length ? `boards that died: ${died.join(', ')} (see the report)\n` : '') +
+      (cons.diverged.length ? `boards that diverged (NaN or Inf parameters, left out of the consensus): ${cons.diverged.join(', ')}\n` : '') +
       `report: ${rel(html)}\n`,
   );
   if (json) process.stdout.write(JSON.stringify(line) + '\n');
   if (res.interrupted) return 130;
-  return cons.final && died.length === 0 ? 0 : 1;
+  return cons.final && died.length === 0 && cons.diverged.length === 0 ? 0 : 1;
 }
