@@ -13,7 +13,7 @@ import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { CpuEngine } from '../src/kernels/cpu/engine';
 import { LeNet, initParams, mulberry32 } from '../src/net/lenet';
 import { GossipThread, yieldCpuToGossip } from '../src/cluster/gossip-thread';
-import { cpuNow } from '../src/sync/gossip';
+import { cpuNow } from '../src/sync/budget';
 
 async function main() {
   const [indexS, keyFile, secondsS, batchS, preset, portS, peersS, budgetS] = process.argv.slice(2);

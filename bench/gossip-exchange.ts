@@ -18,8 +18,8 @@ import { createInterface } from 'node:readline';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { randomBytes } from 'node:crypto';
 import { initParams } from '../src/net/lenet';
-import { PARAM_COUNT } from '../src/net/spec';
-import { Encoding, GossipNode, UdpTransport, generateKeyFile, type Blend } from '../src/sync/index';
+import { ARCH_FINGERPRINT, PARAM_COUNT } from '../src/net/spec';
+import { Encoding, GossipNode, UdpTransport, applyBlend, generateKeyFile, type Blend } from '../src/sync/index';
 import { GOSSIP_THREAD_CPU_BUDGET } from '../src/cluster/gossip-thread';
 
 export interface ExchangeFigure {
@@ -64,6 +64,7 @@ async function exchangeFigure(encoding: Encoding, repeats: number): Promise<Exch
   const pa = initParams(1), pb = initParams(2);
   const mk = (t: UdpTransport, id: string, seed: string, p: Float32Array) => new GossipNode({
     transport: t, key, cluster: 'bench', id, seeds: [seed], preset: 'local', tune: { encoding, exchangeIntervalMs: 1e9, cpuBudget: 0 }, // back-to-back exchanges on purpose
+    fingerprint: ARCH_FINGERPRINT, paramCount: PARAM_COUNT,
     getSnapshot: () => ({ params: p, samplesSeen: 1 }),
   });
   const a = mk(ta, 'a', tb.address, pa), b = mk(tb, 'b', ta.address, pb);
@@ -86,8 +87,8 @@ async function exchangeFigure(encoding: Encoding, repeats: number): Promise<Exch
     }
     const ms = performance.now() - s;
     if (!ba || !bb) throw new Error(`exchange ${r} did not complete in 20 s`);
-    ba.applyTo(pa);
-    bb.applyTo(pb);
+    applyBlend(pa, ba);
+    applyBlend(pb, bb);
     const ea = a.stats(), eb = b.stats();
     msAll.push(ms);
     bytes = ea.bytesSent - sa.bytesSent + eb.bytesSent - sb.bytesSent;

@@ -19,7 +19,8 @@ import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { initParams } from '../src/net/lenet';
-import { Encoding, GossipNode, UdpTransport, generateKeyFile, loadKeyFile, type Blend } from '../src/sync/index';
+import { ARCH_FINGERPRINT, PARAM_COUNT } from '../src/net/spec';
+import { Encoding, GossipNode, UdpTransport, applyBlend, generateKeyFile, loadKeyFile, type Blend } from '../src/sync/index';
 import type { MessageHandler, Transport } from '../src/sync/transport';
 
 const NS = ['vct-a', 'vct-b'] as const;
@@ -80,6 +81,7 @@ async function child(role: 'a' | 'b', keyFile: string, encoding: Encoding, repea
     transport, key: loadKeyFile(keyFile), cluster: 'netem-bench', id: role, seeds: [`${ADDR[1 - me]}:${PORT}`], preset: 'lan',
     // the bench starts every exchange itself, back to back; no trainer here, so no CPU budget
     tune: { encoding, exchangeIntervalMs: 1e9, cpuBudget: 0 },
+    fingerprint: ARCH_FINGERPRINT, paramCount: PARAM_COUNT,
     getSnapshot: () => ({ params, samplesSeen: 1 }),
     log: (l) => process.stderr.write(`${role}: ${l}\n`),
   });
@@ -91,7 +93,7 @@ async function child(role: 'a' | 'b', keyFile: string, encoding: Encoding, repea
   }
   if (role === 'b') {
     // the responder applies what it is handed until told to stop
-    const tick = setInterval(() => node.poll()?.applyTo(params), 1);
+    const tick = setInterval(() => { const b = node.poll(); if (b) applyBlend(params, b); }, 1);
     const rl = createInterface({ input: process.stdin });
     await new Promise<void>((res) => rl.on('line', (l) => { if (l === 'STOP') res(); }));
     rl.close();
@@ -107,7 +109,7 @@ async function child(role: 'a' | 'b', keyFile: string, encoding: Encoding, repea
         await yieldToLoop();
         if (!blend && (blend = node.poll())) {
           blendMs = performance.now() - start;
-          blend.applyTo(params);
+          applyBlend(params, blend);
         }
         if (blend && !node.busy) break; // our blend applied and the peer's Commit acknowledged
       }

@@ -21,10 +21,10 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { GossipNode, MemoryNetwork, VirtualClock } from '../src/sync/index';
+import { GossipNode, MemoryNetwork, VirtualClock, applyBlend } from '../src/sync/index';
 import { CpuEngine } from '../src/kernels/cpu/engine';
 import { LeNet, initParams, mulberry32 } from '../src/net/lenet';
-import { PARAM_COUNT } from '../src/net/spec';
+import { ARCH_FINGERPRINT, PARAM_COUNT } from '../src/net/spec';
 
 const TRAIN_IMAGES = 8000;
 
@@ -114,6 +114,8 @@ function simulate(n: number): SimResult {
       transport: t,
       key,
       cluster: 'sim',
+      fingerprint: ARCH_FINGERPRINT,
+      paramCount: PARAM_COUNT,
       id: `board-${i}`,
       // Everyone knows board 0 (as --peers would say); the rest is discovered by membership gossip.
       seeds: i === 0 ? [] : [boards[0].addr],
@@ -137,7 +139,7 @@ function simulate(n: number): SimResult {
     clock.advance(step);
     for (const b of boards) {
       const blend = b.node.poll();
-      if (blend) blend.applyTo(b.vec);
+      if (blend) applyBlend(b.vec, blend);
     }
     if (t % 1000 === 0) {
       s = spread(boards.map((b) => b.vec));

@@ -1,6 +1,8 @@
 // Live progress on the terminal. On a TTY the lines are redrawn in place; when stdout is a pipe or
 // a file (CI, systemd, tests) they become plain lines, throttled so a log stays readable.
 
+import type { BoardView } from '../cluster/events';
+
 export interface Out {
   isTTY?: boolean;
   columns?: number;
@@ -69,21 +71,6 @@ export class ProgressBar {
   }
 }
 
-export interface BoardView {
-  board: number;
-  state: 'starting' | 'training' | 'done' | 'stopped' | 'died';
-  epoch?: number;
-  epochs?: number;
-  loss?: number;
-  imagesPerSecond?: number;
-  device?: string;
-  peers?: number;
-  /** Seconds since this board last blended in a peer's parameters, and how many times it has. */
-  lastAverageAgo?: number;
-  averages?: number;
-  testAccuracy?: number;
-  note?: string;
-}
 
 export function formatBoard(v: BoardView): string {
   const parts = [`board ${v.board}`, v.state.padEnd(8)];

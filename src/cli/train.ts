@@ -8,7 +8,7 @@ import { parseArgs, UsageError } from './args';
 import { DEFAULT_WORKERS, TRAIN } from './commands';
 import { BoardTable, ProgressBar } from './progress';
 import { Trainer } from '../net/train';
-import { writeReport, type BoardReport, type RunReport } from '../net/report';
+import { writeReport, type BoardReport, type RunReport } from '../cluster/report';
 import { generateKeyFile } from '../sync/index';
 import { consensus, removeSnapshots, runCluster } from '../cluster/supervisor';
 import type { Device, Profile } from '../kernels/select';

@@ -72,3 +72,20 @@ export function parseBoardEvent(line: string): BoardEvent | null {
     return null;
   }
 }
+
+/** What the supervisor knows of one board at a glance: a row of the CLI's live table. */
+export interface BoardView {
+  board: number;
+  state: 'starting' | 'training' | 'done' | 'stopped' | 'died';
+  epoch?: number;
+  epochs?: number;
+  loss?: number;
+  imagesPerSecond?: number;
+  device?: string;
+  peers?: number;
+  /** Seconds since this board last blended in a peer's parameters, and how many times it has. */
+  lastAverageAgo?: number;
+  averages?: number;
+  testAccuracy?: number;
+  note?: string;
+}

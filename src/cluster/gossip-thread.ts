@@ -8,10 +8,11 @@
 // then (the snapshot an exchange starts from; a step or two stale is fine, because a blend is
 // applied as a delta, w·(peer − snapshot), to the parameters as they are by then), and the gossip
 // thread hands back each blend as that delta (for 'adopt', the peer's parameters).
-import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { Worker, parentPort } from 'node:worker_threads';
-import { cpuNow } from '../sync/gossip';
+import { ARCH_FINGERPRINT, PARAM_COUNT } from '../net/spec';
+import { applyBlend, type Blend } from '../sync/averaging';
+import { cpuNow, threadCpuClock } from '../sync/budget';
 import type { GossipCounters } from './events';
 
 export interface GossipThreadOptions {
@@ -34,13 +35,8 @@ export interface GossipThreadOptions {
   samplesSeen: number;
 }
 
-export interface ThreadBlend {
-  kind: 'average' | 'adopt';
-  peer: string;
-  weight: number;
-  /** 'average': add to the parameters; 'adopt': the parameters to take. */
-  values: Float32Array;
-}
+// moved to sync/budget.ts beside the budget that reads it; re-exported for existing callers
+export { threadCpuClock };
 
 /** What a blend is folded into: a Trainer, or a bare LeNet in the benchmarks. */
 export interface BlendTarget {
@@ -50,10 +46,9 @@ export interface BlendTarget {
 }
 
 /** Folds one blend from GossipThread.poll() into the parameters, between two steps. */
-function applyBlend(b: ThreadBlend, t: BlendTarget): void {
+function foldIn(b: Blend, t: BlendTarget): void {
   const p = t.getParams();
-  if (b.kind === 'adopt') p.set(b.values);
-  else for (let i = 0; i < p.length; i++) p[i] += b.values[i];
+  applyBlend(p, b);
   t.setParams(p);
   // our velocity points along our old trajectory; after taking a peer's model wholesale it is wrong
   if (b.kind === 'adopt') t.resetMomentum();
@@ -64,7 +59,7 @@ function applyBlend(b: ThreadBlend, t: BlendTarget): void {
 type ToThread = { type: 'snapshot'; params: Float32Array; samplesSeen: number; blendsTaken: number; trainerMs: number } | { type: 'leave' };
 type FromThread =
   | { type: 'ready'; address: string; id: string }
-  | { type: 'blend'; blend: ThreadBlend }
+  | { type: 'blend'; blend: Blend }
   | { type: 'stats'; counters: GossipCounters }
   | { type: 'log'; message: string }
   | { type: 'failed'; message: string }
@@ -78,11 +73,13 @@ export const GOSSIP_THREAD_CPU_BUDGET = 0.045;
 
 /** The training side's handle on the gossip thread. */
 export class GossipThread {
-  private blends: ThreadBlend[] = [];
+  private blends: Blend[] = [];
   private taken = 0;
   private trainerMs = 0;
   private counters: GossipCounters = { peers: 0, bytesSent: 0, bytesReceived: 0, averages: 0, adopts: 0, refused: 0 };
   private leftWaiter: ((c: GossipCounters) => void) | null = null;
+  /** The thread was started with the parameters: they count as published then. */
+  private publishedAt = performance.now();
   private constructor(private readonly w: Worker, readonly address: string, readonly id: string) {}
 
   /**
@@ -134,14 +131,11 @@ export class GossipThread {
     this.trainerMs += ms;
   }
 
-  poll(): ThreadBlend | null {
+  poll(): Blend | null {
     const b = this.blends.shift() ?? null;
     if (b) this.taken++;
     return b;
   }
-
-  /** The thread was started with the parameters: they count as published then. */
-  private publishedAt = performance.now();
 
   /**
    * What a trainer does between two steps: fold in every blend that is ready, then publish the
@@ -149,10 +143,10 @@ export class GossipThread {
    * copy, a readback on the GL engine: not every step). The trainer CPU this takes is charged to the
    * gossip budget, and returned.
    */
-  between(t: BlendTarget, samplesSeen: number, everyMs: number, onBlend?: (b: ThreadBlend) => void): number {
+  between(t: BlendTarget, samplesSeen: number, everyMs: number, onBlend?: (b: Blend) => void): number {
     const c0 = cpuNow();
     for (let b = this.poll(); b; b = this.poll()) {
-      applyBlend(b, t);
+      foldIn(b, t);
       onBlend?.(b);
       this.publishedAt = -Infinity; // offer the blended parameters from now on
     }
@@ -201,25 +195,6 @@ export function yieldCpuToGossip(): number | null {
   }
 }
 
-/** CPU ms this thread has used, from Linux's /proc/thread-self/stat (utime + stime, in the
- * kernel's 100 Hz USER_HZ ticks), or null where that file is missing. Node 20 has only
- * process.cpuUsage(), which counts the trainer's thread too: summed around gossip's handlers it
- * read 20-40% on boards whose gossip took 3-8% of their CPU, and the budget then stopped nearly
- * every exchange. */
-export function threadCpuClock(): (() => number) | null {
-  const read = (): number => {
-    const stat = fs.readFileSync('/proc/thread-self/stat', 'latin1');
-    // the command name in field 2 may hold spaces; the fields after its ')' are fixed
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) * 10;
-  };
-  try {
-    return Number.isFinite(read()) ? read : null;
-  } catch {
-    return null;
-  }
-}
-
 /** Runs on the gossip thread. */
 export async function threadMain(data: { options: GossipThreadOptions }): Promise<void> {
   const port = parentPort!;
@@ -243,6 +218,7 @@ export async function threadMain(data: { options: GossipThreadOptions }): Promis
     };
     const node = new GossipNode({
       transport, key, cluster: o.cluster, id, seeds: o.peers, preset: o.preset,
+      fingerprint: ARCH_FINGERPRINT, paramCount: PARAM_COUNT,
       tune: {
         ...(o.exchangeIntervalMs ? { exchangeIntervalMs: o.exchangeIntervalMs } : {}),
         // Measured on this thread's own clock plus what the trainer reports. More boards on smaller
@@ -261,16 +237,12 @@ export async function threadMain(data: { options: GossipThreadOptions }): Promis
     const pollBlend = () => {
       const b = node.poll();
       if (!b) return;
-      // Applied here to zeros: an average leaves w·(peer − snapshot), an adoption the peer's model.
-      const values = new Float32Array(snap.params.length);
-      b.applyTo(values);
       // Until the trainer publishes again, offer what it will have once it applies this blend.
       const next = snap.params.slice();
-      if (b.kind === 'adopt') next.set(values);
-      else for (let i = 0; i < next.length; i++) next[i] += values[i];
+      applyBlend(next, b);
       snap = { params: next, samplesSeen: snap.samplesSeen };
       blendsSent++;
-      send({ type: 'blend', blend: { kind: b.kind, peer: b.peer, weight: b.weight, values } }, [values.buffer]);
+      send({ type: 'blend', blend: b }, [b.values.buffer as ArrayBuffer]);
     };
     // Blends are handed over as the node makes them (onBlend): a 5 ms poll timer cost the thread
     // ~1% of a core while idle, which on ten boards sharing two cores was a tenth of each board's CPU.

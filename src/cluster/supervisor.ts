@@ -3,13 +3,15 @@
 // gossips; it starts boards, draws their progress, forwards Ctrl-C, notes deaths, and at the end
 // builds the consensus model from the parameter files the boards leave behind.
 import { spawn, type ChildProcess } from 'node:child_process';
-import * as dgram from 'node:dgram';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { BoardReport, EvalPoint } from '../net/report';
-import type { BoardView } from '../cli/progress';
-import { parseBoardEvent, type BoardEvent, type GossipCounters } from './events';
+import type { BoardReport, EvalPoint } from './report';
+import { parseBoardEvent, type BoardEvent, type BoardView, type GossipCounters } from './events';
 import { allFinite, meanParams, readParamsFile } from './params-file';
+import { freeUdpPorts } from '../sync/udp';
+
+// moved to sync/udp.ts (the one dgram user); re-exported for existing callers
+export { freeUdpPorts };
 
 export interface ClusterOptions {
   workers: number;
@@ -43,20 +45,6 @@ export interface ClusterResult {
   boards: BoardState[];
   interrupted: boolean;
   startedAt: number;
-}
-
-/** Asks the kernel for n distinct free UDP ports on 127.0.0.1 (held together so they differ). */
-export async function freeUdpPorts(n: number, host = '127.0.0.1'): Promise<number[]> {
-  const socks = await Promise.all(
-    Array.from({ length: n }, () => new Promise<dgram.Socket>((res, rej) => {
-      const s = dgram.createSocket('udp4');
-      s.once('error', rej);
-      s.bind(0, host, () => res(s));
-    })),
-  );
-  const ports = socks.map((s) => s.address().port);
-  await Promise.all(socks.map((s) => new Promise<void>((r) => s.close(() => r()))));
-  return ports;
 }
 
 /** The command that runs this program again: same node, same loader flags (tsx), same entry file. */

@@ -43,42 +43,31 @@ export function checkSnapshot(self: Float32Array, peer: Float32Array, g: GuardOp
   return null;
 }
 
+/** What an exchange (or a join) leaves for the trainer: plain data, so it crosses a thread as is. */
 export interface Blend {
   kind: 'average' | 'adopt';
   /** Peer's weight in the average (1 for adopt). */
   weight: number;
   peer: string;
-  applyTo(params: Float32Array): void;
+  /** 'average': the delta w_peer * (x_peer - x_self_snapshot), added to the parameters;
+   * 'adopt': the peer's parameters, which replace ours. */
+  values: Float32Array;
 }
 
-export function makeAverage(peerId: string, self: Float32Array, peer: Float32Array, wPeer: number, onApply: () => void): Blend {
-  let done = false;
-  return {
-    kind: 'average',
-    weight: wPeer,
-    peer: peerId,
-    applyTo(params: Float32Array) {
-      if (done) throw new Error('blend already applied');
-      if (params.length !== self.length) throw new Error(`blend: ${params.length} params, snapshot had ${self.length}`);
-      done = true;
-      for (let i = 0; i < params.length; i++) params[i] += wPeer * (peer[i] - self[i]);
-      onApply();
-    },
-  };
+export function makeAverage(peerId: string, self: Float32Array, peer: Float32Array, wPeer: number): Blend {
+  if (peer.length !== self.length) throw new Error(`blend: peer sent ${peer.length} params, snapshot had ${self.length}`);
+  const values = new Float32Array(self.length);
+  for (let i = 0; i < values.length; i++) values[i] = wPeer * (peer[i] - self[i]);
+  return { kind: 'average', weight: wPeer, peer: peerId, values };
 }
 
-export function makeAdopt(peerId: string, peer: Float32Array, onApply: () => void): Blend {
-  let done = false;
-  return {
-    kind: 'adopt',
-    weight: 1,
-    peer: peerId,
-    applyTo(params: Float32Array) {
-      if (done) throw new Error('blend already applied');
-      if (params.length !== peer.length) throw new Error(`adopt: ${params.length} params, peer sent ${peer.length}`);
-      done = true;
-      params.set(peer);
-      onApply();
-    },
-  };
+export function makeAdopt(peerId: string, peer: Float32Array): Blend {
+  return { kind: 'adopt', weight: 1, peer: peerId, values: peer };
+}
+
+/** Folds a blend into `params` in place: the one place the averaging rule is applied. */
+export function applyBlend(params: Float32Array, b: Blend): void {
+  if (params.length !== b.values.length) throw new Error(`blend from ${b.peer}: ${b.values.length} values for ${params.length} params`);
+  if (b.kind === 'adopt') params.set(b.values);
+  else for (let i = 0; i < params.length; i++) params[i] += b.values[i];
 }

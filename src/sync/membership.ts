@@ -7,7 +7,7 @@
 // are pinged until they answer, which is how a board joins and discovers everyone else.
 import type { Clock } from './clock';
 import type { GossipPreset } from './config';
-import { MemberState, T, type MemberUpdate, type Msg } from './messages';
+import { MemberState, MsgType, type MemberUpdate, type Msg } from './messages';
 
 export interface Member {
   id: string;
@@ -18,11 +18,11 @@ export interface Member {
 }
 
 export type Outbound =
-  | { type: T.Ping; seq: number; updates: MemberUpdate[] }
-  | { type: T.Ack; seq: number; updates: MemberUpdate[] }
-  | { type: T.PingReq; seq: number; target: string; targetAddr: string }
-  | { type: T.IndirectAck; seq: number; target: string }
-  | { type: T.Leave };
+  | { type: MsgType.Ping; seq: number; updates: MemberUpdate[] }
+  | { type: MsgType.Ack; seq: number; updates: MemberUpdate[] }
+  | { type: MsgType.PingReq; seq: number; target: string; targetAddr: string }
+  | { type: MsgType.IndirectAck; seq: number; target: string }
+  | { type: MsgType.Leave };
 
 interface Probe {
   target: string;
@@ -155,34 +155,34 @@ export class Membership {
 
   handle(m: Msg, from: string): void {
     switch (m.type) {
-      case T.Ping:
+      case MsgType.Ping:
         for (const u of m.updates) this.apply(u);
-        this.send(from, { type: T.Ack, seq: m.seq, updates: this.updatesFor(m.from) });
+        this.send(from, { type: MsgType.Ack, seq: m.seq, updates: this.updatesFor(m.from) });
         break;
-      case T.Ack: {
+      case MsgType.Ack: {
         for (const u of m.updates) this.apply(u);
         const pr = this.probes.get(m.seq);
         if (pr) pr.acked = true;
         const relay = this.relays.get(m.seq);
         if (relay && relay.target === m.from) {
           this.relays.delete(m.seq);
-          this.send(relay.requester, { type: T.IndirectAck, seq: relay.seq, target: relay.target });
+          this.send(relay.requester, { type: MsgType.IndirectAck, seq: relay.seq, target: relay.target });
         }
         break;
       }
-      case T.PingReq: {
+      case MsgType.PingReq: {
         const seq = this.seq++;
         this.relays.set(seq, { requester: from, seq: m.seq, target: m.target });
         this.schedule(() => this.relays.delete(seq), this.p.probeIntervalMs);
-        this.send(m.targetAddr, { type: T.Ping, seq, updates: this.updatesFor(m.target) });
+        this.send(m.targetAddr, { type: MsgType.Ping, seq, updates: this.updatesFor(m.target) });
         break;
       }
-      case T.IndirectAck: {
+      case MsgType.IndirectAck: {
         const pr = this.probes.get(m.seq);
         if (pr && pr.target === m.target) pr.acked = true;
         break;
       }
-      case T.Leave: {
+      case MsgType.Leave: {
         const mem = this.members.get(m.from);
         if (mem && mem.state !== MemberState.Left) {
           this.log(`member ${m.from} left`);
@@ -202,7 +202,7 @@ export class Membership {
   leave(): void {
     this.leaving = true;
     this.incarnation++;
-    for (let k = 0; k < 2; k++) for (const m of this.alive()) this.send(m.addr, { type: T.Leave });
+    for (let k = 0; k < 2; k++) for (const m of this.alive()) this.send(m.addr, { type: MsgType.Leave });
   }
 
   private selfUpdate(): MemberUpdate {
@@ -266,7 +266,7 @@ export class Membership {
     if (!lonely && this.tick % 5 !== 0) return;
     for (const s of this.seeds) {
       if (known.has(s)) continue;
-      this.send(s, { type: T.Ping, seq: this.seq++, updates: [] });
+      this.send(s, { type: MsgType.Ping, seq: this.seq++, updates: [] });
     }
   }
 
@@ -289,13 +289,13 @@ export class Membership {
     const seq = this.seq++;
     const probe: Probe = { target: t.id, acked: false };
     this.probes.set(seq, probe);
-    this.send(t.addr, { type: T.Ping, seq, updates: this.updatesFor(t.id) });
+    this.send(t.addr, { type: MsgType.Ping, seq, updates: this.updatesFor(t.id) });
     this.schedule(() => {
       if (probe.acked || (this.lastHeard.get(t.id) ?? -Infinity) >= sentAt) return;
       const helpers = live().filter((m) => m.id !== t.id && m.state === MemberState.Alive);
       for (let k = 0; k < this.p.indirectChecks && helpers.length; k++) {
         const h = helpers.splice(Math.floor(this.rand() * helpers.length), 1)[0];
-        this.send(h.addr, { type: T.PingReq, seq, target: t.id, targetAddr: t.addr });
+        this.send(h.addr, { type: MsgType.PingReq, seq, target: t.id, targetAddr: t.addr });
       }
     }, this.p.probeTimeoutMs);
     const sentAt = this.clock.now();

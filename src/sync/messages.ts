@@ -11,7 +11,9 @@ export const MAX_ADDR_BYTES = 64;
 /** Chunk payload bytes: fits the largest header (long id) inside MAX_PLAINTEXT, a multiple of 4. */
 export const CHUNK_BYTES = 1080;
 
-export const enum T {
+// WARNING: append only. A number once used keeps its meaning forever: boards of different
+// versions share a cluster, and a reused number would be read as the old message.
+export const enum MsgType {
   Ping = 1,
   Ack = 2,
   PingReq = 3,
@@ -73,21 +75,21 @@ interface Base {
 }
 
 export type Msg =
-  | (Base & { type: T.Ping; seq: number; updates: MemberUpdate[] })
-  | (Base & { type: T.Ack; seq: number; updates: MemberUpdate[] })
-  | (Base & { type: T.PingReq; seq: number; target: string; targetAddr: string })
-  | (Base & { type: T.IndirectAck; seq: number; target: string })
-  | (Base & { type: T.Propose; xfer: number; mode: Mode; fingerprint: number; paramCount: number })
-  | (Base & { type: T.Accept; xfer: number })
-  | (Base & { type: T.Refuse; xfer: number; reason: RefuseReason })
-  | (Base & { type: T.Chunk; xfer: number; dir: number; meta: SnapshotMeta; index: number; payload: Uint8Array })
-  | (Base & { type: T.Need; xfer: number; dir: number; have: number; ranges: [number, number][] })
-  | (Base & { type: T.Commit; xfer: number })
-  | (Base & { type: T.CommitAck; xfer: number })
-  | (Base & { type: T.Abort; xfer: number })
-  | (Base & { type: T.Leave });
+  | (Base & { type: MsgType.Ping; seq: number; updates: MemberUpdate[] })
+  | (Base & { type: MsgType.Ack; seq: number; updates: MemberUpdate[] })
+  | (Base & { type: MsgType.PingReq; seq: number; target: string; targetAddr: string })
+  | (Base & { type: MsgType.IndirectAck; seq: number; target: string })
+  | (Base & { type: MsgType.Propose; xfer: number; mode: Mode; fingerprint: number; paramCount: number })
+  | (Base & { type: MsgType.Accept; xfer: number })
+  | (Base & { type: MsgType.Refuse; xfer: number; reason: RefuseReason })
+  | (Base & { type: MsgType.Chunk; xfer: number; dir: number; meta: SnapshotMeta; index: number; payload: Uint8Array })
+  | (Base & { type: MsgType.Need; xfer: number; dir: number; have: number; ranges: [number, number][] })
+  | (Base & { type: MsgType.Commit; xfer: number })
+  | (Base & { type: MsgType.CommitAck; xfer: number })
+  | (Base & { type: MsgType.Abort; xfer: number })
+  | (Base & { type: MsgType.Leave });
 
-class W {
+class Writer {
   private b = Buffer.alloc(MAX_PLAINTEXT + 64);
   o = 0;
   u8(v: number) { this.b.writeUInt8(v, this.o); this.o += 1; return this; }
@@ -115,7 +117,7 @@ class W {
 }
 
 class Short extends Error {}
-class R {
+class Reader {
   o = 0;
   constructor(private readonly b: Buffer) {}
   need(n: number) { if (this.o + n > this.b.length) throw new Short(); }
@@ -140,7 +142,7 @@ export function updateBytes(u: MemberUpdate): number {
   return 1 + Buffer.byteLength(u.id) + 1 + Buffer.byteLength(u.addr) + 1 + 4;
 }
 
-function writeUpdates(w: W, ups: MemberUpdate[]) {
+function writeUpdates(w: Writer, ups: MemberUpdate[]) {
   // take as many as fit; the rest ride on later messages
   const fit: MemberUpdate[] = [];
   let room = w.room() - 1;
@@ -154,7 +156,7 @@ function writeUpdates(w: W, ups: MemberUpdate[]) {
   for (const u of fit) w.str(u.id, MAX_ID_BYTES).str(u.addr, MAX_ADDR_BYTES).u8(u.state).u32(u.incarnation);
 }
 
-function readUpdates(r: R): MemberUpdate[] {
+function readUpdates(r: Reader): MemberUpdate[] {
   const n = r.u8();
   const out: MemberUpdate[] = [];
   for (let i = 0; i < n; i++) {
@@ -168,53 +170,53 @@ function readUpdates(r: R): MemberUpdate[] {
 export const CHUNK_HEADER_MAX = 1 + 1 + MAX_ID_BYTES + 4 + 4 + 1 + 4 + 4 + 4 + 1 + 8 + 2 + 2;
 
 export function encode(m: Msg): Buffer {
-  const w = new W();
+  const w = new Writer();
   w.u8(m.type).str(m.from, MAX_ID_BYTES).u32(m.incarnation);
   switch (m.type) {
-    case T.Ping:
-    case T.Ack:
+    case MsgType.Ping:
+    case MsgType.Ack:
       w.u32(m.seq);
       writeUpdates(w, m.updates);
       break;
-    case T.PingReq:
+    case MsgType.PingReq:
       w.u32(m.seq).str(m.target, MAX_ID_BYTES).str(m.targetAddr, MAX_ADDR_BYTES);
       break;
-    case T.IndirectAck:
+    case MsgType.IndirectAck:
       w.u32(m.seq).str(m.target, MAX_ID_BYTES);
       break;
-    case T.Propose:
+    case MsgType.Propose:
       w.u32(m.xfer).u8(m.mode).u32(m.fingerprint).u32(m.paramCount);
       break;
-    case T.Refuse:
+    case MsgType.Refuse:
       w.u32(m.xfer).u8(m.reason);
       break;
-    case T.Chunk: {
+    case MsgType.Chunk: {
       const x = m.meta;
       w.u32(m.xfer).u8(m.dir).u32(x.snapshotId).u32(x.fingerprint).u32(x.paramCount).u8(x.encoding)
         .f64(x.samplesSeen).u16(x.chunkCount).u16(m.index).bytes(m.payload);
       break;
     }
-    case T.Need: {
+    case MsgType.Need: {
       w.u32(m.xfer).u8(m.dir).u16(m.have);
       const n = Math.min(m.ranges.length, Math.floor((w.room() - 1) / 4), 255);
       w.u8(n);
       for (let i = 0; i < n; i++) w.u16(m.ranges[i][0]).u16(m.ranges[i][1]);
       break;
     }
-    case T.Accept:
-    case T.Commit:
-    case T.CommitAck:
-    case T.Abort:
+    case MsgType.Accept:
+    case MsgType.Commit:
+    case MsgType.CommitAck:
+    case MsgType.Abort:
       w.u32(m.xfer);
       break;
-    case T.Leave:
+    case MsgType.Leave:
       break;
   }
   return w.done();
 }
 
 function decodeOrThrow(b: Buffer): Msg {
-  const r = new R(b);
+  const r = new Reader(b);
   const type = r.u8();
   const from = r.str(MAX_ID_BYTES);
   if (!from) throw new Short();
@@ -222,26 +224,26 @@ function decodeOrThrow(b: Buffer): Msg {
   const base = { from, incarnation };
   let m: Msg;
   switch (type) {
-    case T.Ping:
-    case T.Ack:
+    case MsgType.Ping:
+    case MsgType.Ack:
       m = { ...base, type, seq: r.u32(), updates: readUpdates(r) };
       break;
-    case T.PingReq:
+    case MsgType.PingReq:
       m = { ...base, type, seq: r.u32(), target: r.str(MAX_ID_BYTES), targetAddr: r.str(MAX_ADDR_BYTES) };
       break;
-    case T.IndirectAck:
+    case MsgType.IndirectAck:
       m = { ...base, type, seq: r.u32(), target: r.str(MAX_ID_BYTES) };
       break;
-    case T.Propose: {
+    case MsgType.Propose: {
       const xfer = r.u32(), mode = r.u8(), fingerprint = r.u32(), paramCount = r.u32();
       if (mode !== Mode.Exchange && mode !== Mode.Pull) throw new Short();
       m = { ...base, type, xfer, mode, fingerprint, paramCount };
       break;
     }
-    case T.Refuse:
+    case MsgType.Refuse:
       m = { ...base, type, xfer: r.u32(), reason: r.u8() };
       break;
-    case T.Chunk: {
+    case MsgType.Chunk: {
       const xfer = r.u32(), dir = r.u8();
       const meta: SnapshotMeta = {
         snapshotId: r.u32(), fingerprint: r.u32(), paramCount: r.u32(), encoding: r.u8(), samplesSeen: r.f64(), chunkCount: r.u16(),
@@ -254,7 +256,7 @@ function decodeOrThrow(b: Buffer): Msg {
       m = { ...base, type, xfer, dir, meta, index, payload };
       break;
     }
-    case T.Need: {
+    case MsgType.Need: {
       const xfer = r.u32(), dir = r.u8(), have = r.u16(), n = r.u8();
       if (dir > 1) throw new Short();
       const ranges: [number, number][] = [];
@@ -262,13 +264,13 @@ function decodeOrThrow(b: Buffer): Msg {
       m = { ...base, type, xfer, dir, have, ranges };
       break;
     }
-    case T.Accept:
-    case T.Commit:
-    case T.CommitAck:
-    case T.Abort:
+    case MsgType.Accept:
+    case MsgType.Commit:
+    case MsgType.CommitAck:
+    case MsgType.Abort:
       m = { ...base, type, xfer: r.u32() };
       break;
-    case T.Leave:
+    case MsgType.Leave:
       m = { ...base, type };
       break;
     default:

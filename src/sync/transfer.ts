@@ -144,9 +144,6 @@ export class Outgoing {
   confirm(n: number): void {
     if (n > this.have) this.have = n;
   }
-  requestAll(): void {
-    this.next = 0;
-  }
   /** Queue the chunks a receiver reports missing, as [start, len] ranges. Every range ends at a chunk
    * the receiver holds (a zero-length range names the newest one it got), so a missing chunk whose
    * latest copy went out before any of those was lost (or reordered) and goes again at once. A copy
@@ -167,7 +164,7 @@ export class Outgoing {
       }
     }
   }
-  /** Next chunk index to send, or -1 when nothing is pending. */
+  /** Chunks sent again on request so far. */
   resent = 0;
   get pendingResends(): number {
     return this.resend.length;
@@ -175,6 +172,7 @@ export class Outgoing {
   get nextIndex(): number {
     return this.next;
   }
+  /** Next chunk index to send, or -1 when nothing is pending. */
   take(now: number): number {
     const r = this.resend.shift();
     if (r !== undefined) {
@@ -193,5 +191,68 @@ export class Outgoing {
   }
   get idle(): boolean {
     return this.resend.length === 0 && this.next >= this.snap.meta.chunkCount;
+  }
+}
+
+/** One outgoing transfer as the pacer sees it. dir 0: the initiator's snapshot, 1: the responder's or a served pull. */
+export interface Flow {
+  addr: string;
+  xfer: number;
+  dir: number;
+  out: Outgoing;
+}
+
+export interface PacerHost {
+  readonly pacing: { windowChunks: number; burst: number; paceMs: number };
+  now(): number;
+  /** The transfers with chunks to send now. */
+  flows(now: number): Flow[];
+  sendChunk(f: Flow, index: number, resent: boolean): void;
+  timer(fn: () => void, ms: number): void;
+}
+
+/** Paces every outgoing transfer of a node: at most `burst` datagrams per `paceMs`, so receivers'
+ * socket buffers keep up. */
+export class Pacer {
+  private scheduled = false;
+  private lastPump = -1;
+
+  constructor(private readonly host: PacerHost) {}
+
+  /** Something new to send: pump at the next turn (once, however many callers kick). */
+  kick(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    this.host.timer(() => this.pump(), 0);
+  }
+
+  private pump(): void {
+    this.scheduled = false;
+    const { windowChunks, burst, paceMs } = this.host.pacing;
+    const now = this.host.now();
+    const flows = this.host.flows(now);
+    // a sender busy in a training step catches up: the quota grows with the time since the last
+    // pump, up to one window (the receiver's flow control still bounds what is in flight)
+    const elapsed = this.lastPump < 0 ? paceMs : now - this.lastPump;
+    this.lastPump = now;
+    const full = Math.min(windowChunks, 256, Math.max(burst, Math.floor((burst * elapsed) / paceMs)));
+    let quota = full;
+    let progress = true;
+    while (quota > 0 && progress) {
+      progress = false;
+      for (const f of flows) {
+        if (quota <= 0) break;
+        const before = f.out.resent;
+        const i = f.out.take(now);
+        if (i < 0) continue;
+        this.host.sendChunk(f, i, f.out.resent !== before);
+        quota--;
+        progress = true;
+      }
+    }
+    if (quota < full && flows.some((f) => !f.out.idle)) {
+      this.scheduled = true;
+      this.host.timer(() => this.pump(), paceMs);
+    }
   }
 }

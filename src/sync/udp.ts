@@ -1,6 +1,8 @@
-// The UDP transport: the only file that touches dgram (through dgram-as-promised). Datagrams are
+// The UDP transport: the only file that touches dgram (through dgram-as-promised, and node:dgram
+// for free ports). Datagrams are
 // received with the socket's message callback rather than recv(), because recv() listens only
 // while a call is pending and would silently lose datagrams that arrive between two calls.
+import * as dgram from 'node:dgram';
 import DgramAsPromised from 'dgram-as-promised';
 import type { SocketAsPromised } from 'dgram-as-promised';
 import { joinAddress, splitAddress, type MessageHandler, type Transport } from './transport';
@@ -79,4 +81,18 @@ export class UdpTransport implements Transport {
     this.closed = true;
     await this.sock.close();
   }
+}
+
+/** Asks the kernel for n distinct free UDP ports on 127.0.0.1 (held together so they differ). */
+export async function freeUdpPorts(n: number, host = '127.0.0.1'): Promise<number[]> {
+  const socks = await Promise.all(
+    Array.from({ length: n }, () => new Promise<dgram.Socket>((res, rej) => {
+      const s = dgram.createSocket('udp4');
+      s.once('error', rej);
+      s.bind(0, host, () => res(s));
+    })),
+  );
+  const ports = socks.map((s) => s.address().port);
+  await Promise.all(socks.map((s) => new Promise<void>((r) => s.close(() => r()))));
+  return ports;
 }

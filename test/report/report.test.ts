@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { chartsIn, dumpDom } from './browser';
-import { niceTicks, renderReportHtml, smooth, writeReport, type RunReport } from '../../src/net/report';
+import { niceTicks, renderReportHtml, smooth, writeReport, type RunReport } from '../../src/cluster/report';
 
 function sampleReport(): RunReport {
   // A plausible two-board run, built from a simple model of a training curve (the report only draws it).

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
-import { decode, encode, MAX_DATAGRAM, MAX_PLAINTEXT, CHUNK_BYTES, MAX_ID_BYTES, T, type Msg } from '../../src/sync/messages';
+import { decode, encode, MAX_DATAGRAM, MAX_PLAINTEXT, CHUNK_BYTES, MAX_ID_BYTES, MsgType, type Msg } from '../../src/sync/messages';
 import { Opener, Sealer, generateKeyFile, loadKeyFile, SEAL_OVERHEAD } from '../../src/sync/crypto';
 import { parsePeerList } from '../../src/sync/transport';
 import { encodeSnapshot, Outgoing } from '../../src/sync/transfer';
@@ -17,18 +17,18 @@ const u16 = fc.integer({ min: 0, max: 0xffff });
 const update = fc.record({ id, addr: fc.constantFrom('10.0.0.1:7000', '[::1]:9', 'h:1'), state: fc.integer({ min: 0, max: 3 }), incarnation: u32 });
 
 const msg: fc.Arbitrary<Msg> = fc.oneof(
-  fc.record({ type: fc.constantFrom(T.Ping, T.Ack), from: id, incarnation: u32, seq: u32, updates: fc.array(update, { maxLength: 6 }) }),
-  fc.record({ type: fc.constant(T.PingReq), from: id, incarnation: u32, seq: u32, target: id, targetAddr: fc.constant('1.2.3.4:5') }),
-  fc.record({ type: fc.constant(T.Propose), from: id, incarnation: u32, xfer: u32, mode: fc.constantFrom(1, 2), fingerprint: u32, paramCount: u32 }),
-  fc.record({ type: fc.constantFrom(T.Accept, T.Commit, T.CommitAck, T.Abort), from: id, incarnation: u32, xfer: u32 }),
+  fc.record({ type: fc.constantFrom(MsgType.Ping, MsgType.Ack), from: id, incarnation: u32, seq: u32, updates: fc.array(update, { maxLength: 6 }) }),
+  fc.record({ type: fc.constant(MsgType.PingReq), from: id, incarnation: u32, seq: u32, target: id, targetAddr: fc.constant('1.2.3.4:5') }),
+  fc.record({ type: fc.constant(MsgType.Propose), from: id, incarnation: u32, xfer: u32, mode: fc.constantFrom(1, 2), fingerprint: u32, paramCount: u32 }),
+  fc.record({ type: fc.constantFrom(MsgType.Accept, MsgType.Commit, MsgType.CommitAck, MsgType.Abort), from: id, incarnation: u32, xfer: u32 }),
   fc.record({
-    type: fc.constant(T.Chunk), from: id, incarnation: u32, xfer: u32, dir: fc.constantFrom(0, 1),
+    type: fc.constant(MsgType.Chunk), from: id, incarnation: u32, xfer: u32, dir: fc.constantFrom(0, 1),
     meta: fc.record({ snapshotId: u32, fingerprint: u32, paramCount: u32, encoding: fc.constantFrom(1, 2), samplesSeen: fc.nat(), chunkCount: fc.integer({ min: 1000, max: 0xffff }) }),
     index: fc.integer({ min: 0, max: 999 }),
     payload: fc.uint8Array({ minLength: 1, maxLength: CHUNK_BYTES }),
   }),
-  fc.record({ type: fc.constant(T.Need), from: id, incarnation: u32, xfer: u32, dir: fc.constantFrom(0, 1), have: u16, ranges: fc.array(fc.tuple(u16, u16), { maxLength: 40 }) }),
-  fc.record({ type: fc.constant(T.Leave), from: id, incarnation: u32 }),
+  fc.record({ type: fc.constant(MsgType.Need), from: id, incarnation: u32, xfer: u32, dir: fc.constantFrom(0, 1), have: u16, ranges: fc.array(fc.tuple(u16, u16), { maxLength: 40 }) }),
+  fc.record({ type: fc.constant(MsgType.Leave), from: id, incarnation: u32 }),
 ) as fc.Arbitrary<Msg>;
 
 test('every message round-trips through the codec and fits a datagram once sealed', () => {
@@ -47,7 +47,7 @@ test('every message round-trips through the codec and fits a datagram once seale
 
 test('a chunk with the longest id and a full payload still fits 1200 bytes after sealing', () => {
   const m: Msg = {
-    type: T.Chunk, from: 'x'.repeat(MAX_ID_BYTES), incarnation: 1, xfer: 1, dir: 0,
+    type: MsgType.Chunk, from: 'x'.repeat(MAX_ID_BYTES), incarnation: 1, xfer: 1, dir: 0,
     meta: { snapshotId: 1, fingerprint: 2, paramCount: 3, encoding: 1, samplesSeen: 1e12, chunkCount: 0xffff }, index: 0xfffe, payload: new Uint8Array(CHUNK_BYTES),
   };
   const sealed = new Sealer(randomBytes(32), 'c', 'x').seal(encode(m));

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { Cluster, FAST, float64Mean, mean } from './harness';
-import { Encoding, GossipNode, MemoryNetwork, VirtualClock, type GossipPreset } from '../../src/sync/index';
+import { Encoding, GossipNode, MemoryNetwork, VirtualClock, applyBlend, type GossipPreset } from '../../src/sync/index';
 
 const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
   let m = 0;
@@ -149,7 +149,7 @@ test('a late joiner pulls a full model first, then averages with the cluster', a
   assert.ok(ready, 'ready() resolved');
   const adopt = joiner.node.poll();
   assert.equal(adopt?.kind, 'adopt');
-  adopt!.applyTo(joiner.vec);
+  applyBlend(joiner.vec, adopt!);
   // the others kept training-free averaging meanwhile; the joiner now holds one of their models
   c.run(3000);
   const all = Float32Array.from(float64Mean(c.live().map((b) => b.vec)));

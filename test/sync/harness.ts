@@ -1,6 +1,6 @@
 // A cluster of GossipNodes holding plain vectors on an in-memory network and a virtual clock.
 import { randomBytes } from 'node:crypto';
-import { Encoding, GossipNode, MemoryNetwork, VirtualClock, type GossipPreset, type MemoryNetworkOptions } from '../../src/sync/index';
+import { Encoding, GossipNode, MemoryNetwork, VirtualClock, applyBlend, type GossipPreset, type MemoryNetworkOptions } from '../../src/sync/index';
 
 export const FAST: Partial<GossipPreset> = {
   exchangeIntervalMs: 40,
@@ -101,7 +101,7 @@ export class Cluster {
       for (const b of this.boards) {
         if (!b.alive) continue;
         const blend = b.node.poll();
-        if (blend) blend.applyTo(b.vec);
+        if (blend) applyBlend(b.vec, blend);
       }
       if (until && until()) return;
     }

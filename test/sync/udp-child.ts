@@ -2,7 +2,7 @@
 // argv: index keyFile dim seed. Prints "PORT n", takes "SEEDS a,b,c" and "STOP" on stdin,
 // prints "VEC <base64 float32>" every 100 ms and "STATS <json>" when it stops.
 import { createInterface } from 'node:readline';
-import { Encoding, GossipNode, UdpTransport, loadKeyFile, parsePeerList } from '../../src/sync/index';
+import { Encoding, GossipNode, UdpTransport, applyBlend, loadKeyFile, parsePeerList } from '../../src/sync/index';
 import { mulberry32 } from './harness';
 
 async function main() {
@@ -32,7 +32,8 @@ async function main() {
       node.start();
       let n = 0;
       tick = setInterval(() => {
-        node!.poll()?.applyTo(vec);
+        const blend = node!.poll();
+        if (blend) applyBlend(vec, blend);
         maxPeers = Math.max(maxPeers, node!.stats().peers);
         if (++n % 50 === 0) console.log(`VEC ${Buffer.from(vec.buffer).toString('base64')}`);
       }, 2);

@@ -1,0 +1,97 @@
+// What the parts of a GossipNode (exchange.ts, join.ts) share: the node's wiring, its stats, and
+// the chunk-level replies both kinds of transfer send.
+import type { Blend } from './averaging';
+import type { CpuBudget } from './budget';
+import type { Clock } from './clock';
+import type { GossipPreset } from './config';
+import { MsgType, type MsgBody } from './messages';
+import type { Membership } from './membership';
+import type { Incoming, Outgoing, Pacer } from './transfer';
+
+export interface Snapshot {
+  params: Float32Array;
+  samplesSeen: number;
+}
+
+export interface GossipStats {
+  id: string;
+  peers: number;
+  /** Gossip's CPU time over the last minute per CPU time of the rest of the process (what cpuBudget limits). */
+  cpuShare: number;
+  bytesSent: number;
+  bytesReceived: number;
+  datagramsSent: number;
+  datagramsReceived: number;
+  /** Blends of kind 'average' handed to the trainer. */
+  averages: number;
+  adopts: number;
+  /** Complete snapshots refused by the guards (non-finite, norm ratio, distance) or for another model. */
+  refused: number;
+  exchangesStarted: number;
+  exchangesAborted: number;
+  /** Model chunks sent again on request, chunks received twice, and requests (Need) sent. */
+  chunksResent: number;
+  chunksDuplicate: number;
+  needsSent: number;
+  /** Datagrams dropped, by reason. */
+  dropped: { short: number; version: number; auth: number; replay: number; decode: number; unexpected: number };
+  /** CPU time (process.cpuUsage, user + system) spent inside the node's handlers (receive path,
+   * timers, snapshots, sealing), ms: gossip's CPU cost. */
+  cpuMs: number;
+  handlerErrors: number;
+}
+
+export function emptyStats(id: string): GossipStats {
+  return {
+    id, peers: 0, cpuShare: 0, bytesSent: 0, bytesReceived: 0, datagramsSent: 0, datagramsReceived: 0, averages: 0, adopts: 0,
+    refused: 0, exchangesStarted: 0, exchangesAborted: 0, chunksResent: 0, chunksDuplicate: 0, needsSent: 0,
+    dropped: { short: 0, version: 0, auth: 0, replay: 0, decode: 0, unexpected: 0 }, cpuMs: 0, handlerErrors: 0,
+  };
+}
+
+export interface NodeContext {
+  readonly id: string;
+  readonly preset: GossipPreset;
+  readonly clock: Clock;
+  readonly random: () => number;
+  readonly stats: GossipStats;
+  readonly membership: Membership;
+  /** fingerprintHash of the model's identity and size. */
+  readonly fingerprint: number;
+  readonly paramCount: number;
+  readonly pacer: Pacer;
+  readonly budget: CpuBudget;
+  log(line: string): void;
+  send(addr: string, m: MsgBody): void;
+  /** A timer that runs only while the node does, inside its error guard. */
+  timer(fn: () => void, ms: number): number;
+  /** A private copy of the trainer's current parameters, checked for size. */
+  snapshot(): Snapshot;
+  /** A new outgoing transfer of `own`, encoded as the preset says. */
+  outgoing(own: Snapshot): Outgoing;
+  /** Hands a blend to the trainer (the next poll() returns it). */
+  deliver(b: Blend): void;
+  /** A blend waits for the trainer: a new exchange now would start from a snapshot without it. */
+  blendWaiting(): boolean;
+  haveModel(): boolean;
+}
+
+/** After silence: ask for the holes below the highest chunk seen (those were lost). Chunks past it
+ * were maybe never sent yet, or wait in the sender's own socket queue while it trains (a UDP send
+ * leaves only when the sender's event loop turns), so the tail is asked for only after a long
+ * silence; asking early makes the sender queue the whole model twice. */
+export function sendNeed(ctx: NodeContext, addr: string, xfer: number, dir: number, inc: Incoming): void {
+  const longSilence = ctx.clock.now() - inc.lastHeard >= 8 * ctx.preset.needAfterMs;
+  const ranges = inc.needRanges(longSilence ? inc.meta.chunkCount : inc.frontier);
+  inc.sinceReport = 0;
+  ctx.stats.needsSent++;
+  ctx.send(addr, { type: MsgType.Need, xfer, dir, have: inc.haveCount, ranges });
+}
+
+/** Every window/4 new chunks: tell the sender how many we hold (opens its window) and which ones
+ * below the highest seen are missing (most likely lost). */
+export function maybeReport(ctx: NodeContext, addr: string, xfer: number, dir: number, inc: Incoming): void {
+  if (inc.complete || inc.sinceReport < Math.max(1, ctx.preset.windowChunks >> 2)) return;
+  inc.sinceReport = 0;
+  ctx.send(addr, { type: MsgType.Need, xfer, dir, have: inc.haveCount, ranges: inc.needRanges(inc.frontier) });
+}

@@ -1,0 +1,280 @@
+// The exchange state machine: one averaging exchange at a time, as initiator or responder (the
+// protocol is drawn at the top of gossip.ts). Nothing is applied from a partial snapshot; a blend
+// is handed to the trainer only once both halves are here, authenticated and past the guards.
+import { checkSnapshot, makeAverage, peerWeight } from './averaging';
+import { maybeReport, sendNeed, type NodeContext, type Snapshot } from './context';
+import { Mode, MsgType, RefuseReason, type Msg } from './messages';
+import { Incoming, metaProblem, type Flow, type Outgoing } from './transfer';
+
+type Role = 'init' | 'resp';
+
+interface Exchange {
+  role: Role;
+  peer: string;
+  addr: string;
+  xfer: number;
+  state: 'proposing' | 'pushing' | 'receiving' | 'replying' | 'committing';
+  started: number;
+  own?: Snapshot;
+  out?: Outgoing;
+  inc?: Incoming;
+  peerParams?: Float32Array;
+  weight?: number;
+  tries: number;
+}
+
+type In<K extends MsgType> = Msg & { type: K };
+
+export class Exchanges {
+  private current: Exchange | null = null;
+  /** The last exchange we committed as responder: a repeated Commit (our ack was lost) is acked again. */
+  private lastCommitted: { peer: string; xfer: number } | null = null;
+
+  constructor(private readonly ctx: NodeContext) {}
+
+  get active(): boolean {
+    return this.current !== null;
+  }
+
+  /** Proposes an exchange to `peerId` (or a random live peer). The caller has checked busy and budget. */
+  start(peerId?: string): boolean {
+    const ctx = this.ctx;
+    const live = ctx.membership.alive();
+    const peer = peerId ? live.find((m) => m.id === peerId) : live[Math.floor(ctx.random() * live.length)];
+    if (!peer) return false;
+    const xfer = (ctx.random() * 0x100000000) >>> 0;
+    const ex: Exchange = { role: 'init', peer: peer.id, addr: peer.addr, xfer, state: 'proposing', started: ctx.clock.now(), tries: 0 };
+    this.current = ex;
+    ctx.budget.exchangeBegan();
+    ctx.stats.exchangesStarted++;
+    this.sendPropose(ex);
+    this.watchdog(ex);
+    return true;
+  }
+
+  /** The chunks of our own snapshot still to go out, for the pacer. */
+  flow(): Flow | null {
+    const ex = this.current;
+    if (!ex || !ex.out || (ex.state !== 'pushing' && ex.state !== 'replying')) return null;
+    return { addr: ex.addr, xfer: ex.xfer, dir: ex.role === 'init' ? 0 : 1, out: ex.out };
+  }
+
+  // ---------------------------------------------------------------- initiator
+
+  private sendPropose(ex: Exchange): void {
+    const ctx = this.ctx;
+    if (this.current !== ex || ex.state !== 'proposing') return;
+    if (ex.tries++ >= ctx.preset.retries) return this.abort(`no answer from ${ex.peer}`);
+    ctx.send(ex.addr, { type: MsgType.Propose, xfer: ex.xfer, mode: Mode.Exchange, fingerprint: ctx.fingerprint, paramCount: ctx.paramCount });
+    ctx.timer(() => this.sendPropose(ex), ctx.preset.retryMs);
+  }
+
+  onAccept(m: In<MsgType.Accept>, from: string): void {
+    const ex = this.current;
+    if (!ex || ex.role !== 'init' || ex.xfer !== m.xfer || ex.peer !== m.from || ex.state !== 'proposing') return;
+    ex.addr = from;
+    ex.state = 'pushing';
+    ex.own = this.ctx.snapshot();
+    ex.out = this.ctx.outgoing(ex.own);
+    this.ctx.pacer.kick();
+    this.needLoop(ex);
+  }
+
+  onRefuse(m: In<MsgType.Refuse>): void {
+    const ex = this.current;
+    if (!ex || ex.xfer !== m.xfer || ex.peer !== m.from) return;
+    if (m.reason === RefuseReason.Guard || m.reason === RefuseReason.Fingerprint) this.ctx.log(`${m.from} refused our snapshot (reason ${m.reason})`);
+    this.end(false);
+  }
+
+  private sendCommit(ex: Exchange): void {
+    const ctx = this.ctx;
+    if (this.current !== ex || ex.state !== 'committing') return;
+    if (ex.tries++ >= ctx.preset.retries) {
+      ctx.log(`no commit ack from ${ex.peer}; it may not have averaged`);
+      return this.end(true);
+    }
+    ctx.send(ex.addr, { type: MsgType.Commit, xfer: ex.xfer });
+    ctx.timer(() => this.sendCommit(ex), ctx.preset.retryMs);
+  }
+
+  onCommitAck(m: In<MsgType.CommitAck>): void {
+    const ex = this.current;
+    if (ex && ex.role === 'init' && ex.state === 'committing' && ex.xfer === m.xfer && ex.peer === m.from) this.end(true);
+  }
+
+  // ---------------------------------------------------------------- responder
+
+  /** A Propose of mode Exchange whose model identity has been checked. */
+  onPropose(m: In<MsgType.Propose>, from: string): void {
+    const ctx = this.ctx;
+    const ex = this.current;
+    if (ex && ex.role === 'resp' && ex.peer === m.from && ex.xfer === m.xfer) {
+      ctx.send(from, { type: MsgType.Accept, xfer: m.xfer }); // our Accept was lost
+      return;
+    }
+    if (!ctx.haveModel()) return ctx.send(from, { type: MsgType.Refuse, xfer: m.xfer, reason: RefuseReason.NotReady });
+    if (this.current || ctx.blendWaiting() || ctx.budget.over()) return ctx.send(from, { type: MsgType.Refuse, xfer: m.xfer, reason: RefuseReason.Busy });
+    const next: Exchange = { role: 'resp', peer: m.from, addr: from, xfer: m.xfer, state: 'receiving', started: ctx.clock.now(), tries: 0 };
+    this.current = next;
+    ctx.budget.exchangeBegan();
+    ctx.send(from, { type: MsgType.Accept, xfer: m.xfer });
+    this.watchdog(next);
+    this.needLoop(next);
+  }
+
+  onCommit(m: In<MsgType.Commit>, from: string): void {
+    const ctx = this.ctx;
+    const ex = this.current;
+    if (ex && ex.role === 'resp' && ex.peer === m.from && ex.xfer === m.xfer && ex.state === 'replying') {
+      ctx.deliver(makeAverage(ex.peer, ex.own!.params, ex.peerParams!, ex.weight!));
+      this.lastCommitted = { peer: ex.peer, xfer: ex.xfer };
+      ctx.send(from, { type: MsgType.CommitAck, xfer: m.xfer });
+      this.end(true);
+      return;
+    }
+    if (this.lastCommitted && this.lastCommitted.peer === m.from && this.lastCommitted.xfer === m.xfer) {
+      ctx.send(from, { type: MsgType.CommitAck, xfer: m.xfer }); // our ack was lost; the blend is already ours
+    }
+  }
+
+  // ---------------------------------------------------------------- chunks, both roles
+
+  onChunk(m: In<MsgType.Chunk>, from: string): void {
+    const ctx = this.ctx;
+    const ex = this.current;
+    const want = ex && ex.xfer === m.xfer && ex.peer === m.from &&
+      ((ex.role === 'resp' && m.dir === 0 && ex.state === 'receiving') || (ex.role === 'init' && m.dir === 1 && ex.state === 'pushing'));
+    if (!ex || !want) return void ctx.stats.dropped.unexpected++;
+    if (metaProblem(m.meta, ctx.fingerprint, ctx.paramCount)) return void ctx.stats.dropped.unexpected++;
+    const now = ctx.clock.now();
+    ex.addr = from;
+    if (!ex.inc) ex.inc = new Incoming(m.meta, now);
+    if (!ex.inc.matches(m.meta)) return void ctx.stats.dropped.unexpected++;
+    if (ex.inc.add(m.index, m.payload, now)) maybeReport(ctx, ex.addr, ex.xfer, m.dir, ex.inc);
+    else ctx.stats.chunksDuplicate++;
+    if (ex.inc.complete) this.snapshotComplete(ex);
+  }
+
+  /** The transfer a Need from `m.from` is about, if it is ours. */
+  outgoingFor(m: In<MsgType.Need>): Outgoing | undefined {
+    const ex = this.current;
+    if (ex && ex.xfer === m.xfer && ex.peer === m.from && ex.out && m.dir === (ex.role === 'init' ? 0 : 1)) return ex.out;
+    return undefined;
+  }
+
+  private snapshotComplete(ex: Exchange): void {
+    const ctx = this.ctx;
+    const meta = ex.inc!.meta;
+    const peerParams = ex.inc!.params();
+    ex.inc = undefined; // reassembly memory goes back as soon as the snapshot is decoded
+    if (ex.role === 'resp') ex.own = ctx.snapshot();
+    const why = checkSnapshot(ex.own!.params, peerParams, ctx.preset);
+    if (why) {
+      ctx.stats.refused++;
+      ctx.log(`refused snapshot from ${ex.peer}: ${why}`);
+      ctx.send(ex.addr, ex.role === 'resp' ? { type: MsgType.Refuse, xfer: ex.xfer, reason: RefuseReason.Guard } : { type: MsgType.Abort, xfer: ex.xfer });
+      return this.end(false);
+    }
+    ex.peerParams = peerParams;
+    ex.weight = peerWeight(ex.own!.samplesSeen, meta.samplesSeen, ctx.preset.minWeight, ctx.preset.maxWeight);
+    if (ex.role === 'resp') {
+      ex.state = 'replying';
+      ex.out = ctx.outgoing(ex.own!);
+      ctx.pacer.kick();
+      return;
+    }
+    // initiator: both halves are here; our blend is ready now, the peer's once it hears Commit
+    ctx.deliver(makeAverage(ex.peer, ex.own!.params, peerParams, ex.weight));
+    ex.state = 'committing';
+    ex.out = undefined;
+    ex.tries = 0;
+    this.sendCommit(ex);
+  }
+
+  /** While a snapshot is expected, ask for what is missing whenever the line goes quiet. */
+  private needLoop(ex: Exchange): void {
+    const ctx = this.ctx;
+    ctx.timer(() => {
+      if (this.current !== ex) return;
+      const expecting = (ex.role === 'resp' && ex.state === 'receiving') || (ex.role === 'init' && ex.state === 'pushing');
+      if (!expecting) return;
+      const now = ctx.clock.now();
+      if (ex.inc) {
+        const inc = ex.inc;
+        if (now - inc.lastProgress > ctx.preset.transferTimeoutMs) return this.abort(`transfer from ${ex.peer} stalled`);
+        if (now - inc.lastHeard >= ctx.preset.needAfterMs) {
+          // Quiet, or were we just busy (a training step)? Look again after the event loop has read
+          // the socket once more: only if that brought nothing is the line really silent. Without
+          // this, a busy receiver re-requests chunks that sit unread in its own socket buffer.
+          const heard = inc.lastHeard;
+          ctx.timer(() => {
+            if (this.current === ex && ex.inc === inc && inc.lastHeard === heard && !inc.complete) sendNeed(ctx, ex.addr, ex.xfer, ex.role === 'resp' ? 0 : 1, inc);
+          }, 0);
+        }
+      } else if ((ex.role === 'resp' || (ex.out && ex.out.idle)) && now - ctx.membership.heardFrom(ex.peer) >= 4 * ctx.preset.needAfterMs) {
+        // not one chunk yet and the peer silent for a while: perhaps all were lost. Asking while its
+        // chunks sit unread in our socket would make it send everything twice, so confirm first.
+        const heard = ctx.membership.heardFrom(ex.peer);
+        ctx.timer(() => {
+          if (this.current === ex && !ex.inc && ctx.membership.heardFrom(ex.peer) === heard) {
+            ctx.stats.needsSent++;
+            ctx.send(ex.addr, { type: MsgType.Need, xfer: ex.xfer, dir: ex.role === 'resp' ? 0 : 1, have: 0, ranges: [[0, 0xffff]] });
+          }
+        }, 0);
+      }
+      this.needLoop(ex);
+    }, ctx.preset.needAfterMs);
+  }
+
+  // ---------------------------------------------------------------- endings
+
+  /** Ends an exchange that overran exchangeTimeoutMs, except in the two states where ending would
+   * leave one side averaged and the other not. An initiator in 'committing' holds its blend already:
+   * cutting its Commit retries short could strand the responder without its half, and the retries
+   * end by themselves. A responder in 'replying' may yet receive that Commit: the initiator started
+   * first, so its watchdog has fired by now and its last Commit follows within retries x retryMs;
+   * the responder waits that long (plus two retries for the wire) before giving up. */
+  private watchdog(ex: Exchange): void {
+    const ctx = this.ctx;
+    ctx.timer(() => {
+      if (this.current !== ex || ex.state === 'committing') return;
+      if (ex.role === 'resp' && ex.state === 'replying') {
+        ctx.timer(() => {
+          if (this.current === ex) this.abort(`no commit from ${ex.peer}`);
+        }, (ctx.preset.retries + 2) * ctx.preset.retryMs);
+        return;
+      }
+      this.abort(`exchange with ${ex.peer} timed out`);
+    }, ctx.preset.exchangeTimeoutMs);
+  }
+
+  onAbort(m: In<MsgType.Abort>): void {
+    const ex = this.current;
+    if (ex && ex.xfer === m.xfer && ex.peer === m.from) this.abort(`${m.from} aborted`);
+  }
+
+  peerGone(id: string): void {
+    // A responder in 'replying' keeps waiting for Commit even if membership gives the initiator up:
+    // under heavy loss a live peer can be declared dead, and its Commit may still come (the watchdog
+    // bounds the wait).
+    const ex = this.current;
+    if (ex && ex.peer === id && !(ex.role === 'resp' && ex.state === 'replying')) this.abort(`${id} left`);
+  }
+
+  abort(why: string): void {
+    const ctx = this.ctx;
+    const ex = this.current;
+    if (!ex) return;
+    if (ex.state === 'committing') return this.end(true); // our blend exists already; nothing to undo
+    ctx.log(`exchange ${ex.xfer.toString(16)} with ${ex.peer} abandoned (${ex.role === 'init' ? 'initiator' : 'responder'}, ${ex.state}): ${why}`);
+    ctx.send(ex.addr, { type: MsgType.Abort, xfer: ex.xfer });
+    this.end(false);
+  }
+
+  private end(completed: boolean): void {
+    if (!completed) this.ctx.stats.exchangesAborted++;
+    this.ctx.budget.exchangeEnded(completed);
+    this.current = null;
+  }
+}
