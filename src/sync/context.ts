@@ -34,7 +34,9 @@ export interface GossipStats {
   chunksDuplicate: number;
   needsSent: number;
   /** Datagrams dropped, by reason. */
-  dropped: { short: number; version: number; auth: number; replay: number; decode: number; unexpected: number };
+  dropped: { short: number; version: number; auth: number; replay: number; decode: number; unexpected: number;
+    /** Authenticated, but from a sender not (yet) proven at its address (a replay, or a first contact). */
+    stranger: number };
   /** CPU time (process.cpuUsage, user + system) spent inside the node's handlers (receive path,
    * timers, snapshots, sealing), ms: gossip's CPU cost. */
   cpuMs: number;
@@ -45,7 +47,7 @@ export function emptyStats(id: string): GossipStats {
   return {
     id, peers: 0, cpuShare: 0, bytesSent: 0, bytesReceived: 0, datagramsSent: 0, datagramsReceived: 0, averages: 0, adopts: 0,
     refused: 0, exchangesStarted: 0, exchangesAborted: 0, chunksResent: 0, chunksDuplicate: 0, needsSent: 0,
-    dropped: { short: 0, version: 0, auth: 0, replay: 0, decode: 0, unexpected: 0 }, cpuMs: 0, handlerErrors: 0,
+    dropped: { short: 0, version: 0, auth: 0, replay: 0, decode: 0, unexpected: 0, stranger: 0 }, cpuMs: 0, handlerErrors: 0,
   };
 }
 

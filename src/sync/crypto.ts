@@ -1,14 +1,18 @@
 // Datagram sealing: AES-256-GCM under the shared cluster key, the cluster name as additional
 // data (a board of another cluster fails authentication), and a nonce that is never reused
-// under one key: 4 bytes from the sender's id, 4 bytes of random epoch drawn at each start (a
-// restarted board does not reuse its old counters without persisting them), and a 4-byte
-// counter. The counter doubles as the replay sequence number, checked after authentication.
+// under one key: 8 bytes of random epoch drawn at each start (a restarted board does not reuse
+// its old counters without persisting them) and a 4-byte counter. The counter doubles as the
+// replay sequence number, checked after authentication. The epoch is all random, not part id
+// hash: with 32 random bits two starts of one id shared nonces once in 2^32 pairs, and a shared
+// nonce under GCM gives away the authentication key; with 64 bits it takes ~2^32 starts.
 //
-// Wire: [version 1][nonce 12][ciphertext][tag 16]; the version byte is authenticated too.
+// Wire: [version][nonce 12][ciphertext][tag 16]; the version byte is authenticated too.
+// Version 2: exchanges carry the responder's challenge (messages.ts); a version-1 board's
+// datagrams are dropped as 'version' rather than half understood.
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import { KEY_BYTES } from './keyfile';
 
-export const WIRE_VERSION = 1;
+export const WIRE_VERSION = 2;
 export const SEAL_OVERHEAD = 1 + 12 + 16;
 export { KEY_BYTES, loadKeyFile, generateKeyFile } from './keyfile';
 
@@ -21,18 +25,19 @@ function aad(cluster: string): Buffer {
 }
 
 export class Sealer {
-  private readonly prefix: Buffer; // id hash + epoch
+  /** The random epoch: the first 8 bytes of every nonce this sealer makes. */
+  readonly prefix: Buffer;
   private counter = 0;
   private readonly aad: Buffer;
-  constructor(private readonly key: Buffer, cluster: string, senderId: string) {
+  /** `_senderId` is no longer part of the nonce (see the top of this file); kept for callers. */
+  constructor(private readonly key: Buffer, cluster: string, _senderId: string) {
     if (key.length !== KEY_BYTES) throw new Error(`cluster key must be ${KEY_BYTES} bytes, got ${key.length}`);
     this.aad = aad(cluster);
     this.prefix = Buffer.alloc(8);
-    this.prefix.writeUInt32BE(idHash32(senderId), 0);
     this.newEpoch();
   }
   private newEpoch(): void {
-    randomBytes(4).copy(this.prefix, 4);
+    randomBytes(8).copy(this.prefix, 0);
     this.counter = 0;
   }
   seal(plain: Uint8Array): Buffer {
@@ -49,7 +54,7 @@ export class Sealer {
   }
 }
 
-export type OpenResult = { ok: true; plain: Buffer } | { ok: false; reason: 'short' | 'version' | 'auth' | 'replay' };
+export type OpenResult = { ok: true; plain: Buffer; epoch: Buffer } | { ok: false; reason: 'short' | 'version' | 'auth' | 'replay' };
 
 /** Sliding anti-replay window (RFC 4303 A2) over a ring bitmap as in RFC 6479; 1024 counters wide
  * because a model goes out in bursts of hundreds of datagrams that reordering may shuffle. */
@@ -102,6 +107,6 @@ export class Opener {
       this.windows.set(sender, w);
     }
     if (!w.accept(nonce.readUInt32BE(8))) return { ok: false, reason: 'replay' };
-    return { ok: true, plain };
+    return { ok: true, plain, epoch: nonce.subarray(0, 8) };
   }
 }

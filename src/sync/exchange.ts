@@ -1,6 +1,7 @@
 // The exchange state machine: one averaging exchange at a time, as initiator or responder (the
 // protocol is drawn at the top of gossip.ts). Nothing is applied from a partial snapshot; a blend
 // is handed to the trainer only once both halves are here, authenticated and past the guards.
+import { randomBytes } from 'node:crypto';
 import { checkSnapshot, makeAverage, peerWeight } from './averaging';
 import { maybeReport, sendNeed, type NodeContext, type Snapshot } from './context';
 import { Mode, MsgType, RefuseReason, type Msg } from './messages';
@@ -12,7 +13,11 @@ interface Exchange {
   role: Role;
   peer: string;
   addr: string;
+  /** The initiator's fresh value (it names the exchange). */
   xfer: number;
+  /** The responder's fresh value, echoed in every chunk and in Commit: a recording of an older
+   * exchange (before a restart, or sent to another board) cannot match it. */
+  challenge: number;
   state: 'proposing' | 'pushing' | 'receiving' | 'replying' | 'committing';
   started: number;
   own?: Snapshot;
@@ -25,10 +30,14 @@ interface Exchange {
 
 type In<K extends MsgType> = Msg & { type: K };
 
+/** Fresh values come from the CRYPTO generator: a seeded PRNG (ctx.random, fixed in tests) would
+ * give a restarted board the very values its recorded traffic carries. */
+export const fresh32 = (): number => randomBytes(4).readUInt32BE(0);
+
 export class Exchanges {
   private current: Exchange | null = null;
   /** The last exchange we committed as responder: a repeated Commit (our ack was lost) is acked again. */
-  private lastCommitted: { peer: string; xfer: number } | null = null;
+  private lastCommitted: { peer: string; xfer: number; challenge: number } | null = null;
 
   constructor(private readonly ctx: NodeContext) {}
 
@@ -42,8 +51,7 @@ export class Exchanges {
     const live = ctx.membership.alive();
     const peer = peerId ? live.find((m) => m.id === peerId) : live[Math.floor(ctx.random() * live.length)];
     if (!peer) return false;
-    const xfer = (ctx.random() * 0x100000000) >>> 0;
-    const ex: Exchange = { role: 'init', peer: peer.id, addr: peer.addr, xfer, state: 'proposing', started: ctx.clock.now(), tries: 0 };
+    const ex: Exchange = { role: 'init', peer: peer.id, addr: peer.addr, xfer: fresh32(), challenge: 0, state: 'proposing', started: ctx.clock.now(), tries: 0 };
     this.current = ex;
     ctx.budget.exchangeBegan();
     ctx.stats.exchangesStarted++;
@@ -56,7 +64,7 @@ export class Exchanges {
   flow(): Flow | null {
     const ex = this.current;
     if (!ex || !ex.out || (ex.state !== 'pushing' && ex.state !== 'replying')) return null;
-    return { addr: ex.addr, xfer: ex.xfer, dir: ex.role === 'init' ? 0 : 1, out: ex.out };
+    return { addr: ex.addr, xfer: ex.xfer, challenge: ex.challenge, dir: ex.role === 'init' ? 0 : 1, out: ex.out };
   }
 
   // ---------------------------------------------------------------- initiator
@@ -73,6 +81,7 @@ export class Exchanges {
     const ex = this.current;
     if (!ex || ex.role !== 'init' || ex.xfer !== m.xfer || ex.peer !== m.from || ex.state !== 'proposing') return;
     ex.addr = from;
+    ex.challenge = m.challenge;
     ex.state = 'pushing';
     ex.own = this.ctx.snapshot();
     ex.out = this.ctx.outgoing(ex.own);
@@ -94,7 +103,7 @@ export class Exchanges {
       ctx.log(`no commit ack from ${ex.peer}; it may not have averaged`);
       return this.end(true);
     }
-    ctx.send(ex.addr, { type: MsgType.Commit, xfer: ex.xfer });
+    ctx.send(ex.addr, { type: MsgType.Commit, xfer: ex.xfer, challenge: ex.challenge });
     ctx.timer(() => this.sendCommit(ex), ctx.preset.retryMs);
   }
 
@@ -110,15 +119,15 @@ export class Exchanges {
     const ctx = this.ctx;
     const ex = this.current;
     if (ex && ex.role === 'resp' && ex.peer === m.from && ex.xfer === m.xfer) {
-      ctx.send(from, { type: MsgType.Accept, xfer: m.xfer }); // our Accept was lost
+      ctx.send(from, { type: MsgType.Accept, xfer: m.xfer, challenge: ex.challenge }); // our Accept was lost
       return;
     }
     if (!ctx.haveModel()) return ctx.send(from, { type: MsgType.Refuse, xfer: m.xfer, reason: RefuseReason.NotReady });
     if (this.current || ctx.blendWaiting() || ctx.budget.over()) return ctx.send(from, { type: MsgType.Refuse, xfer: m.xfer, reason: RefuseReason.Busy });
-    const next: Exchange = { role: 'resp', peer: m.from, addr: from, xfer: m.xfer, state: 'receiving', started: ctx.clock.now(), tries: 0 };
+    const next: Exchange = { role: 'resp', peer: m.from, addr: from, xfer: m.xfer, challenge: fresh32(), state: 'receiving', started: ctx.clock.now(), tries: 0 };
     this.current = next;
     ctx.budget.exchangeBegan();
-    ctx.send(from, { type: MsgType.Accept, xfer: m.xfer });
+    ctx.send(from, { type: MsgType.Accept, xfer: m.xfer, challenge: next.challenge });
     this.watchdog(next);
     this.needLoop(next);
   }
@@ -126,14 +135,15 @@ export class Exchanges {
   onCommit(m: In<MsgType.Commit>, from: string): void {
     const ctx = this.ctx;
     const ex = this.current;
-    if (ex && ex.role === 'resp' && ex.peer === m.from && ex.xfer === m.xfer && ex.state === 'replying') {
+    if (ex && ex.role === 'resp' && ex.peer === m.from && ex.xfer === m.xfer && ex.challenge === m.challenge && ex.state === 'replying') {
       ctx.deliver(makeAverage(ex.peer, ex.own!.params, ex.peerParams!, ex.weight!));
-      this.lastCommitted = { peer: ex.peer, xfer: ex.xfer };
+      this.lastCommitted = { peer: ex.peer, xfer: ex.xfer, challenge: ex.challenge };
       ctx.send(from, { type: MsgType.CommitAck, xfer: m.xfer });
       this.end(true);
       return;
     }
-    if (this.lastCommitted && this.lastCommitted.peer === m.from && this.lastCommitted.xfer === m.xfer) {
+    const last = this.lastCommitted;
+    if (last && last.peer === m.from && last.xfer === m.xfer && last.challenge === m.challenge) {
       ctx.send(from, { type: MsgType.CommitAck, xfer: m.xfer }); // our ack was lost; the blend is already ours
     }
   }
@@ -143,7 +153,7 @@ export class Exchanges {
   onChunk(m: In<MsgType.Chunk>, from: string): void {
     const ctx = this.ctx;
     const ex = this.current;
-    const want = ex && ex.xfer === m.xfer && ex.peer === m.from &&
+    const want = ex && ex.xfer === m.xfer && ex.challenge === m.challenge && ex.peer === m.from &&
       ((ex.role === 'resp' && m.dir === 0 && ex.state === 'receiving') || (ex.role === 'init' && m.dir === 1 && ex.state === 'pushing'));
     if (!ex || !want) return void ctx.stats.dropped.unexpected++;
     if (metaProblem(m.meta, ctx.fingerprint, ctx.paramCount)) return void ctx.stats.dropped.unexpected++;
@@ -212,6 +222,10 @@ export class Exchanges {
             if (this.current === ex && ex.inc === inc && inc.lastHeard === heard && !inc.complete) sendNeed(ctx, ex.addr, ex.xfer, ex.role === 'resp' ? 0 : 1, inc);
           }, 0);
         }
+      } else if (ex.role === 'resp' && now - ex.started > ctx.preset.transferTimeoutMs) {
+        // an Accept answered with no chunk carrying our challenge: perhaps a replayed Propose; the
+        // real initiator would have sent its first chunks long ago. Free the board for others.
+        return this.abort(`no chunk from ${ex.peer} since our accept`);
       } else if ((ex.role === 'resp' || (ex.out && ex.out.idle)) && now - ctx.membership.heardFrom(ex.peer) >= 4 * ctx.preset.needAfterMs) {
         // not one chunk yet and the peer silent for a while: perhaps all were lost. Asking while its
         // chunks sit unread in our socket would make it send everything twice, so confirm first.

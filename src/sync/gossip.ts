@@ -101,6 +101,7 @@ export class GossipNode {
   /** The blend poll() hands out next. */
   private pending: Blend | null = null;
   private snapshotSeq = 1;
+  private sameIdLogged = false;
 
   constructor(opts: GossipNodeOptions) {
     if (!opts.id || Buffer.byteLength(opts.id) > MAX_ID_BYTES) throw new Error(`gossip id "${opts.id}" must be 1-${MAX_ID_BYTES} bytes`);
@@ -294,8 +295,23 @@ export class GossipNode {
       s.dropped.decode++;
       return;
     }
-    if (m.from === this.id) return; // our own datagram echoed back (a seed list that includes us)
-    if (m.type !== MsgType.Leave) this.membership.noteDirect(m.from, m.incarnation, from);
+    if (m.from === this.id) {
+      // our own datagram echoed back (a seed list that includes us), or another board given our id
+      if (!r.epoch.equals(this.sealer.prefix) && !this.sameIdLogged) {
+        this.sameIdLogged = true;
+        this.log(`another board at ${from} uses our id "${this.id}": ids must be unique, and we ignore each other`);
+      }
+      return;
+    }
+    const member = this.membership.noteDirect(m.from, m.incarnation, from) || (m.type === MsgType.Ack && this.membership.proves(m, from));
+    if (!member) {
+      // Not proven at this address: it may be a replay. A Ping is answered (so its sender can prove
+      // us) and an Ack may close a probe we relayed; nothing else acts until the address is proven.
+      if (m.type === MsgType.Ping) this.membership.answerStranger(m, from);
+      else if (m.type === MsgType.Ack) this.membership.relayedAck(m, from);
+      else s.dropped.stranger++;
+      return;
+    }
     switch (m.type) {
       case MsgType.Ping:
       case MsgType.Ack:
@@ -354,7 +370,7 @@ export class GossipNode {
 
   private sendChunk(f: Flow, index: number, resent: boolean): void {
     if (resent) this.counts.chunksResent++;
-    this.send(f.addr, { type: MsgType.Chunk, xfer: f.xfer, dir: f.dir, meta: f.out.snap.meta, index, payload: chunkPayload(f.out.snap, index) });
+    this.send(f.addr, { type: MsgType.Chunk, xfer: f.xfer, challenge: f.challenge, dir: f.dir, meta: f.out.snap.meta, index, payload: chunkPayload(f.out.snap, index) });
   }
 
   // ---------------------------------------------------------------- starting exchanges
