@@ -11,23 +11,28 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { Cluster, FAST } from '../sync/harness';
-import { GossipNode, Encoding, applyBlend } from '../../src/sync/index';
+import { GossipNode, Encoding } from '../../src/sync/index';
 import { Opener, Sealer } from '../../src/sync/crypto';
-import { decode, encode, MemberState, MsgType, type Msg } from '../../src/sync/messages';
+import { decode, encode, type Msg } from '../../src/sync/messages';
+
+// Wire type numbers and member states (append-only, messages.ts), spelt out so that this file runs
+// unchanged against e1feb50 too, where the enum had another name.
+const Ty = { Ping: 1, Ack: 2, PingReq: 3, IndirectAck: 4, Propose: 5, Accept: 6, Refuse: 7, Chunk: 8, Need: 9, Commit: 10, CommitAck: 11, Abort: 12, Leave: 13 } as const;
+const Dead = 2, Suspect = 1;
 
 const ATTACKER = '10.6.6.6:1';
 
 /** The types of the datagrams that went to `to`, opened with the cluster key. */
-function typesSentTo(sent: { d: Uint8Array; to: string }[], to: string, key: Buffer): MsgType[] {
+function typesSentTo(sent: { d: Uint8Array; to: string }[], to: string, key: Buffer): number[] {
   const o = new Opener(key, 'test');
   return sent.filter((x) => x.to === to).map((x) => {
     const r = o.open(x.d);
     assert.ok(r.ok, 'sealed by the board');
-    return decode(r.plain)!.type;
+    return decode(r.plain)!.type as number;
   });
 }
 
-const modelTypes = new Set([MsgType.Accept, MsgType.Chunk, MsgType.Need, MsgType.Commit, MsgType.CommitAck]);
+const modelTypes = new Set<number>([Ty.Accept, Ty.Chunk, Ty.Need, Ty.Commit, Ty.CommitAck]);
 
 /** A board's gossip node restarted on its old address with its current vector (as --resume does). */
 function restart(c: Cluster, b: Cluster['boards'][number], seeds: string[]): { node: GossipNode; vec: Float32Array } {
@@ -70,16 +75,14 @@ test('T1: a restarted board given a recorded exchange from the attacker\'s addre
   const r = restart(c, b, []);
   const out: { d: Uint8Array; to: string }[] = [];
   c.net.tap = (d, from, to) => void (from === b.addr && out.push({ d, to }));
-  const v0 = r.vec.slice();
+  let blends = 0;
   replay(c, rec, b.addr, () => ATTACKER);
   for (let t = 0; t < 1000; t += 2) {
     c.clock.advance(2);
-    const bl = r.node.poll();
-    if (bl) applyBlend(r.vec, bl);
+    if (r.node.poll()) blends++;
   }
   c.net.tap = null;
-  assert.equal(r.node.stats().averages, 0);
-  assert.deepEqual(r.vec, v0, 'vector unchanged');
+  assert.equal(blends, 0, 'no blend handed to the trainer');
   const types = typesSentTo(out, ATTACKER, c.key);
   assert.deepEqual(types.filter((t) => modelTypes.has(t)), [], `no Accept, chunk, Need or Commit to the replayer (sent ${types})`);
   assert.ok(types.length <= 4, `at most an Ack and an address check to the replayer, sent ${types.length}`);
@@ -98,17 +101,14 @@ test('T1: the same recording with a spoofed source while the sender lives: the s
   // let the restarted board and a prove each other's addresses, so the spoofed source is "a"
   for (let t = 0; t < 600; t += 2) c.clock.advance(2);
   assert.ok(r.node.members().some((m) => m.id === a.id && m.addr === a.addr && m.state === 'alive'));
-  const v0 = r.vec.slice();
+  let blends = 0;
   replay(c, rec, b.addr, (x) => x.from);
   for (let t = 0; t < 2000; t += 2) {
     c.clock.advance(2);
-    const bl = r.node.poll();
-    if (bl) applyBlend(r.vec, bl);
-    const ba = a.node.poll();
-    if (ba) applyBlend(a.vec, ba);
+    if (r.node.poll()) blends++;
+    a.node.poll(); // the live sender's own blends are not what this test is about
   }
-  assert.equal(r.node.stats().averages, 0, 'the restarted board averaged with a recording');
-  assert.deepEqual(r.vec, v0);
+  assert.equal(blends, 0, 'the restarted board averaged with a recording');
   assert.ok(r.node.stats().dropped.unexpected > 0, 'the replayed chunks were seen and refused (stale challenge)');
   assert.ok(!r.node.busy, 'not left busy by the replayed Propose');
   void r.node.stop();
@@ -136,13 +136,13 @@ test('T2: "dead at 0xffffffff" (or a jump of 2^20) from a key holder exiles nobo
   const inc3 = b0.node.members().find((m) => m.id === b3.id)!.incarnation;
   // an insider: sealed with the cluster key under b1's id, sent from b1's address
   const mallory = new Sealer(c.key, 'test', b1.id);
-  const forge = (state: MemberState, incarnation: number) => {
-    const m: Msg = { type: MsgType.Ping, from: b1.id, incarnation: 0, seq: 12345, updates: [{ id: b3.id, addr: b3.addr, state, incarnation }] };
-    c.net.inject(mallory.seal(encode(m)), b1.addr, b0.addr);
+  const forge = (state: number, incarnation: number) => {
+    const m = { type: Ty.Ping, from: b1.id, incarnation: 0, seq: 12345, updates: [{ id: b3.id, addr: b3.addr, state, incarnation }] };
+    c.net.inject(mallory.seal(encode(m as unknown as Msg)), b1.addr, b0.addr);
   };
-  forge(MemberState.Dead, 0xffffffff);
-  forge(MemberState.Dead, inc3 + (1 << 20));
-  forge(MemberState.Suspect, 0xfffffffe);
+  forge(Dead, 0xffffffff);
+  forge(Dead, inc3 + (1 << 20));
+  forge(Suspect, 0xfffffffe);
   c.run(3 * (FAST.suspicionMs as number));
   for (const b of c.boards.filter((x) => x !== b3)) {
     const m = b.node.members().find((x) => x.id === b3.id)!;
@@ -151,7 +151,7 @@ test('T2: "dead at 0xffffffff" (or a jump of 2^20) from a key holder exiles nobo
   }
   // an ordinary suspicion: b3 refutes it, as before
   const now3 = b0.node.members().find((m) => m.id === b3.id)!.incarnation;
-  forge(MemberState.Suspect, now3);
+  forge(Suspect, now3);
   c.run(3 * (FAST.suspicionMs as number));
   for (const b of c.boards.filter((x) => x !== b3)) {
     const m = b.node.members().find((x) => x.id === b3.id)!;
@@ -173,17 +173,17 @@ test('T4: 2000 authenticated extreme messages: no handler error, bounded members
   const update = fc.record({ id, addr, state: fc.integer({ min: 0, max: 3 }), incarnation: u32 });
   const meta = fc.record({ snapshotId: u32, fingerprint: u32, paramCount: fc.constantFrom(40, 0, 41, 0xffffffff), encoding: fc.constantFrom(1, 2), samplesSeen: fc.constantFrom(0, 1, 1e300), chunkCount: u16 });
   const base = { from: id, incarnation: u32 };
-  const msg: fc.Arbitrary<Msg> = fc.oneof(
-    fc.record({ type: fc.constantFrom(MsgType.Ping, MsgType.Ack), ...base, seq: u32, updates: fc.array(update, { maxLength: 40 }) }),
-    fc.record({ type: fc.constant(MsgType.PingReq), ...base, seq: u32, target: id, targetAddr: addr }),
-    fc.record({ type: fc.constant(MsgType.IndirectAck), ...base, seq: u32, target: id }),
-    fc.record({ type: fc.constant(MsgType.Propose), ...base, xfer: u32, mode: fc.constantFrom(1, 2), fingerprint: u32, paramCount: u32 }),
-    fc.record({ type: fc.constantFrom(MsgType.Accept, MsgType.Commit), ...base, xfer: u32, challenge: u32 }),
-    fc.record({ type: fc.constantFrom(MsgType.CommitAck, MsgType.Abort, MsgType.Refuse), ...base, xfer: u32, reason: fc.integer({ min: 0, max: 255 }) }) as fc.Arbitrary<Msg>,
-    fc.record({ type: fc.constant(MsgType.Chunk), ...base, xfer: u32, challenge: u32, dir: fc.constantFrom(0, 1), meta, index: u16, payload: fc.uint8Array({ minLength: 1, maxLength: 1080 }) })
+  const msg: fc.Arbitrary<unknown> = fc.oneof(
+    fc.record({ type: fc.constantFrom(Ty.Ping, Ty.Ack), ...base, seq: u32, updates: fc.array(update, { maxLength: 40 }) }),
+    fc.record({ type: fc.constant(Ty.PingReq), ...base, seq: u32, target: id, targetAddr: addr }),
+    fc.record({ type: fc.constant(Ty.IndirectAck), ...base, seq: u32, target: id }),
+    fc.record({ type: fc.constant(Ty.Propose), ...base, xfer: u32, mode: fc.constantFrom(1, 2), fingerprint: u32, paramCount: u32 }),
+    fc.record({ type: fc.constantFrom(Ty.Accept, Ty.Commit), ...base, xfer: u32, challenge: u32 }),
+    fc.record({ type: fc.constantFrom(Ty.CommitAck, Ty.Abort, Ty.Refuse), ...base, xfer: u32, reason: fc.integer({ min: 0, max: 255 }) }),
+    fc.record({ type: fc.constant(Ty.Chunk), ...base, xfer: u32, challenge: u32, dir: fc.constantFrom(0, 1), meta, index: u16, payload: fc.uint8Array({ minLength: 1, maxLength: 1080 }) })
       .filter((m) => m.index < m.meta.chunkCount),
-    fc.record({ type: fc.constant(MsgType.Need), ...base, xfer: u32, dir: fc.constantFrom(0, 1), have: u16, ranges: fc.array(fc.tuple(u16, u16), { maxLength: 60 }) }),
-    fc.record({ type: fc.constant(MsgType.Leave), ...base }),
+    fc.record({ type: fc.constant(Ty.Need), ...base, xfer: u32, dir: fc.constantFrom(0, 1), have: u16, ranges: fc.array(fc.tuple(u16, u16), { maxLength: 60 }) }),
+    fc.record({ type: fc.constant(Ty.Leave), ...base }),
   );
   const sealers = new Map<string, Sealer>();
   const samples = fc.sample(fc.tuple(msg, fc.integer({ min: 0, max: 2 }), fc.constantFrom(...addrs, '10.7.7.7:7')), { numRuns: 2000, seed: 59 });
@@ -191,12 +191,13 @@ test('T4: 2000 authenticated extreme messages: no handler error, bounded members
   for (const [m, to, from] of samples) {
     let plain: Buffer;
     try {
-      plain = encode(m);
+      plain = encode(m as Msg);
     } catch {
       continue; // too big for one datagram: the sender could not have sent it either
     }
-    const s = sealers.get(m.from) ?? new Sealer(c.key, 'test', m.from);
-    sealers.set(m.from, s);
+    const from0 = (m as { from: string }).from;
+    const s = sealers.get(from0) ?? new Sealer(c.key, 'test', from0);
+    sealers.set(from0, s);
     c.net.inject(s.seal(plain), from, c.boards[to].addr);
     sent++;
     if (sent % 20 === 0) c.run(4);
