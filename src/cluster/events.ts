@@ -18,6 +18,8 @@ export interface GossipCounters {
   threadCpuMs?: number;
   /** CPU ms the training thread spent for gossip, as last reported to the thread. */
   trainerGossipMs?: number;
+  /** Datagrams refused, by reason (short, version, auth, replay, decode, unexpected, stranger). */
+  dropped?: Record<string, number>;
 }
 
 export type BoardEvent =

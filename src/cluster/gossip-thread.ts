@@ -214,7 +214,7 @@ export async function threadMain(data: { options: GossipThreadOptions }): Promis
       const s = node.stats();
       return { peers: s.peers, bytesSent: s.bytesSent, bytesReceived: s.bytesReceived, averages: s.averages, adopts: s.adopts, refused: s.refused,
         started: s.exchangesStarted, aborted: s.exchangesAborted, cpuShare: s.cpuShare,
-        threadCpuMs: threadCpu ? threadCpu() : s.cpuMs, trainerGossipMs: trainerMs };
+        threadCpuMs: threadCpu ? threadCpu() : s.cpuMs, trainerGossipMs: trainerMs, dropped: s.dropped };
     };
     const node = new GossipNode({
       transport, key, cluster: o.cluster, id, seeds: o.peers, preset: o.preset,
