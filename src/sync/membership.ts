@@ -92,6 +92,8 @@ export class Membership {
 
   /** Called when a member is declared dead or leaves. */
   onGone: (id: string) => void = () => {};
+  /** Called when a proven address makes `id` a member (first contact). */
+  onJoin: (id: string) => void = () => {};
 
   start(): void {
     this.periodic();
@@ -159,6 +161,7 @@ export class Membership {
       this.members.set(m.from, { id: m.from, addr: from, state: MemberState.Alive, incarnation: m.incarnation, since: now });
       this.lastHeard.set(m.from, now);
       this.note(`member ${m.from} at ${from} joined (incarnation ${m.incarnation})`);
+      this.onJoin(m.from);
       this.queue({ id: m.from, addr: from, state: MemberState.Alive, incarnation: m.incarnation });
       return true;
     }
