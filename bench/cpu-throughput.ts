@@ -2,7 +2,7 @@
 // of a training process.
 //   node --import tsx bench/cpu-throughput.ts [--steps 30] [--rounds 3] [--batch 64] [--save]
 // Each round times our engine (one thread, then every core) and PyTorch on one thread
-// (/work/shared/anchors/torch_lenet.py, Debian's python3-torch) back to back, so the ratio
+// (bench/peers/torch_lenet.py under Debian's python3-torch, as `vctrain bench` runs it) back to back, so the ratio
 // compares like with like on a shared, noisy machine; the median round is reported. --save
 // writes the output to bench/results/cpu-throughput.txt with the commit it measured.
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -11,6 +11,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { CpuEngine } from '../src/kernels/cpu/engine';
 import { LeNet, initParams, mulberry32 } from '../src/net/lenet';
+import { benchTorch } from '../src/bench/peers';
 
 export interface CpuThroughput {
   threads: number;
@@ -42,15 +43,13 @@ export function measureCpuThroughput(o: { threads?: number; batch?: number; step
   }
 }
 
-export const TORCH_ANCHOR = '/work/shared/anchors/torch_lenet.py';
-
-/** PyTorch's LeNet training throughput from the shared anchor script, or why it could not run. */
-export function measureTorch(threads: number, steps: number, batch: number): { imagesPerSecond: number; line: string } | { error: string } {
-  if (!fs.existsSync(TORCH_ANCHOR)) return { error: `${TORCH_ANCHOR} not found` };
-  const r = spawnSync('/usr/bin/python3', [TORCH_ANCHOR, String(threads), String(steps), String(batch)], { encoding: 'utf8' });
-  const m = /img_per_s=([\d.]+)/.exec(r.stdout ?? '');
-  if (r.status !== 0 || !m) return { error: `torch anchor failed: ${(r.stderr || r.stdout || String(r.error)).trim().split('\n').pop()}` };
-  return { imagesPerSecond: Number(m[1]), line: r.stdout.trim() };
+/**
+ * PyTorch's LeNet training throughput from the project's own peer script (bench/peers/torch_lenet.py,
+ * the one `vctrain bench` runs), timed for at least as long as our `steps` took; or why it could not run.
+ */
+export function measureTorch(threads: number, batch: number, minSeconds: number): { imagesPerSecond: number } | { error: string } {
+  const r = benchTorch(threads, { batch, runs: 1, minSeconds, budgetSeconds: Math.ceil(4 * minSeconds + 30) });
+  return r.status === 'ok' ? { imagesPerSecond: r.imagesPerSecond } : { error: `torch peer ${r.status}: ${r.note}` };
 }
 
 /**
@@ -118,7 +117,7 @@ function main(): void {
   let desc1 = '', descAll = '';
   for (let r = 0; r < rounds; r++) {
     const a = measureCpuThroughput({ threads: 1, batch, steps });
-    const t = measureTorch(1, steps, batch);
+    const t = measureTorch(1, batch, Math.max(1, (a.msPerStep * steps) / 1000));
     const b = cores > 1 ? measureCpuThroughput({ threads: cores, batch, steps }) : null;
     desc1 = a.description; ours1.push(a.imagesPerSecond);
     if (b) { descAll = b.description; oursAll.push(b.imagesPerSecond); }

@@ -19,7 +19,7 @@ import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { randomBytes } from 'node:crypto';
 import { initParams } from '../src/net/lenet';
 import { ARCH_FINGERPRINT, PARAM_COUNT } from '../src/net/spec';
-import { Encoding, GossipNode, UdpTransport, applyBlend, generateKeyFile, type Blend } from '../src/sync/index';
+import { Encoding, GossipNode, UdpTransport, applyBlend, generateKeyFile, type Blend, type GossipPreset } from '../src/sync/index';
 import { GOSSIP_THREAD_CPU_BUDGET } from '../src/cluster/gossip-thread';
 
 export interface ExchangeFigure {
@@ -58,14 +58,16 @@ export interface GossipBenchResult {
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 
-async function exchangeFigure(encoding: Encoding, repeats: number): Promise<ExchangeFigure> {
+/** Two LeNet nodes on loopback UDP that know each other, exchanging only when told to (exchangeNow). */
+export async function benchPair(preset: 'local' | 'lan', tune: Partial<GossipPreset>, onBlend?: () => void) {
   const key = randomBytes(32);
   const ta = await UdpTransport.open({ host: '127.0.0.1' }), tb = await UdpTransport.open({ host: '127.0.0.1' });
   const pa = initParams(1), pb = initParams(2);
   const mk = (t: UdpTransport, id: string, seed: string, p: Float32Array) => new GossipNode({
-    transport: t, key, cluster: 'bench', id, seeds: [seed], preset: 'local', tune: { encoding, exchangeIntervalMs: 1e9, cpuBudget: 0 }, // back-to-back exchanges on purpose
+    transport: t, key, cluster: 'bench', id, seeds: [seed], preset, tune: { ...tune, exchangeIntervalMs: 1e9, cpuBudget: 0 }, // back-to-back exchanges on purpose
     fingerprint: ARCH_FINGERPRINT, paramCount: PARAM_COUNT,
     getSnapshot: () => ({ params: p, samplesSeen: 1 }),
+    onBlend,
   });
   const a = mk(ta, 'a', tb.address, pa), b = mk(tb, 'b', ta.address, pb);
   a.start();
@@ -73,6 +75,17 @@ async function exchangeFigure(encoding: Encoding, repeats: number): Promise<Exch
   const t0 = performance.now();
   while ((a.stats().peers < 1 || b.stats().peers < 1) && performance.now() - t0 < 5000) await new Promise((r) => setTimeout(r, 10));
   if (a.stats().peers < 1) throw new Error('bench nodes did not find each other on loopback');
+  const close = async () => {
+    await a.stop();
+    await b.stop();
+    await ta.close();
+    await tb.close();
+  };
+  return { a, b, pa, pb, close };
+}
+
+async function exchangeFigure(encoding: Encoding, repeats: number): Promise<ExchangeFigure> {
+  const { a, b, pa, pb, close } = await benchPair('local', { encoding });
   const msAll: number[] = [];
   let bytes = 0, datagrams = 0, cpu = 0;
   for (let r = 0; r < repeats; r++) {
@@ -96,10 +109,7 @@ async function exchangeFigure(encoding: Encoding, repeats: number): Promise<Exch
     cpu = ea.cpuMs - sa.cpuMs + eb.cpuMs - sb.cpuMs;
     await new Promise((res) => setTimeout(res, 150)); // let the commit ack land before the next one
   }
-  await a.stop();
-  await b.stop();
-  await ta.close();
-  await tb.close();
+  await close();
   return { encoding: encoding === Encoding.F16 ? 'fp16' : 'fp32', ms: median(msAll), msAll, bytes, datagrams, cpuMs: cpu };
 }
 

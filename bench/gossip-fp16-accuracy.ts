@@ -11,6 +11,7 @@ import { CpuEngine } from '../src/kernels/cpu/engine';
 import { LeNet, initParams, mulberry32 } from '../src/net/lenet';
 import { imageBatch, loadDataset, shard, type Split } from '../src/net/data';
 import { decodeHalf, encodeHalf } from '../src/sync/fp16';
+import { evaluateParams } from '../src/net/evaluate';
 
 const flag = (n: string, d: string) => {
   const i = process.argv.indexOf(`--${n}`);
@@ -44,21 +45,7 @@ function train(part: Split, seed: number): Float32Array {
   return net.getParams();
 }
 
-function accuracy(params: Float32Array): number {
-  const net = new LeNet(engine, params);
-  const t = ds.test;
-  let ok = 0;
-  for (let s = 0; s < t.n; s += 500) {
-    const n = Math.min(500, t.n - s);
-    const p = net.predict(imageBatch(t, { start: s, count: n }), n);
-    for (let i = 0; i < n; i++) {
-      let best = 0;
-      for (let c = 1; c < 10; c++) if (p[i * 10 + c] > p[i * 10 + best]) best = c;
-      if (best === t.labels[s + i]) ok++;
-    }
-  }
-  return ok / t.n;
-}
+const accuracy = (params: Float32Array) => evaluateParams(engine, params, ds.test).accuracy;
 
 const half = (p: Float32Array) => decodeHalf(encodeHalf(p));
 const a = train(shard(ds, 0, 2).train, 1), b = train(shard(ds, 1, 2).train, 2);

@@ -1,10 +1,10 @@
 // One board of the scaling experiment (bench/scaling.ts starts N of these as processes): the same
-// loop as a `vctrain worker` — a Trainer, and the product's GossipThread (the GossipNode over UDP on
-// its own thread), blends folded in between steps, a fresh snapshot published every publishEveryMs —
-// with the parts of each epoch timed, which the worker does not do:
+// loop as a `vctrain worker` (Trainer.run with a board's hooks: the product's GossipThread on its own
+// thread, blends folded in between steps, a fresh snapshot published every publishEveryMs), with
+// the parts of each epoch timed, which the worker does not do:
 //   computeCpuMs   the process's CPU time in the epoch less the gossip thread's (read from
 //                  /proc/thread-self/stat on that thread) and less blendMs: the trainer's arithmetic
-//   computeWallMs  wall time inside trainStep (longer than CPU time when cores are shared)
+//   computeWallMs  wall time inside the SGD steps (longer than CPU time when cores are shared)
 //   blendMs        main-thread CPU time folding in blends and publishing snapshots (charged to the gossip budget, as in the product)
 //   gossipMs       the gossip thread's CPU time in the epoch plus blendMs
 //   waitMs         the epoch's wall time not spent in steps or blends: nothing in the design
@@ -13,10 +13,10 @@
 // and prints one JSON line.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { Trainer } from '../src/net/train';
 import { loadDataset, shard as shardOf } from '../src/net/data';
 import { GossipThread, yieldCpuToGossip } from '../src/cluster/gossip-thread';
+import { writeParamsFile } from '../src/cluster/params-file';
 
 export interface BoardConfig {
   index: number;
@@ -92,14 +92,15 @@ async function main(): Promise<void> {
   let ecpu0 = process.cpuUsage();
   let acc = { images: 0, computeWallMs: 0, blendMs: 0, lossSum: 0, averages: 0 };
   let s0 = gossip.stats();
-  for (;;) {
-    acc.blendMs += gossip.between(trainer, trainer.samplesSeen, PUBLISH_EVERY_MS, (b) => { if (b.kind === 'average') acc.averages++; });
-    const b1 = performance.now();
-    const r = trainer.trainStep();
-    acc.computeWallMs += performance.now() - b1;
-    acc.images += r.images;
-    acc.lossSum += r.loss * r.images;
-    if (r.batch >= r.batchesPerEpoch || r.done) {
+  await trainer.run({
+    beforeStep() {
+      acc.blendMs += gossip.between(trainer, trainer.samplesSeen, PUBLISH_EVERY_MS, (b) => { if (b.kind === 'average') acc.averages++; });
+    },
+    onStep(r) {
+      acc.computeWallMs += r.ms;
+      acc.images += r.images;
+      acc.lossSum += r.loss * r.images;
+      if (r.batch < r.batchesPerEpoch) return;
       const s = gossip.stats();
       const wallMs = performance.now() - e0;
       const ecpu = process.cpuUsage(ecpu0);
@@ -107,8 +108,7 @@ async function main(): Promise<void> {
       const gossipMs = threadMs + acc.blendMs;
       const computeCpuMs = Math.max(0, (ecpu.user + ecpu.system) / 1000 - gossipMs);
       const file = path.join(c.out, `epoch-${r.epoch + 1}.f32`);
-      const params = trainer.getParams();
-      fs.writeFileSync(file, Buffer.from(params.buffer, params.byteOffset, params.byteLength));
+      writeParamsFile(file, trainer.getParams());
       const line: EpochLine = {
         board: c.index,
         epoch: r.epoch + 1,
@@ -131,16 +131,16 @@ async function main(): Promise<void> {
         params: file,
       };
       process.stdout.write(JSON.stringify(line) + '\n');
-      // The epoch file write above is bookkeeping for the experiment, not training: the next
-      // epoch's clocks start after it.
-      e0 = performance.now();
-      ecpu0 = process.cpuUsage();
       acc = { images: 0, computeWallMs: 0, blendMs: 0, lossSum: 0, averages: 0 };
       s0 = s;
-    }
-    if (r.done) break;
-    await yieldToLoop();
-  }
+    },
+    onEpoch() {
+      // The epoch file, and the checkpoint and test evaluation run() makes at each epoch's end,
+      // are bookkeeping, not training: the next epoch's clocks start after them.
+      e0 = performance.now();
+      ecpu0 = process.cpuUsage();
+    },
+  });
   await gossip.stop();
   trainer.destroy();
   process.stdout.write(JSON.stringify({ board: c.index, done: true }) + '\n');

@@ -25,9 +25,9 @@ import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { generateKeyFile } from '../src/sync/index';
 import { CpuEngine } from '../src/kernels/cpu/engine';
-import { LeNet } from '../src/net/lenet';
-import { imageBatch, loadDataset, type Split } from '../src/net/data';
-import { CLASSES, IMAGE_SIDE } from '../src/net/spec';
+import { loadDataset } from '../src/net/data';
+import { evaluateParams } from '../src/net/evaluate';
+import { readParamsFile } from '../src/cluster/params-file';
 import type { BoardConfig, EpochLine } from './scaling-board';
 import { GOSSIP_THREAD_CPU_BUDGET } from '../src/cluster/gossip-thread';
 import { boardLr, type LrRule } from '../src/net/train';
@@ -63,31 +63,6 @@ interface RunResult {
   lines: EpochLine[];
   consensus: { epoch: number; accuracy: number }[];
   wallSeconds: number;
-}
-
-function evaluate(params: Float32Array, engine: CpuEngine, test: Split): number {
-  const net = new LeNet(engine, params, 'tanh', 0);
-  const px = IMAGE_SIDE * IMAGE_SIDE;
-  let correct = 0;
-  try {
-    for (let s = 0; s < test.n; s += 250) {
-      const m = Math.min(250, test.n - s);
-      const p = net.predict(imageBatch(test, { start: s, count: m }), m);
-      for (let k = 0; k < m; k++) {
-        let best = 0;
-        for (let c = 1; c < CLASSES; c++) if (p[k * CLASSES + c] > p[k * CLASSES + best]) best = c;
-        if (best === test.labels[s + k]) correct++;
-      }
-    }
-  } finally {
-    net.destroy();
-  }
-  return correct / test.n;
-}
-
-function readF32(file: string): Float32Array {
-  const b = fs.readFileSync(file);
-  return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
 }
 
 async function runCluster(n: number, ep: number, basePort: number): Promise<RunResult> {
@@ -135,12 +110,12 @@ async function runCluster(n: number, ep: number, basePort: number): Promise<RunR
   for (let e = 1; e <= ep; e++) {
     const files = Array.from({ length: n }, (_, i) => path.join(dir, `board-${i}`, `epoch-${e}.f32`));
     if (!files.every((f) => fs.existsSync(f))) continue;
-    const mean = new Float32Array(readF32(files[0]).length);
+    const mean = new Float32Array(readParamsFile(files[0]).length);
     for (const f of files) {
-      const p = readF32(f);
+      const p = readParamsFile(f);
       for (let j = 0; j < mean.length; j++) mean[j] += p[j] / n;
     }
-    consensus.push({ epoch: e, accuracy: evaluate(mean, engine, ds.test) });
+    consensus.push({ epoch: e, accuracy: evaluateParams(engine, mean, ds.test).accuracy });
   }
   engine.destroy();
   fs.rmSync(dir, { recursive: true, force: true });

@@ -14,5 +14,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo_ apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  npm ci --no-audit --no-fund
+  # onnxruntime-node (dev: the ONNX export test) carries its CPU binaries; its postinstall would fetch
+  # CUDA libraries from nuget.org on linux/x64. npm 11 skips it (allowScripts: false in package.json);
+  # the variable makes an older npm skip it too.
+  ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund
 fi

@@ -19,7 +19,8 @@ export interface HostPort {
   port: number;
 }
 
-type Kind = 'bool' | 'int' | 'posint' | 'nonneg' | 'positive' | 'unit' | 'number' | 'string' | 'shard' | 'hostport' | 'hostports' | 'enum';
+type NumberKind = 'int' | 'posint' | 'nonneg' | 'positive' | 'unit' | 'number';
+type Kind = 'bool' | NumberKind | 'string' | 'shard' | 'hostport' | 'hostports' | 'enum';
 
 export interface FlagSpec {
   kind: Kind;
@@ -31,23 +32,58 @@ export interface FlagSpec {
   hidden?: boolean;
   required?: boolean;
   meta?: string;
+  /** The settings field the flag fills, where it is not the flag's camelCased name (`--data` -> dataDir). */
+  field?: string;
 }
 
-export interface CommandSpec {
+export type FlagTable = Record<string, FlagSpec>;
+
+export interface CommandSpec<F extends FlagTable = FlagTable> {
   name: string;
   summary: string;
   usage: string;
-  flags: Record<string, FlagSpec>;
+  flags: F;
   /** How many positional arguments the command takes, and what they are called in help. */
-  positionals?: string[];
+  positionals?: readonly string[];
   /** Extra paragraph(s) after the flag list. */
   notes?: string;
 }
 
-export interface Parsed {
-  flags: Record<string, unknown>;
+/** The value a flag of this spec parses to. */
+export type FlagValue<S extends FlagSpec> = S['kind'] extends 'bool' ? boolean
+  : S['kind'] extends NumberKind ? number
+  : S['kind'] extends 'enum' ? (S['values'] extends readonly (infer V)[] ? V : string)
+  : S['kind'] extends 'shard' ? Shard
+  : S['kind'] extends 'hostport' ? HostPort
+  : S['kind'] extends 'hostports' ? HostPort[]
+  : string;
+
+// A flag always has a value when it is required, has a default, or is a switch (absent = false).
+type Always<S extends FlagSpec> = S extends { required: true } ? true : S extends { default: {} } ? true : S['kind'] extends 'bool' ? true : false;
+
+/** The parsed flags of a command, typed from its flag table. */
+export type FlagValues<F extends FlagTable> =
+  { -readonly [K in keyof F as Always<F[K]> extends true ? K : never]: FlagValue<F[K]> } &
+  { -readonly [K in keyof F as Always<F[K]> extends true ? never : K]?: FlagValue<F[K]> };
+
+/** Declares a command; its flag table keeps its literal types so parseArgs can type the result. */
+export function command<const F extends FlagTable>(spec: CommandSpec<F>): CommandSpec<F> {
+  return spec;
+}
+
+export interface Parsed<F extends FlagTable = FlagTable> {
+  flags: FlagValues<F>;
   positionals: string[];
   help: boolean;
+}
+
+/**
+ * A second place values come from, after the command line and before the defaults (a config
+ * file, the environment). `where(flag)` names it in errors, e.g. "VCTRAIN_EPOCHS".
+ */
+export interface ValueSource {
+  get(flag: string): string | undefined;
+  where(flag: string): string;
 }
 
 export function parseShard(s: string, flag = '--shard'): Shard {
@@ -68,8 +104,7 @@ export function parseHostPort(s: string, flag: string): HostPort {
   return { host: m[1], port };
 }
 
-function convert(name: string, spec: FlagSpec, raw: string): unknown {
-  const flag = `--${name}`;
+function convert(flag: string, spec: FlagSpec, raw: string): unknown {
   switch (spec.kind) {
     case 'bool':
       return true;
@@ -107,7 +142,7 @@ function convert(name: string, spec: FlagSpec, raw: string): unknown {
   }
 }
 
-export function parseArgs(spec: CommandSpec, argv: readonly string[]): Parsed {
+export function parseArgs<F extends FlagTable>(spec: CommandSpec<F>, argv: readonly string[], sources: readonly ValueSource[] = []): Parsed<F> {
   const flags: Record<string, unknown> = {};
   const positionals: string[] = [];
   let help = false;
@@ -141,23 +176,34 @@ export function parseArgs(spec: CommandSpec, argv: readonly string[]): Parsed {
       raw = argv[++i];
     }
     if (name in flags) throw new UsageError(`--${name} given twice`);
-    flags[name] = convert(name, fs, raw);
+    flags[name] = convert(`--${name}`, fs, raw);
   }
-  if (help) return { flags, positionals, help };
+  if (help) return { flags: flags as FlagValues<F>, positionals, help };
   const want = spec.positionals ?? [];
-  if (positionals.length > want.length) {
+  // A last positional named "X..." takes one or more arguments.
+  const variadic = want.length > 0 && want[want.length - 1].endsWith('...');
+  if (!variadic && positionals.length > want.length) {
     throw new UsageError(`vctrain ${spec.name}: unexpected argument "${positionals[want.length]}"`);
   }
   if (positionals.length < want.length) {
     throw new UsageError(`vctrain ${spec.name}: missing ${want[positionals.length]}`);
   }
   for (const [name, fs] of Object.entries(spec.flags)) {
-    if (!(name in flags)) {
-      if (fs.required) throw new UsageError(`vctrain ${spec.name}: --${name} is required`);
-      if (fs.default !== undefined) flags[name] = fs.default;
-    }
+    if (name in flags) continue;
+    const from = sources.find((src) => src.get(name) !== undefined);
+    if (from) flags[name] = fs.kind === 'bool' ? boolSource(from, name) : convert(from.where(name), fs, from.get(name)!);
+    else if (fs.required) throw new UsageError(`vctrain ${spec.name}: --${name} is required`);
+    else if (fs.default !== undefined) flags[name] = fs.default;
+    else if (fs.kind === 'bool') flags[name] = false;
   }
-  return { flags, positionals, help };
+  return { flags: flags as FlagValues<F>, positionals, help };
+}
+
+function boolSource(src: ValueSource, name: string): boolean {
+  const v = src.get(name)!.trim().toLowerCase();
+  if (v === 'true' || v === '1' || v === 'yes') return true;
+  if (v === 'false' || v === '0' || v === 'no' || v === '') return false;
+  throw new UsageError(`${src.where(name)} must be true or false, got "${v}"`);
 }
 
 export function formatHelp(spec: CommandSpec): string {

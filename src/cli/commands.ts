@@ -1,5 +1,7 @@
-// Every command's flags in one place: the parser, --help and the README all read these.
-import type { CommandSpec, FlagSpec } from './args';
+// Every command's flags in one place: the parser, --help, the README, the argv of a board process
+// and the run report's settings all read these.
+import { command, type CommandSpec, type FlagSpec, type FlagValues } from './args';
+import type { TrainingSettings } from '../net/train';
 
 export const DEFAULT_WORKERS = 4;
 // With 4 boards on 2000 images each, the consensus model sits right on 0.97 after 10 passes over
@@ -7,7 +9,8 @@ export const DEFAULT_WORKERS = 4;
 // 0.9735 in about 3 minutes, a margin worth the time. See README "The default job".
 export const DEFAULT_EPOCHS = 20;
 
-const training: Record<string, FlagSpec> = {
+// One flag per TrainingSettings field (trainingSettings() checks that at compile time).
+const training = {
   epochs: { kind: 'posint', default: DEFAULT_EPOCHS, help: 'passes over each board\'s shard', meta: 'E' },
   batch: { kind: 'posint', default: 64, help: 'images per SGD step', meta: 'N' },
   lr: { kind: 'positive', default: 0.05, help: 'learning rate', meta: 'LR' },
@@ -20,15 +23,43 @@ const training: Record<string, FlagSpec> = {
   profile: { kind: 'enum', values: ['vc4', 'desktop'], help: 'GL limits to honour (default: what the probe finds)' },
   threads: { kind: 'posint', help: 'CPU engine threads per board (default: cores / boards)', meta: 'T' },
   act: { kind: 'enum', values: ['tanh', 'relu'], default: 'tanh', help: 'hidden activation' },
-  data: { kind: 'string', help: 'directory with MNIST IDX files (default: the built-in 10,000 digits)', meta: 'DIR' },
-};
+  data: { kind: 'string', help: 'a directory of MNIST IDX files, a CSV file (label, then 784 pixels 0-255, a line), or a directory of <class>/*.png 28x28 images (default: the built-in 10,000 digits)', meta: 'PATH', field: 'dataDir' },
+} as const satisfies Record<string, FlagSpec>;
 
-const GOSSIP_BUDGET: FlagSpec = {
+type TrainingFlags = typeof training;
+type FieldOf<K extends string, S> = S extends { field: infer F extends string } ? F : K extends `${infer A}-${infer B}` ? `${A}${Capitalize<FieldOf<B, {}>>}` : K;
+type Fields = { [K in keyof TrainingFlags & string]: FieldOf<K, TrainingFlags[K]> }[keyof TrainingFlags & string];
+// Fails to compile when a settings field has no flag, or a flag names no field.
+type Exact<A, B> = [Exclude<A, B>, Exclude<B, A>] extends [never, never] ? true : never;
+const everyFieldHasAFlag: Exact<Fields, keyof TrainingSettings> = true;
+
+function fieldOf(flag: string): string {
+  return (training as Record<string, FlagSpec>)[flag].field ?? flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+}
+
+/** The training settings of a parsed `train` or `worker` command line. */
+export function trainingSettings(f: FlagValues<TrainingFlags>): TrainingSettings {
+  const s: Record<string, unknown> = {};
+  for (const flag of Object.keys(training)) s[fieldOf(flag)] = (f as Record<string, unknown>)[flag];
+  return everyFieldHasAFlag && (s as unknown as TrainingSettings);
+}
+
+/** The command-line flags that give a board process these settings (absent optional ones are left out). */
+export function toArgv(s: TrainingSettings): string[] {
+  const argv: string[] = [];
+  for (const flag of Object.keys(training)) {
+    const v = (s as unknown as Record<string, unknown>)[fieldOf(flag)];
+    if (v !== undefined) argv.push(`--${flag}`, String(v));
+  }
+  return argv;
+}
+
+const GOSSIP_BUDGET = {
   kind: 'nonneg', meta: 'RATIO',
   help: 'gossip CPU time per training CPU time above which a board pauses exchanges (default 0.045; 0 lifts the limit; a GL board counts at least one core\'s time as training)',
-};
+} as const satisfies FlagSpec;
 
-export const TRAIN: CommandSpec = {
+export const TRAIN = command({
   name: 'train',
   summary: 'train LeNet: a local cluster of boards on loopback UDP, or one board in this process',
   usage: 'vctrain train [--workers N] [--epochs E] [--batch 64] [--lr 0.05] [--device auto|gl|cpu] [--data DIR] [--out DIR] [--json]',
@@ -42,12 +73,15 @@ export const TRAIN: CommandSpec = {
     'gossip-budget': GOSSIP_BUDGET,
     // Test switches: make a board die hard after N steps, as a pulled plug would.
     'fault-board': { kind: 'string', hidden: true, help: 'I:STEPS', meta: 'I:STEPS' },
+    // ...or stop making progress after N steps (blocked, deaf to signals), as a wedged GL driver would.
+    'hang-board': { kind: 'string', hidden: true, help: 'I:STEPS', meta: 'I:STEPS' },
+    watchdog: { kind: 'positive', default: 120, help: 'seconds a board may go without a word (progress, log) before it is killed and reported as hung', meta: 'S' },
     'gossip-interval': { kind: 'posint', hidden: true, help: 'test: mean ms between exchanges', meta: 'MS' },
   },
   notes: 'With more than one board, each is a `vctrain worker` process; the consensus model (the mean of the\nboards\' final parameters) is evaluated on the test set and the report goes to <out>/report.html.',
-};
+});
 
-export const WORKER: CommandSpec = {
+export const WORKER = command({
   name: 'worker',
   summary: 'one board of a cluster: trains on its shard and averages parameters with its peers over UDP',
   usage: 'vctrain worker --listen HOST:PORT --peers HOST:PORT,... --key-file F --shard I/N [--data DIR] [--out DIR] [--resume] [--log json]',
@@ -64,13 +98,19 @@ export const WORKER: CommandSpec = {
     gossip: { kind: 'enum', values: ['local', 'lan'], default: 'lan', help: 'gossip timing preset' },
     'gossip-budget': GOSSIP_BUDGET,
     ...training,
-    snapshots: { kind: 'bool', hidden: true, help: 'leave end-of-epoch parameter files for the local supervisor' },
+    snapshots: { kind: 'bool', help: 'keep each epoch\'s parameters as epoch-E.f32 in --out (1.7 MB each): `vctrain report` draws the consensus curve from them' },
     'die-after': { kind: 'posint', hidden: true, help: 'test: SIGKILL itself after N steps', meta: 'N' },
+    'hang-after': { kind: 'posint', hidden: true, help: 'test: block forever (deaf to signals) after N steps', meta: 'N' },
     'gossip-interval': { kind: 'posint', hidden: true, help: 'test: mean ms between exchanges', meta: 'MS' },
+    config: { kind: 'string', help: 'a TOML or JSON file of flag values (keys as the flags are named; also VCTRAIN_CONFIG)', meta: 'FILE' },
   },
-};
+  notes:
+    'Every flag can also come from the environment as VCTRAIN_<FLAG>, dashes as underscores (--key-file is\n' +
+    'VCTRAIN_KEY_FILE), or from the --config file (key-file = "/etc/vctrain/cluster.key").\n' +
+    'Precedence: flag > environment > config file > default. One unit for every board: firmware-notes/vctrain@.service.',
+});
 
-export const PROBE: CommandSpec = {
+export const PROBE = command({
   name: 'probe',
   summary: 'what GL context is there, its limits, the chosen profile, and the engine self-test',
   usage: 'vctrain probe [--profile vc4|desktop] [--json]',
@@ -78,9 +118,9 @@ export const PROBE: CommandSpec = {
     profile: { kind: 'enum', values: ['vc4', 'desktop'], help: 'profile to test (default: what the context suggests)' },
     json: { kind: 'bool', help: 'print the report as one JSON line' },
   },
-};
+});
 
-export const BENCH: CommandSpec = {
+export const BENCH = command({
   name: 'bench',
   summary: 'per-board training throughput: the GL and CPU paths, and the peers beside them',
   usage: 'vctrain bench [--quick] [--json]',
@@ -88,21 +128,45 @@ export const BENCH: CommandSpec = {
     quick: { kind: 'bool', help: 'fewer, shorter runs: checks the table, not a figure to quote' },
     json: { kind: 'bool', help: 'print the results as one JSON line' },
   },
-};
+});
 
-export const EXPORT: CommandSpec = {
+export const EXPORT = command({
   name: 'export',
-  summary: 'write a checkpoint as a TensorFlow.js LayersModel (model.json + weights)',
-  usage: 'vctrain export CHECKPOINT --format tfjs --out DIR',
+  summary: 'write a checkpoint as an ONNX model (one file) or a TensorFlow.js LayersModel (model.json + weights)',
+  usage: 'vctrain export CHECKPOINT --format onnx|tfjs --out FILE|DIR',
   positionals: ['CHECKPOINT'],
   flags: {
-    format: { kind: 'enum', values: ['tfjs'], required: true, help: 'output format' },
-    out: { kind: 'string', required: true, help: 'output directory', meta: 'DIR' },
+    format: { kind: 'enum', values: ['onnx', 'tfjs'], required: true, help: 'onnx: opset 13, input [N,1,28,28] pixel/255, output probabilities [N,10]; tfjs: a LayersModel directory' },
+    out: { kind: 'string', required: true, help: 'output file (onnx) or directory (tfjs)', meta: 'PATH' },
     json: { kind: 'bool', help: 'print what was written as one JSON line' },
   },
-};
+});
 
-export const COMMANDS: CommandSpec[] = [TRAIN, WORKER, PROBE, BENCH, EXPORT];
+export const KEYGEN = command({
+  name: 'keygen',
+  summary: 'write a new random cluster key (64 hex characters) to FILE, readable by its owner only',
+  usage: 'vctrain keygen FILE [--json]',
+  positionals: ['FILE'],
+  flags: {
+    json: { kind: 'bool', help: 'print what was written as one JSON line' },
+  },
+  notes: 'Refuses to overwrite an existing file: a cluster\'s boards must all keep the same key. Copy FILE to\nevery board (e.g. /etc/vctrain/cluster.key) and pass it as --key-file.',
+});
+
+export const REPORT = command({
+  name: 'report',
+  summary: 'report.html and report.json from boards\' folders (events.jsonl, metrics, parameter files) copied back from a cluster',
+  usage: 'vctrain report DIR... [--out DIR] [--data PATH] [--json]',
+  positionals: ['DIR...'],
+  flags: {
+    out: { kind: 'string', help: 'where report.html, report.json and consensus/ go (default: DIR when one folder is given, else ./report)', meta: 'DIR' },
+    data: { kind: 'string', help: 'test data to evaluate the consensus model on (default: the boards\' --data if it exists here, else the built-in digits)', meta: 'PATH' },
+    json: { kind: 'bool', help: 'print a one-line JSON summary as the last line of stdout' },
+  },
+  notes: 'Each DIR is a board\'s --out folder, its events.jsonl or board.log.jsonl, or a folder of board folders.\nWith every board\'s final.f32 there, the consensus model is evaluated and saved as <out>/consensus/checkpoint.vct;\nwith their epoch-E.f32 (worker --snapshots), its curve over time too.',
+});
+
+export const COMMANDS: CommandSpec[] = [TRAIN, WORKER, PROBE, BENCH, EXPORT, KEYGEN, REPORT];
 
 export function topHelp(): string {
   const w = Math.max(...COMMANDS.map((c) => c.name.length)) + 4;

@@ -4,7 +4,7 @@
 import { isMainThread, workerData } from 'node:worker_threads';
 import { THREAD_MARK } from '../cluster/gossip-thread';
 import { formatHelp, parseArgs, UsageError, type CommandSpec } from './args';
-import { BENCH, COMMANDS, EXPORT, PROBE, topHelp } from './commands';
+import { BENCH, COMMANDS, EXPORT, KEYGEN, PROBE, REPORT, topHelp } from './commands';
 
 type Handler = (argv: string[]) => Promise<number>;
 // Commands load their modules on demand (plain require: the bin registers tsx for CommonJS only,
@@ -12,16 +12,22 @@ type Handler = (argv: string[]) => Promise<number>;
 
 async function probeCommand(argv: string[]): Promise<number> {
   const { flags } = parseArgs(PROBE, argv);
-  const { runProbe, formatProbe } = require('../kernels/gl/probe') as typeof import('../kernels/gl/probe');
-  const r = await runProbe({ profile: flags.profile as 'vc4' | 'desktop' | undefined });
+  const { runProbe, formatProbe } = require('./probe') as typeof import('./probe');
+  const r = await runProbe({ profile: flags.profile });
   process.stdout.write(flags.json ? JSON.stringify(r) + '\n' : formatProbe(r) + '\n');
   return 0;
 }
 
 async function exportCommand(argv: string[]): Promise<number> {
   const { flags, positionals } = parseArgs(EXPORT, argv);
+  if (flags.format === 'onnx') {
+    const { exportOnnx } = require('../net/onnx') as typeof import('../net/onnx');
+    const r = exportOnnx(positionals[0], flags.out);
+    process.stdout.write(flags.json ? JSON.stringify(r) + '\n' : `wrote an ONNX model (opset 13, ${r.act}) to ${flags.out}\n`);
+    return 0;
+  }
   const { exportTfjs } = require('../net/export') as typeof import('../net/export');
-  const r = exportTfjs(positionals[0], flags.out as string);
+  const r = exportTfjs(positionals[0], flags.out);
   process.stdout.write(flags.json ? JSON.stringify(r) + '\n' : `wrote a TensorFlow.js LayersModel to ${flags.out}\n`);
   return 0;
 }
@@ -30,8 +36,31 @@ async function benchCommand(argv: string[]): Promise<number> {
   const { flags } = parseArgs(BENCH, argv);
   const { runBench, formatBench } = require('../bench/index') as typeof import('../bench/index');
   // Progress goes to stderr so that stdout is the table, or the one JSON line.
-  const r = await runBench({ quick: flags.quick === true, log: (l) => process.stderr.write(l + '\n') });
+  const r = await runBench({ quick: flags.quick, log: (l) => process.stderr.write(l + '\n') });
   process.stdout.write(flags.json ? JSON.stringify(r) + '\n' : formatBench(r) + '\n');
+  return 0;
+}
+
+async function keygenCommand(argv: string[]): Promise<number> {
+  const { flags, positionals } = parseArgs(KEYGEN, argv);
+  const { generateKeyFile } = require('../sync/crypto') as typeof import('../sync/crypto');
+  const file = positionals[0];
+  generateKeyFile(file);
+  process.stdout.write(flags.json ? JSON.stringify({ keyFile: file, bits: 256 }) + '\n' : `wrote a 256-bit cluster key to ${file} (mode 0600)\n`);
+  return 0;
+}
+
+async function reportCommand(argv: string[]): Promise<number> {
+  const { flags, positionals } = parseArgs(REPORT, argv);
+  const fs = require('node:fs') as typeof import('node:fs');
+  const { reportFromLogs } = require('../cluster/report-from-logs') as typeof import('../cluster/report-from-logs');
+  const one = positionals.length === 1 && fs.existsSync(positionals[0]) && fs.statSync(positionals[0]).isDirectory();
+  const out = flags.out ?? (one ? positionals[0] : 'report');
+  const r = await reportFromLogs({ paths: positionals, out, dataDir: flags.data });
+  const s = r.report.summary;
+  const acc = typeof s.testAccuracy === 'number' ? `consensus test accuracy ${(s.testAccuracy * 100).toFixed(2)}%, ` : '';
+  process.stdout.write(`${r.report.boards.length} boards, ${acc}report: ${r.html}\n`);
+  if (flags.json) process.stdout.write(JSON.stringify({ ...s, report: r.html }) + '\n');
   return 0;
 }
 
@@ -41,6 +70,8 @@ const handlers: Record<string, () => Promise<Handler>> = {
   probe: async () => probeCommand,
   bench: async () => benchCommand,
   export: async () => exportCommand,
+  keygen: async () => keygenCommand,
+  report: async () => reportCommand,
 };
 
 export async function main(argv: string[]): Promise<number> {
@@ -61,7 +92,7 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   // Validate before loading the command's module: a typo should not wait for (or trip over) the engines.
-  parseArgs(spec, rest);
+  parseArgs(spec, rest, spec.name === 'worker' ? (require('./config') as typeof import('./config')).flagSources(spec, rest) : []);
   const run = await handlers[cmd]();
   return run(rest);
 }
@@ -71,12 +102,26 @@ function oneLine(e: unknown): string {
   return m.split('\n')[0];
 }
 
+/**
+ * With --json (or a worker's --log json), a failure also ends stdout with {"error", "exitCode"}: a script reading the last
+ * line can tell a failure from a result without parsing stderr.
+ */
+export function jsonFailureLine(argv: readonly string[], code: number, error: string): string | null {
+  const end = argv.indexOf('--');
+  const flags = end >= 0 ? argv.slice(0, end) : argv;
+  const json = flags.includes('--json') || flags.includes('--log=json') || flags.some((a, i) => a === '--log' && flags[i + 1] === 'json');
+  if (code === 0 || !json) return null;
+  return JSON.stringify({ error, exitCode: code }) + '\n';
+}
+
 if (!isMainThread && workerData?.[THREAD_MARK]) {
   // This file is also the entry of a board's gossip thread (the same file works under tsx and as the bundle).
   void (require('../cluster/gossip-thread') as typeof import('../cluster/gossip-thread')).threadMain(workerData);
 } else if (require.main === module || process.env.VCTRAIN_MAIN === '1' || /vctrain(\.cjs)?$/.test(process.argv[1] ?? '')) {
-  main(process.argv.slice(2)).then(
+  const argv = process.argv.slice(2);
+  main(argv).then(
     (code) => {
+      // A command that fails without throwing (boards died, Ctrl-C) puts error and exitCode in its own summary line.
       process.exitCode = code;
     },
     (e: unknown) => {
@@ -84,6 +129,8 @@ if (!isMainThread && workerData?.[THREAD_MARK]) {
       process.stderr.write(`${usage ? 'vctrain: ' : 'vctrain: error: '}${oneLine(e)}\n`);
       if (process.env.VCTRAIN_DEBUG && e instanceof Error) process.stderr.write(`${e.stack}\n`);
       process.exitCode = usage ? 2 : 1;
+      const j = jsonFailureLine(argv, process.exitCode, oneLine(e));
+      if (j) process.stdout.write(j);
     },
   );
 }

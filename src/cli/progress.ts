@@ -81,6 +81,7 @@ export function formatBoard(v: BoardView): string {
     v.lastAverageAgo === undefined ? 'no average yet' : `last avg ${v.lastAverageAgo.toFixed(0)}s ago (${v.averages ?? 0})`,
   );
   if (v.testAccuracy !== undefined) parts.push(`acc ${(v.testAccuracy * 100).toFixed(2)}%`);
+  if (v.budget) parts.push(v.budget);
   if (v.note) parts.push(v.note);
   return parts.join('  ');
 }

@@ -4,15 +4,13 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { parseArgs, UsageError } from './args';
-import { DEFAULT_WORKERS, TRAIN } from './commands';
+import { parseArgs, UsageError, type FlagValues } from './args';
+import { DEFAULT_WORKERS, TRAIN, toArgv, trainingSettings } from './commands';
 import { BoardTable, ProgressBar } from './progress';
-import { Trainer } from '../net/train';
+import { RateWindow, Trainer, boardRate, type TrainingSettings } from '../net/train';
 import { writeReport, type BoardReport, type RunReport } from '../cluster/report';
 import { generateKeyFile } from '../sync/index';
 import { consensus, removeSnapshots, runCluster } from '../cluster/supervisor';
-import type { Device, Profile } from '../kernels/select';
-import type { Activation } from '../kernels/engine';
 
 /** A board process of the default job peaks well under this (LeNet, 2,000 images, CPU engine). */
 const BOARD_MEMORY_BYTES = 300 * 1024 * 1024;
@@ -35,58 +33,29 @@ function cores(): number {
   return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
 }
 
-interface Settings {
-  epochs: number;
-  batch: number;
-  lr: number;
-  momentum: number;
-  weightDecay: number;
-  seed: number;
-  device: Device;
-  profile?: Profile;
-  threads?: number;
-  act: Activation;
-  dataDir?: string;
-}
-
-function settingsFrom(f: Record<string, unknown>): Settings {
-  return {
-    epochs: f.epochs as number,
-    batch: f.batch as number,
-    lr: f.lr as number,
-    momentum: f.momentum as number,
-    weightDecay: f['weight-decay'] as number,
-    seed: f.seed as number,
-    device: f.device as Device,
-    profile: f.profile as Profile | undefined,
-    threads: f.threads as number | undefined,
-    act: f.act as Activation,
-    dataDir: f.data as string | undefined,
-  };
-}
-
 function rel(p: string): string {
   const r = path.relative(process.cwd(), p);
   return r && !r.startsWith('..') ? r : p;
 }
 
+type TrainFlags = FlagValues<typeof TRAIN.flags>;
+
 export async function trainCommand(argv: string[]): Promise<number> {
   const { flags: f } = parseArgs(TRAIN, argv);
-  const s = settingsFrom(f);
-  const workers = (f.workers as number | undefined) ?? defaultWorkers();
-  const out = path.resolve((f.out as string | undefined) ?? path.join('runs', runId()));
+  const s = trainingSettings(f);
+  const workers = f.workers ?? defaultWorkers();
+  const out = path.resolve(f.out ?? path.join('runs', runId()));
   if (f.resume && !f.out) throw new UsageError('--resume needs --out DIR (the run to continue)');
   fs.mkdirSync(out, { recursive: true });
   if (workers === 1) return trainOne({ ...s, threads: s.threads ?? cores() }, out, f);
   return trainCluster(s, out, workers, f);
 }
 
-async function trainOne(s: Settings, out: string, f: Record<string, unknown>): Promise<number> {
-  const json = f.json === true;
+async function trainOne(s: TrainingSettings, out: string, f: TrainFlags): Promise<number> {
   const started = Date.now();
   const t = () => (Date.now() - started) / 1000;
   const bar = new ProgressBar(process.stdout);
-  const trainer = await Trainer.create({ ...s, out, resume: f.resume === true, log: (l: string) => bar.note(l) });
+  const trainer = await Trainer.create({ ...s, ...boardRate(s, 1), out, resume: f.resume, log: (l: string) => bar.note(l) });
   bar.note(`engine: ${trainer.engineInfo.description}`);
   const board: BoardReport = {
     board: 0, shard: '0/1', status: 'training', device: trainer.engineInfo.device, profile: trainer.engineInfo.profile,
@@ -96,20 +65,20 @@ async function trainOne(s: Settings, out: string, f: Record<string, unknown>): P
   const onSig = () => { stop = true; };
   process.on('SIGINT', onSig);
   process.on('SIGTERM', onSig);
-  let windowStart = Date.now(), windowImages = 0, lastSample = 0;
+  const window = new RateWindow();
+  let lastSample = 0;
   let summary;
   try {
     summary = await trainer.run({
       onStep(info) {
-        windowImages += info.images;
+        window.add(info.images);
         const now = Date.now();
-        const rate = (windowImages / Math.max(1, now - windowStart)) * 1000;
+        const rate = window.rate(now);
         bar.update({ epoch: info.epoch + 1, epochs: s.epochs, batch: info.batch, batchesPerEpoch: info.batchesPerEpoch, loss: info.loss, imagesPerSecond: rate });
         if (now - lastSample >= 1000 || info.batch >= info.batchesPerEpoch) {
           board.samples.push({ t: t(), epoch: info.epoch + info.batch / info.batchesPerEpoch, loss: info.loss, imagesPerSecond: rate });
           lastSample = now;
-          windowStart = now;
-          windowImages = 0;
+          window.restart(now);
         }
       },
       onEpoch(rec) {
@@ -149,37 +118,35 @@ async function trainOne(s: Settings, out: string, f: Record<string, unknown>): P
   };
   const { html } = writeReport(out, report);
   process.stdout.write(`${stop ? 'stopped' : 'done'}: test accuracy ${(summary.testAccuracy * 100).toFixed(2)}% in ${wallSeconds.toFixed(1)} s; checkpoint ${rel(board.checkpoint)}\nreport: ${rel(html)}\n`);
-  if (f.json) process.stdout.write(JSON.stringify(line) + '\n');
+  if (f.json) process.stdout.write(JSON.stringify({ ...line, ...(stop ? { error: 'interrupted', exitCode: 130 } : {}) }) + '\n');
   return stop ? 130 : 0;
 }
 
-async function trainCluster(s: Settings, out: string, workers: number, f: Record<string, unknown>): Promise<number> {
-  const json = f.json === true;
+async function trainCluster(s: TrainingSettings, out: string, workers: number, f: TrainFlags): Promise<number> {
   const keyFile = path.join(out, 'cluster.key');
   if (!fs.existsSync(keyFile)) generateKeyFile(keyFile);
   const threads = s.threads ?? Math.max(1, Math.floor(cores() / workers));
   const boardArgs = [
-    '--epochs', String(s.epochs), '--batch', String(s.batch), '--lr', String(s.lr), '--momentum', String(s.momentum),
-    '--weight-decay', String(s.weightDecay), '--seed', String(s.seed), '--device', s.device, '--act', s.act,
-    '--gossip', f.gossip as string,
-    '--lr-rule', f['lr-rule'] as string,
-    ...((f['warmup-epochs'] as number) > 0 ? ['--warmup-epochs', String(f['warmup-epochs'])] : []),
-    ...(s.profile ? ['--profile', s.profile] : []),
-    ...(s.dataDir ? ['--data', path.resolve(s.dataDir)] : []),
+    ...toArgv({ ...s, threads, dataDir: s.dataDir && path.resolve(s.dataDir) }),
+    '--gossip', f.gossip,
     ...(f.resume ? ['--resume'] : []),
     ...(f['gossip-interval'] ? ['--gossip-interval', String(f['gossip-interval'])] : []),
     ...(f['gossip-budget'] !== undefined ? ['--gossip-budget', String(f['gossip-budget'])] : []),
   ];
   const extraArgs: Record<number, string[]> = {};
-  if (typeof f['fault-board'] === 'string') {
-    const m = /^(\d+):(\d+)$/.exec(f['fault-board'] as string);
-    if (!m || Number(m[1]) >= workers) throw new UsageError(`--fault-board must be I:STEPS with I < ${workers}`);
-    extraArgs[Number(m[1])] = ['--die-after', m[2]];
-  }
+  const fault = (flag: 'fault-board' | 'hang-board', workerFlag: string) => {
+    const v = f[flag];
+    if (v === undefined) return;
+    const m = /^(\d+):(\d+)$/.exec(v);
+    if (!m || Number(m[1]) >= workers) throw new UsageError(`--${flag} must be I:STEPS with I < ${workers}`);
+    (extraArgs[Number(m[1])] ??= []).push(workerFlag, m[2]);
+  };
+  fault('fault-board', '--die-after');
+  fault('hang-board', '--hang-after');
   const table = new BoardTable(process.stdout);
   process.stdout.write(`${workers} boards on loopback UDP, ${s.epochs} epoch${s.epochs === 1 ? '' : 's'} each, run directory ${rel(out)}\n`);
   const res = await runCluster({
-    workers, runDir: out, keyFile, boardArgs, threadsPerBoard: threads, extraArgs,
+    workers, runDir: out, keyFile, boardArgs, extraArgs, watchdogMs: f.watchdog * 1000,
     onUpdate: (views, changed) => table.render(views, changed),
     onNote: (l) => table.note(l),
   });
@@ -199,6 +166,7 @@ async function trainCluster(s: Settings, out: string, workers: number, f: Record
   const devices = [...new Set(boards.map((b) => b.device).filter((d): d is string => !!d))];
   const profiles = [...new Set(boards.map((b) => b.profile).filter((d): d is string => !!d))];
   const died = boards.filter((b) => b.status === 'died').map((b) => b.board);
+  const hung = res.boards.filter((b) => b.hung).map((b) => b.report.board);
   const line = {
     testAccuracy: cons.final?.accuracy ?? null,
     device: devices.length === 1 ? devices[0] : devices.length ? 'mixed' : null,
@@ -215,12 +183,13 @@ async function trainCluster(s: Settings, out: string, workers: number, f: Record
     boardAccuracies: boards.map((b) => b.testAccuracy ?? null),
     died,
     diverged: cons.diverged,
+    hung,
     interrupted: res.interrupted,
   };
   const report: RunReport = {
     id: path.basename(out), startedAt: new Date(res.startedAt).toISOString(), wallSeconds,
     settings: { workers, ...s, dataDir: s.dataDir ?? 'built-in', threadsPerBoard: threads, gossip: f.gossip, transport: 'UDP on 127.0.0.1',
-      lrRule: f['lr-rule'], warmupEpochs: f['warmup-epochs'], ...(f['gossip-budget'] !== undefined ? { gossipBudget: f['gossip-budget'] } : {}) },
+      ...(f['gossip-budget'] !== undefined ? { gossipBudget: f['gossip-budget'] } : {}) },
     boards,
     consensus: {
       method: 'element-wise mean of the boards\' parameters (at each epoch all boards finished, and of their final parameters at the end; boards that died are left out)',
@@ -240,7 +209,10 @@ async function trainCluster(s: Settings, out: string, workers: number, f: Record
       (cons.diverged.length ? `boards that diverged (NaN or Inf parameters, left out of the consensus): ${cons.diverged.join(', ')}\n` : '') +
       `report: ${rel(html)}\n`,
   );
-  if (json) process.stdout.write(JSON.stringify(line) + '\n');
-  if (res.interrupted) return 130;
-  return cons.final && died.length === 0 && cons.diverged.length === 0 ? 0 : 1;
+  const code = res.interrupted ? 130 : cons.final && died.length === 0 && cons.diverged.length === 0 ? 0 : 1;
+  // On failure the summary also carries error and exitCode, as every --json failure does (main.ts).
+  const error = res.interrupted ? 'interrupted' : !cons.final ? 'no board finished' : died.length ? `boards that died: ${died.join(', ')}`
+    : cons.diverged.length ? `boards that diverged: ${cons.diverged.join(', ')}` : undefined;
+  if (f.json) process.stdout.write(JSON.stringify({ ...line, ...(code !== 0 ? { error, exitCode: code } : {}) }) + '\n');
+  return code;
 }

@@ -1,12 +1,11 @@
 // `vctrain worker`: one board of a real cluster, as systemd starts it on a Pi.
 import * as path from 'node:path';
-import { parseArgs, type HostPort, type Shard } from './args';
-import { WORKER } from './commands';
+import { parseArgs } from './args';
+import { flagSources } from './config';
+import { trainingSettings, WORKER } from './commands';
 import { startBoard } from '../cluster/board';
+import { boardRecorder } from '../cluster/board-record';
 import type { BoardEvent } from '../cluster/events';
-import type { Device, Profile } from '../kernels/select';
-import type { Activation } from '../kernels/engine';
-import type { LrRule } from '../net/train';
 
 function textLine(ev: BoardEvent): string | null {
   switch (ev.event) {
@@ -28,12 +27,14 @@ function textLine(ev: BoardEvent): string | null {
 }
 
 export async function workerCommand(argv: string[]): Promise<number> {
-  const { flags: f } = parseArgs(WORKER, argv);
-  const shard = f.shard as Shard;
-  const listen = f.listen as HostPort;
+  const { flags: f } = parseArgs(WORKER, argv, flagSources(WORKER, argv));
   const json = f.log === 'json';
+  const out = f.out ?? path.join('runs', `board-${f.shard.index}`);
+  const record = boardRecorder(out, (message) => emit({ event: 'log', message }));
   const emit = (ev: BoardEvent) => {
-    if (json) process.stdout.write(JSON.stringify(ev) + '\n');
+    const rec = record(ev);
+    // JSON lines carry the time too, so a supervisor's board.log.jsonl can be turned into a report.
+    if (json) process.stdout.write(JSON.stringify(rec) + '\n');
     else {
       const l = textLine(ev);
       if (l !== null) process.stdout.write(l + '\n');
@@ -41,32 +42,21 @@ export async function workerCommand(argv: string[]): Promise<number> {
   };
   const board = startBoard(
     {
-      listen,
-      peers: (f.peers as HostPort[]).map((p) => (p.host.includes(':') ? `[${p.host}]:${p.port}` : `${p.host}:${p.port}`)),
-      keyFile: f['key-file'] as string,
-      cluster: f.cluster as string,
-      id: f.id as string | undefined,
-      shard,
-      dataDir: f.data as string | undefined,
-      out: (f.out as string | undefined) ?? path.join('runs', `board-${shard.index}`),
-      resume: f.resume === true,
-      epochs: f.epochs as number,
-      batch: f.batch as number,
-      lr: f.lr as number,
-      lrRule: f['lr-rule'] as LrRule,
-      warmupEpochs: f['warmup-epochs'] as number,
-      momentum: f.momentum as number,
-      weightDecay: f['weight-decay'] as number,
-      seed: f.seed as number,
-      device: f.device as Device,
-      profile: f.profile as Profile | undefined,
-      threads: f.threads as number | undefined,
-      act: f.act as Activation,
-      preset: f.gossip as 'local' | 'lan',
-      snapshots: f.snapshots === true,
-      dieAfterSteps: f['die-after'] as number | undefined,
-      exchangeIntervalMs: f['gossip-interval'] as number | undefined,
-      gossipBudget: f['gossip-budget'] as number | undefined,
+      ...trainingSettings(f),
+      listen: f.listen,
+      peers: f.peers.map((p) => (p.host.includes(':') ? `[${p.host}]:${p.port}` : `${p.host}:${p.port}`)),
+      keyFile: f['key-file'],
+      cluster: f.cluster,
+      id: f.id,
+      shard: f.shard,
+      out,
+      resume: f.resume,
+      preset: f.gossip,
+      snapshots: f.snapshots,
+      dieAfterSteps: f['die-after'],
+      hangAfterSteps: f['hang-after'],
+      exchangeIntervalMs: f['gossip-interval'],
+      gossipBudget: f['gossip-budget'],
     },
     emit,
   );
@@ -80,6 +70,9 @@ export async function workerCommand(argv: string[]): Promise<number> {
   } catch (e) {
     // main prints the one-line error on stderr; a supervisor reading JSON also gets it as an event
     if (json) emit({ event: 'error', message: (e as Error).message });
+    // main prints the line and sets the exit code; should anything still hold the event loop open
+    // (a native handle of a faulted engine), the board must end all the same
+    setTimeout(() => process.exit(1), 5000).unref();
     throw e;
   } finally {
     process.off('SIGINT', stop);

@@ -4,39 +4,22 @@
 // slow or dead peer only means fewer averages.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Trainer, boardLr, type LrRule } from '../net/train';
-import { setImmediate as yieldToLoop } from 'node:timers/promises';
+import { RateWindow, Trainer, boardRate, type TrainingSettings } from '../net/train';
+import { CHECKPOINT_FILE } from '../net/checkpoint';
 import { loadKeyFile } from '../sync/index';
 import { GossipThread, yieldCpuToGossip } from './gossip-thread';
-import type { Device, Profile } from '../kernels/select';
-import type { Activation } from '../kernels/engine';
 import type { BoardEvent } from './events';
 import { writeParamsFile } from './params-file';
 
-export interface BoardOptions {
+export interface BoardOptions extends TrainingSettings {
   listen: { host: string; port: number };
   peers: string[];
   keyFile: string;
   cluster: string;
   id?: string;
   shard: { index: number; count: number };
-  dataDir?: string;
   out: string;
   resume: boolean;
-  epochs: number;
-  batch: number;
-  lr: number;
-  /** How the rate grows with shard.count (boardLr); 'fixed' if absent. */
-  lrRule?: LrRule;
-  /** Epochs over which a scaled rate rises from lr (0 or absent: none). */
-  warmupEpochs?: number;
-  momentum: number;
-  weightDecay: number;
-  seed: number;
-  device: Device;
-  profile?: Profile;
-  threads?: number;
-  act?: Activation;
   preset?: 'local' | 'lan';
   /** Mean ms between exchanges a board starts, overriding the preset (short test jobs). */
   exchangeIntervalMs?: number;
@@ -46,6 +29,8 @@ export interface BoardOptions {
   snapshots?: boolean;
   /** Test hook: the process kills itself hard (SIGKILL) after this many steps, as a power cut would. */
   dieAfterSteps?: number;
+  /** Test hook: the training thread blocks for good after this many steps (signals go unheard), as in a wedged driver call. */
+  hangAfterSteps?: number;
   /** Seconds between progress events. */
   progressEvery?: number;
   /** How often the trainer hands the gossip thread a fresh copy of its parameters. */
@@ -71,134 +56,124 @@ export function startBoard(o: BoardOptions, emit: (ev: BoardEvent) => void): Boa
   async function run(): Promise<BoardEvent & { event: 'done' }> {
     loadKeyFile(o.keyFile); // a bad key file fails here, in one line, before any data is loaded
     fs.mkdirSync(o.out, { recursive: true });
-    const lr = boardLr(o.lr, o.lrRule ?? 'fixed', o.shard.count);
+    const rate = boardRate(o, o.shard.count);
+    const lr = rate.lr;
     const trainer = await Trainer.create({
-      epochs: o.epochs,
-      batch: o.batch,
-      lr,
-      warmup: o.warmupEpochs && lr > o.lr ? { epochs: o.warmupEpochs, fromLr: o.lr } : undefined,
-      momentum: o.momentum,
-      weightDecay: o.weightDecay,
-      seed: o.seed,
-      device: o.device,
-      profile: o.profile,
-      threads: o.threads,
-      out: o.out,
-      resume: o.resume,
-      shard: o.shard,
-      dataDir: o.dataDir,
-      act: o.act,
+      ...o,
+      ...rate,
       log: (message: string) => emit({ event: 'log', message }),
     });
     const resumed = o.resume && trainer.step > 0;
-    const gossip = await GossipThread.start(
-      {
-        host: o.listen.host, port: o.listen.port, peers: o.peers, keyFile: o.keyFile, cluster: o.cluster, id: o.id,
-        boardIndex: o.shard.index, preset: o.preset ?? 'local', exchangeIntervalMs: o.exchangeIntervalMs,
-        cpuBudget: o.gossipBudget, params: trainer.getParams(), samplesSeen: trainer.samplesSeen,
-        // a GL trainer waits on the GPU, its CPU small: gossip may take the budget of one core's time
-        cpuBudgetFloorCores: trainer.engineInfo.device === 'gl' ? 1 : 0,
-      },
-      o.entry ?? process.argv[1],
-      (message) => emit({ event: 'log', message }),
-    );
-    if (lr !== o.lr) {
-      const warm = o.warmupEpochs ? `, reached from ${o.lr} over ${o.warmupEpochs} epochs` : '';
-      emit({ event: 'log', message: `learning rate ${+lr.toFixed(6)} (${o.lr} x sqrt(${o.shard.count} boards)${warm})` });
+    let thread: GossipThread | undefined;
+    let left = false;
+    try {
+      const gossip = await GossipThread.start(
+        {
+          host: o.listen.host, port: o.listen.port, peers: o.peers, keyFile: o.keyFile, cluster: o.cluster, id: o.id,
+          boardIndex: o.shard.index, preset: o.preset ?? 'local', exchangeIntervalMs: o.exchangeIntervalMs,
+          cpuBudget: o.gossipBudget, params: trainer.getParams(), samplesSeen: trainer.samplesSeen,
+          // a GL trainer waits on the GPU, its CPU small: gossip may take the budget of one core's time
+          cpuBudgetFloorCores: trainer.engineInfo.device === 'gl' ? 1 : 0,
+        },
+        o.entry ?? process.argv[1],
+        (message) => emit({ event: 'log', message }),
+      );
+      thread = gossip;
+      if (lr !== o.lr) {
+        const warm = rate.warmup ? `, reached from ${o.lr} over ${o.warmupEpochs} epochs` : '';
+        emit({ event: 'log', message: `learning rate ${+lr.toFixed(6)} (${o.lr} x sqrt(${o.shard.count} boards)${warm})` });
+      }
+      if (yieldCpuToGossip() === null) emit({ event: 'log', message: 'could not lower the trainer\'s priority below the gossip thread\'s' });
+      const info = trainer.engineInfo;
+      emit({
+        event: 'start',
+        board: o.shard.index,
+        shard: `${o.shard.index}/${o.shard.count}`,
+        pid: process.pid,
+        listen: gossip.address,
+        device: info.device,
+        profile: info.profile,
+        engine: info.description,
+        reason: info.reason,
+        resumed,
+        epoch: trainer.epoch,
+        epochs: o.epochs,
+      });
+
+      const every = (o.progressEvery ?? 1) * 1000;
+      const window = new RateWindow();
+      let lastEmit = 0, steps = 0;
+      const checkpointFile = path.join(o.out, CHECKPOINT_FILE);
+      const summary = await trainer.run({
+        // Fold in whatever exchange finished while we were computing, and hand the gossip thread
+        // fresh parameters every so often.
+        beforeStep: () => gossip.between(trainer, trainer.samplesSeen, o.publishEveryMs!, (b) => emit({ event: 'blend', kind: b.kind, peer: b.peer, weight: b.weight })),
+        onStep(r) {
+          window.add(r.images);
+          steps++;
+          if (o.dieAfterSteps !== undefined && steps >= o.dieAfterSteps) process.kill(process.pid, 'SIGKILL');
+          if (o.hangAfterSteps !== undefined && steps >= o.hangAfterSteps) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0);
+          const now = Date.now();
+          if (now - lastEmit < every && r.batch < r.batchesPerEpoch && !r.done) return;
+          emit({
+            event: 'progress', epoch: r.epoch, epochs: o.epochs, batch: r.batch, batchesPerEpoch: r.batchesPerEpoch,
+            loss: r.loss, imagesPerSecond: window.rate(now), samplesSeen: trainer.samplesSeen, ...gossip.stats(),
+          });
+          lastEmit = now;
+          window.restart(now);
+        },
+        onEpoch(rec) {
+          let snapshot: string | undefined;
+          if (o.snapshots) {
+            snapshot = path.join(o.out, `epoch-${trainer.epoch}.f32`);
+            writeParamsFile(snapshot, trainer.getParams());
+          }
+          emit({ event: 'epoch', epoch: trainer.epoch, testAccuracy: rec.testAccuracy, testLoss: trainer.evaluate().loss, snapshot, checkpoint: checkpointFile });
+        },
+        shouldStop: () => stopRequested,
+      });
+
+      const final = path.join(o.out, 'final.f32');
+      writeParamsFile(final, trainer.getParams());
+      const c = await gossip.stop();
+      left = true;
+      const ev = {
+        event: 'done' as const,
+        status: summary.stopped ? ('stopped' as const) : ('done' as const),
+        epoch: trainer.epoch,
+        testAccuracy: summary.testAccuracy,
+        imagesPerSecond: summary.imagesPerSecond,
+        trainSeconds: summary.trainSeconds,
+        final,
+        checkpoint: checkpointFile,
+        ...c,
+      };
+      emit(ev);
+      return ev;
+    } catch (e) {
+      // A board that cannot train must not linger: its gossip thread would go on serving a frozen
+      // model to its peers, and nothing would restart it (security review H1).
+      removeTempFiles(o.out);
+      throw e;
+    } finally {
+      if (thread && !left) await thread.stop().catch(() => undefined);
+      try {
+        trainer.destroy();
+      } catch {
+        // a GL context that faulted may refuse; the process is about to end either way
+      }
     }
-    if (yieldCpuToGossip() === null) emit({ event: 'log', message: 'could not lower the trainer\'s priority below the gossip thread\'s' });
-    const info = trainer.engineInfo;
-    emit({
-      event: 'start',
-      board: o.shard.index,
-      shard: `${o.shard.index}/${o.shard.count}`,
-      pid: process.pid,
-      listen: gossip.address,
-      device: info.device,
-      profile: info.profile,
-      engine: info.description,
-      reason: info.reason,
-      resumed,
-      epoch: trainer.epoch,
-      epochs: o.epochs,
-    });
-
-    const every = (o.progressEvery ?? 1) * 1000;
-    let lastEmit = 0;
-    let windowStart = Date.now(), windowImages = 0;
-    let trainMs = 0, trainImages = 0;
-    let steps = 0;
-    let lastEval = { accuracy: NaN, loss: NaN };
-    const checkpointFile = path.join(o.out, 'checkpoint.vct');
-    let stopped = false;
-
-    while (trainer.epoch < o.epochs) {
-      if (stopRequested) {
-        stopped = true;
-        break;
-      }
-      // Fold in whatever exchange finished while we were computing (between steps, never inside
-      // one), and hand the gossip thread fresh parameters every so often.
-      gossip.between(trainer, trainer.samplesSeen, o.publishEveryMs!, (b) => emit({ event: 'blend', kind: b.kind, peer: b.peer, weight: b.weight }));
-      const t0 = Date.now();
-      const r = trainer.trainStep();
-      const dt = Date.now() - t0;
-      trainMs += dt;
-      trainImages += r.images;
-      windowImages += r.images;
-      steps++;
-      if (o.dieAfterSteps !== undefined && steps >= o.dieAfterSteps) process.kill(process.pid, 'SIGKILL');
-      const now = Date.now();
-      const epochEnded = r.batch >= r.batchesPerEpoch || r.done;
-      if (now - lastEmit >= every || epochEnded) {
-        const rate = (windowImages / Math.max(1, now - windowStart)) * 1000;
-        emit({
-          event: 'progress',
-          epoch: r.epoch,
-          epochs: o.epochs,
-          batch: r.batch,
-          batchesPerEpoch: r.batchesPerEpoch,
-          loss: r.loss,
-          imagesPerSecond: rate,
-          samplesSeen: trainer.samplesSeen,
-          ...gossip.stats(),
-        });
-        lastEmit = now;
-        windowStart = now;
-        windowImages = 0;
-      }
-      if (epochEnded) {
-        trainer.checkpoint();
-        lastEval = trainer.evaluate();
-        let snapshot: string | undefined;
-        if (o.snapshots) {
-          snapshot = path.join(o.out, `epoch-${trainer.epoch}.f32`);
-          writeParamsFile(snapshot, trainer.getParams());
-        }
-        emit({ event: 'epoch', epoch: trainer.epoch, testAccuracy: lastEval.accuracy, testLoss: lastEval.loss, snapshot, checkpoint: checkpointFile });
-      }
-      if (r.done) break;
-      // Signals (Ctrl-C) and blends arriving from the gossip thread are handled here.
-      await yieldToLoop();
-    }
-
-    trainer.checkpoint();
-    if (stopped || !Number.isFinite(lastEval.accuracy)) lastEval = trainer.evaluate();
-    const final = path.join(o.out, 'final.f32');
-    writeParamsFile(final, trainer.getParams());
-    const c = await gossip.stop();
-    const ev = {
-      event: 'done' as const,
-      status: stopped ? ('stopped' as const) : ('done' as const),
-      epoch: trainer.epoch,
-      testAccuracy: lastEval.accuracy,
-      imagesPerSecond: trainMs > 0 ? (trainImages / trainMs) * 1000 : 0,
-      trainSeconds: trainMs / 1000,
-      final,
-      checkpoint: checkpointFile,
-      ...c,
-    };
-    emit(ev);
-    return ev;
   }
+}
+
+/** This process's half-written files in `dir` (checkpoint and parameter files write to a temporary name first). */
+function removeTempFiles(dir: string): void {
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return;
+  }
+  const mine = new RegExp(`[.-]${process.pid}\\.tmp$|\\.tmp-${process.pid}$`);
+  for (const n of names) if (mine.test(n)) fs.rmSync(path.join(dir, n), { force: true });
 }

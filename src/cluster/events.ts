@@ -18,8 +18,21 @@ export interface GossipCounters {
   threadCpuMs?: number;
   /** CPU ms the training thread spent for gossip, as last reported to the thread. */
   trainerGossipMs?: number;
-  /** Datagrams refused, by reason (short, version, auth, replay, decode, unexpected, stranger). */
+  /** Datagrams refused, by reason (short, version, auth, replay, decode, unexpected, shed, stranger). */
   dropped?: Record<string, number>;
+  /** Exchanges the CPU budget held back (not started, or a peer's Propose refused) because gossip
+   * was over its share; seconds since it last did; exchanges let through past it because the board
+   * had gone too long without an average. */
+  budgetHeld?: number;
+  budgetLastAgoS?: number;
+  overdue?: number;
+}
+
+/** What the budget did, for the status line and the report; undefined while it has done nothing. */
+export function budgetNote(c: GossipCounters): string | undefined {
+  if (!c.budgetHeld && !c.overdue) return undefined;
+  const last = c.budgetLastAgoS === undefined ? '' : `, last ${c.budgetLastAgoS.toFixed(0)}s ago`;
+  return `budget held ${c.budgetHeld ?? 0} (gossip over its CPU share${last})${c.overdue ? `, ${c.overdue} overdue let through` : ''}`;
 }
 
 export type BoardEvent =
@@ -89,5 +102,7 @@ export interface BoardView {
   lastAverageAgo?: number;
   averages?: number;
   testAccuracy?: number;
+  /** budgetNote of the board's latest counters. */
+  budget?: string;
   note?: string;
 }

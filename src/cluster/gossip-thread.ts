@@ -214,7 +214,9 @@ export async function threadMain(data: { options: GossipThreadOptions }): Promis
       const s = node.stats();
       return { peers: s.peers, bytesSent: s.bytesSent, bytesReceived: s.bytesReceived, averages: s.averages, adopts: s.adopts, refused: s.refused,
         started: s.exchangesStarted, aborted: s.exchangesAborted, cpuShare: s.cpuShare,
-        threadCpuMs: threadCpu ? threadCpu() : s.cpuMs, trainerGossipMs: trainerMs, dropped: s.dropped };
+        threadCpuMs: threadCpu ? threadCpu() : s.cpuMs, trainerGossipMs: trainerMs, dropped: s.dropped,
+        budgetHeld: s.budget.skipped + s.budget.refused, overdue: s.budget.overdue,
+        ...(s.budget.lastAt >= 0 ? { budgetLastAgoS: (performance.now() - s.budget.lastAt) / 1000 } : {}) };
     };
     const node = new GossipNode({
       transport, key, cluster: o.cluster, id, seeds: o.peers, preset: o.preset,
@@ -231,7 +233,8 @@ export async function threadMain(data: { options: GossipThreadOptions }): Promis
       needsModel: false,
       cpuClock: threadCpu ? () => threadCpu() + trainerMs : undefined,
       onBlend: () => pollBlend(),
-      getSnapshot: () => ({ params: snap.params.slice(), samplesSeen: snap.samplesSeen }),
+      // the node takes its own copy; `snap` is replaced, never written, so no second copy here
+      getSnapshot: () => snap,
       log: (message) => send({ type: 'log', message }),
     });
     const pollBlend = () => {
@@ -246,7 +249,8 @@ export async function threadMain(data: { options: GossipThreadOptions }): Promis
     };
     // Blends are handed over as the node makes them (onBlend): a 5 ms poll timer cost the thread
     // ~1% of a core while idle, which on ten boards sharing two cores was a tenth of each board's CPU.
-    const statsTicker = setInterval(() => send({ type: 'stats', counters: counters() }), 250);
+    // once a second, as the board emits progress (progressEvery): each tick reads two CPU clocks and posts a message
+    const statsTicker = setInterval(() => send({ type: 'stats', counters: counters() }), 1000);
     port.on('message', async (m: ToThread) => {
       if (m.type === 'snapshot') {
         trainerMs = m.trainerMs;

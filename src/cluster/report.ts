@@ -26,6 +26,9 @@ export interface GossipPoint {
   bytesReceived: number;
   averages: number;
   peers: number;
+  /** Exchanges held back by the CPU budget, and let through past it as overdue (see budgetNote). */
+  budgetHeld?: number;
+  overdue?: number;
 }
 
 export interface BoardReport {
@@ -206,7 +209,8 @@ export function renderReportHtml(r: RunReport): string {
     const g = b.gossip[b.gossip.length - 1];
     return `<tr><td><span class="sw" style="background:${color(b)}"></span>${b.board}</td><td>${esc(b.shard)}</td><td>${esc(b.status)}${b.exit ? ` <small>${esc(b.exit)}</small>` : ''}</td>` +
       `<td>${esc(b.device ?? '–')}${b.profile ? ' ' + esc(b.profile) : ''}</td><td>${esc(b.engine ?? '')}</td><td class="n">${num(b.imagesPerSecond, 1)}</td>` +
-      `<td class="n">${pct(b.testAccuracy)}</td><td class="n">${bytes(g?.bytesSent)}</td><td class="n">${g ? g.averages : '–'}</td></tr>`;
+      `<td class="n">${pct(b.testAccuracy)}</td><td class="n">${bytes(g?.bytesSent)}</td><td class="n">${g ? g.averages : '–'}</td>` +
+      `<td class="n">${g ? `${g.budgetHeld ?? 0}${g.overdue ? ` (${g.overdue} overdue)` : ''}` : '–'}</td></tr>`;
   });
   const settings = Object.entries(r.settings)
     .map(([k, v]) => `<tr><th>${esc(k)}</th><td>${esc(typeof v === 'object' ? JSON.stringify(v) : v)}</td></tr>`)
@@ -238,7 +242,7 @@ small{color:#777}
 <p><small>Consensus model: ${esc(r.consensus.method)}</small></p>
 ${charts.join('\n')}
 <h2>Boards</h2>
-<table><tr><th>board</th><th>shard</th><th>status</th><th>device</th><th>engine</th><th>images/s</th><th>test accuracy</th><th>bytes sent</th><th>averages</th></tr>
+<table><tr><th>board</th><th>shard</th><th>status</th><th>device</th><th>engine</th><th>images/s</th><th>test accuracy</th><th>bytes sent</th><th>averages</th><th>held by the CPU budget</th></tr>
 ${rows.join('\n')}
 </table>
 <h2>Settings</h2>

@@ -6,7 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { BoardReport, EvalPoint } from './report';
-import { parseBoardEvent, type BoardEvent, type BoardView, type GossipCounters } from './events';
+import { budgetNote, parseBoardEvent, type BoardEvent, type BoardView, type GossipCounters } from './events';
 import { allFinite, meanParams, readParamsFile } from './params-file';
 import { freeUdpPorts } from '../sync/udp';
 
@@ -17,9 +17,11 @@ export interface ClusterOptions {
   workers: number;
   runDir: string;
   keyFile: string;
-  /** Flags passed to every board unchanged (epochs, batch, lr, device, data, seed...). */
+  /** Flags passed to every board unchanged (epochs, batch, lr, device, data, seed, threads...). */
   boardArgs: string[];
-  threadsPerBoard: number;
+  /** A board that says nothing (no progress, no log line) for this long is killed and reported as
+   * hung: it may be wedged in a driver call, deaf to Ctrl-C. Default 120 s. */
+  watchdogMs?: number;
   /** Test hook: board index -> extra flags (e.g. a hidden fault switch). */
   extraArgs?: Record<number, string[]>;
   /** How to start `vctrain worker`: defaults to this very process's node, flags and entry script. */
@@ -39,6 +41,10 @@ export interface BoardState {
   snapshots: Map<number, string>;
   stderrTail: string[];
   epochAt: Map<number, number>;
+  /** Date.now() of the board's last word (any line on stdout), for the watchdog. */
+  heardAt: number;
+  /** The watchdog killed it. */
+  hung?: boolean;
 }
 
 export interface ClusterResult {
@@ -71,6 +77,7 @@ function lines(stream: NodeJS.ReadableStream, onLine: (l: string) => void): void
 
 export async function runCluster(o: ClusterOptions): Promise<ClusterResult> {
   const startedAt = Date.now();
+  const watchdogMs = o.watchdogMs ?? 120_000;
   const t = () => (Date.now() - startedAt) / 1000;
   const ports = await freeUdpPorts(o.workers);
   const addrs = ports.map((p) => `127.0.0.1:${p}`);
@@ -97,7 +104,6 @@ export async function runCluster(o: ClusterOptions): Promise<ClusterResult> {
       '--key-file', o.keyFile,
       '--shard', `${i}/${o.workers}`,
       '--out', out,
-      '--threads', String(o.threadsPerBoard),
       '--log', 'json',
       '--snapshots',
       ...o.boardArgs,
@@ -111,6 +117,7 @@ export async function runCluster(o: ClusterOptions): Promise<ClusterResult> {
       snapshots: new Map(),
       stderrTail: [],
       epochAt: new Map(),
+      heardAt: Date.now(),
     };
     boards.push(b);
     // Every line a board says is kept beside its checkpoint (the gossip's own log lines included).
@@ -118,6 +125,7 @@ export async function runCluster(o: ClusterOptions): Promise<ClusterResult> {
     child.on('close', () => logFile.end());
     lines(child.stdout!, (l) => {
       logFile.write(l + '\n');
+      b.heardAt = Date.now();
       const ev = parseBoardEvent(l);
       if (ev) onEvent(b, ev);
     });
@@ -138,7 +146,7 @@ export async function runCluster(o: ClusterOptions): Promise<ClusterResult> {
         if (b.report.status !== 'done' && b.report.status !== 'stopped') {
           b.report.status = 'died';
           b.view.state = 'died';
-          const why = signal ? `killed by ${signal}` : `exit code ${code}`;
+          const why = b.hung ? `hung: nothing from it for ${watchdogMs / 1000} s; killed` : signal ? `killed by ${signal}` : `exit code ${code}`;
           const last = b.stderrTail.filter((s) => !/^\s+at /.test(s)).pop();
           b.report.exit = last ? `${why}: ${last}` : why;
           b.view.note = why;
@@ -170,7 +178,8 @@ export async function runCluster(o: ClusterOptions): Promise<ClusterResult> {
       case 'progress': {
         const now = t();
         r.samples.push({ t: now, epoch: ev.epoch + ev.batch / ev.batchesPerEpoch, loss: ev.loss, imagesPerSecond: ev.imagesPerSecond });
-        r.gossip.push({ t: now, bytesSent: ev.bytesSent, bytesReceived: ev.bytesReceived, averages: ev.averages + ev.adopts, peers: ev.peers });
+        r.gossip.push({ t: now, bytesSent: ev.bytesSent, bytesReceived: ev.bytesReceived, averages: ev.averages + ev.adopts, peers: ev.peers, budgetHeld: ev.budgetHeld, overdue: ev.overdue });
+        v.budget = budgetNote(ev);
         b.counters = ev;
         v.epoch = ev.epoch + 1;
         v.epochs = ev.epochs;
@@ -196,7 +205,7 @@ export async function runCluster(o: ClusterOptions): Promise<ClusterResult> {
         r.imagesPerSecond = ev.imagesPerSecond;
         r.testAccuracy = ev.testAccuracy;
         r.checkpoint = ev.checkpoint;
-        r.gossip.push({ t: t(), bytesSent: ev.bytesSent, bytesReceived: ev.bytesReceived, averages: ev.averages + ev.adopts, peers: ev.peers });
+        r.gossip.push({ t: t(), bytesSent: ev.bytesSent, bytesReceived: ev.bytesReceived, averages: ev.averages + ev.adopts, peers: ev.peers, budgetHeld: ev.budgetHeld, overdue: ev.overdue });
         b.finalFile = ev.final;
         v.testAccuracy = ev.testAccuracy;
         break;
@@ -225,7 +234,18 @@ export async function runCluster(o: ClusterOptions): Promise<ClusterResult> {
   };
   process.on('SIGINT', onSig);
   process.on('SIGTERM', onSig);
-  const ticker = setInterval(() => update(), 500);
+  const watchdog = () => {
+    const now = Date.now();
+    for (const b of boards) {
+      if (b.child.exitCode !== null || b.child.signalCode !== null || b.hung || now - b.heardAt < watchdogMs) continue;
+      b.hung = true;
+      b.child.kill('SIGKILL');
+    }
+  };
+  const ticker = setInterval(() => {
+    watchdog();
+    update();
+  }, 500);
   try {
     await Promise.all(exits);
   } finally {

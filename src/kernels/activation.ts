@@ -1,6 +1,8 @@
+// GL: activation.ts  twin: cpu/activation.ts  fast: cpu/kernels.wat act_backward (forward: bias_act)
+// tests: test/gl/kernels.test.ts, test/kernels/{cpu-engine,naive-fd,naive-tfjs}.test.ts
 // GL kernels for the activations. The forward activation is fused into the producing pass
 // (conv2d, dense) through actGlsl; the backward pass takes the activation's OUTPUT y, as the
-// contract says: tanh' = 1 - y², relu' = [y > 0]. CPU twin: cpu/activation.ts.
+// contract says: tanh' = 1 - y², relu' = [y > 0].
 import type { Activation } from './engine';
 import { elementwise } from './gl/reduce';
 import type { GlRunner, GlTensor } from './gl/tensor';
@@ -15,6 +17,8 @@ export function actGlsl(act: Activation, s: string): string {
 
 export function activationBackward(r: GlRunner, act: Activation, y: GlTensor, dy: GlTensor): GlTensor {
   const expr = act === 'tanh' ? 'g * (1.0 - v * v)' : act === 'relu' ? '(v > 0.0 ? g : 0.0)' : 'g';
-  return elementwise(r, `activationBackward:${act}`, [{ name: 'y', t: y }, { name: 'dy', t: dy }], dy.shape, '',
-    `float v = fetch_y(i); float g = fetch_dy(i); return ${expr};`, 2);
+  return elementwise(r, {
+    name: `activationBackward:${act}`, inputs: [{ name: 'y', t: y }, { name: 'dy', t: dy }], outShape: dy.shape, fetches: 2,
+    glsl: () => ({ stmts: `float v = fetch_y(i); float g = fetch_dy(i); return ${expr};` }),
+  });
 }

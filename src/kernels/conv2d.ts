@@ -1,9 +1,12 @@
+// GL: conv2d.ts  twin: cpu/conv2d.ts  fast: cpu/kernels.wat im2col/im2colT/col2im+gemm via cpu/ops.ts OP_CONV_*
+// tests: test/gl/kernels.test.ts, test/kernels/{cpu-engine,naive-fd,naive-tfjs}.test.ts
 // GL kernels for conv2d (valid, stride 1) and its two gradients. Each output element is a
 // reduction; reduce() splits it over passes when the profile's fetch budget requires.
-// CPU twin: cpu/conv2d.ts. Index names follow it: N,C,H,W input; O,K filters; P,Q output side.
+// Index names follow the CPU twin: N,C,H,W input; O,K filters; P,Q output side.
 import type { Activation } from './engine';
 import { actGlsl } from './activation';
-import { decompose, glf, reduce } from './gl/reduce';
+import { glf } from './gl/glsl';
+import { decompose, reduce } from './gl/reduce';
 import type { GlRunner, GlTensor } from './gl/tensor';
 
 export function conv2d(r: GlRunner, x: GlTensor, w: GlTensor, b: GlTensor, act: Activation): GlTensor {
@@ -12,16 +15,18 @@ export function conv2d(r: GlRunner, x: GlTensor, w: GlTensor, b: GlTensor, act: 
   return reduce(r, {
     name: `conv2d:${act}`, outShape: [N, O, P, Q], L: CKK,
     inputs: [{ name: 'x', t: x }, { name: 'w', t: w }],
-    pre: `${decompose('i', ['n', 'o', 'p', 'q'], [N, O, P, Q])}
-  float xb = n * ${glf(C * H * W)} + p * ${glf(W)} + q; float wb = o * ${glf(CKK)};`,
-    term: `${decompose('k', ['c', 'ki', 'kj'], [C, K, K])}
-    float t = fetch_x(xb + c * ${glf(H * W)} + ki * ${glf(W)} + kj) * fetch_w(wb + k);`,
     termFetches: 2,
-    epilogue: {
-      inputs: [{ name: 'b', t: b }],
-      pre: `float oc = idiv(i, ${glf(1 / (P * Q))}); oc -= idiv(oc, ${glf(1 / O)}) * ${glf(O)};`,
-      expr: actGlsl(act, 's + fetch_b(oc)'), fetches: 1,
-    },
+    epilogue: { inputs: [{ name: 'b', t: b }], fetches: 1 },
+    glsl: () => ({
+      pre: `${decompose('i', ['n', 'o', 'p', 'q'], [N, O, P, Q])}
+  float xb = n * ${glf(C * H * W)} + p * ${glf(W)} + q; float wb = o * ${glf(CKK)};`,
+      term: `${decompose('k', ['c', 'ki', 'kj'], [C, K, K])}
+    float t = fetch_x(xb + c * ${glf(H * W)} + ki * ${glf(W)} + kj) * fetch_w(wb + k);`,
+      epilogue: {
+        pre: `float oc = idiv(i, ${glf(1 / (P * Q))}); oc -= idiv(oc, ${glf(1 / O)}) * ${glf(O)};`,
+        expr: actGlsl(act, 's + fetch_b(oc)'),
+      },
+    }),
   });
 }
 
@@ -38,22 +43,26 @@ export function conv2dBackwardInput(r: GlRunner, dy: GlTensor, w: GlTensor, xSha
   const g = reduce(r, {
     name: 'conv2dBackwardInput:mix', outShape: [KK, N, C, P, Q], L: O,
     inputs: [{ name: 'dy', t: dy }, { name: 'w', t: w }],
-    pre: `${decompose('i', ['tap', 'n', 'c', 'p', 'q'], [KK, N, C, P, Q])}
-  float db = n * ${glf(O * P * Q)} + p * ${glf(Q)} + q; float wb = c * ${glf(KK)} + tap;`,
-    term: `float t = fetch_dy(db + k * ${glf(P * Q)}) * fetch_w(wb + k * ${glf(C * KK)});`,
     termFetches: 2,
+    glsl: () => ({
+      pre: `${decompose('i', ['tap', 'n', 'c', 'p', 'q'], [KK, N, C, P, Q])}
+  float db = n * ${glf(O * P * Q)} + p * ${glf(Q)} + q; float wb = c * ${glf(KK)} + tap;`,
+      term: `float t = fetch_dy(db + k * ${glf(P * Q)}) * fetch_w(wb + k * ${glf(C * KK)});`,
+    }),
   });
   const dx = reduce(r, {
     name: 'conv2dBackwardInput:taps', outShape: xShape, L: KK,
     inputs: [{ name: 'g', t: g }],
-    pre: `${decompose('i', ['n', 'c', 'h', 'x'], [N, C, H, W])}
+    termFetches: 1,
+    glsl: () => ({
+      pre: `${decompose('i', ['n', 'c', 'h', 'x'], [N, C, H, W])}
   float gb = (n * ${glf(C)} + c) * ${glf(P * Q)};`,
-    term: `${decompose('k', ['ki', 'kj'], [K, K])}
+      term: `${decompose('k', ['ki', 'kj'], [K, K])}
     float ph = h - ki, qw = x - kj;
     float inside = (ph >= 0.0 && ph < ${glf(P)} && qw >= 0.0 && qw < ${glf(Q)}) ? 1.0 : 0.0;
     ph = clamp(ph, 0.0, ${glf(P - 1)}); qw = clamp(qw, 0.0, ${glf(Q - 1)});
     float t = inside * fetch_g(k * ${glf(N * C * P * Q)} + gb + ph * ${glf(Q)} + qw);`,
-    termFetches: 1,
+    }),
   });
   r.dispose(g);
   return dx;
@@ -66,14 +75,16 @@ export function conv2dBackwardInputDirect(r: GlRunner, dy: GlTensor, w: GlTensor
   return reduce(r, {
     name: 'conv2dBackwardInput', outShape: xShape, L: O * K * K,
     inputs: [{ name: 'dy', t: dy }, { name: 'w', t: w }],
-    pre: decompose('i', ['n', 'c', 'h', 'x'], [N, C, H, W]),
-    term: `${decompose('k', ['o', 'ki', 'kj'], [O, K, K])}
+    termFetches: 2,
+    glsl: () => ({
+      pre: decompose('i', ['n', 'c', 'h', 'x'], [N, C, H, W]),
+      term: `${decompose('k', ['o', 'ki', 'kj'], [O, K, K])}
     float ph = h - ki, qw = x - kj;
     float inside = (ph >= 0.0 && ph < ${glf(P)} && qw >= 0.0 && qw < ${glf(Q)}) ? 1.0 : 0.0;
     ph = clamp(ph, 0.0, ${glf(P - 1)}); qw = clamp(qw, 0.0, ${glf(Q - 1)});
     float t = inside * fetch_dy(((n * ${glf(O)} + o) * ${glf(P)} + ph) * ${glf(Q)} + qw)
                      * fetch_w(((o * ${glf(C)} + c) * ${glf(K)} + ki) * ${glf(K)} + kj);`,
-    termFetches: 2,
+    }),
   });
 }
 
@@ -84,10 +95,12 @@ export function conv2dBackwardFilter(r: GlRunner, x: GlTensor, dy: GlTensor, wSh
   return reduce(r, {
     name: 'conv2dBackwardFilter', outShape: wShape, L: N * P * Q,
     inputs: [{ name: 'x', t: x }, { name: 'dy', t: dy }],
-    pre: decompose('i', ['o', 'c', 'ki', 'kj'], [O, C, K, K]),
-    term: `${decompose('k', ['n', 'p', 'q'], [N, P, Q])}
+    termFetches: 2,
+    glsl: () => ({
+      pre: decompose('i', ['o', 'c', 'ki', 'kj'], [O, C, K, K]),
+      term: `${decompose('k', ['n', 'p', 'q'], [N, P, Q])}
     float t = fetch_x(((n * ${glf(C)} + c) * ${glf(H)} + p + ki) * ${glf(W)} + q + kj)
             * fetch_dy(((n * ${glf(O)} + o) * ${glf(P)} + p) * ${glf(Q)} + q);`,
-    termFetches: 2,
+    }),
   });
 }

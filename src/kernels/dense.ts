@@ -1,8 +1,10 @@
+// GL: dense.ts  twin: cpu/dense.ts  fast: cpu/kernels.wat gemm/bias_act/transpose via cpu/ops.ts OP_DENSE_*
+// tests: test/gl/kernels.test.ts, test/kernels/{cpu-engine,naive-fd,naive-tfjs}.test.ts
 // GL kernels for dense (y = act(x·W + b), x [N,I], W [I,O]) and its two gradients.
-// CPU twin: cpu/dense.ts.
 import type { Activation } from './engine';
 import { actGlsl } from './activation';
-import { decompose, glf, reduce } from './gl/reduce';
+import { glf } from './gl/glsl';
+import { decompose, reduce } from './gl/reduce';
 import type { GlRunner, GlTensor } from './gl/tensor';
 
 export function dense(r: GlRunner, x: GlTensor, w: GlTensor, b: GlTensor, act: Activation): GlTensor {
@@ -10,14 +12,13 @@ export function dense(r: GlRunner, x: GlTensor, w: GlTensor, b: GlTensor, act: A
   return reduce(r, {
     name: `dense:${act}`, outShape: [N, O], L: I,
     inputs: [{ name: 'x', t: x }, { name: 'w', t: w }],
-    pre: decompose('i', ['n', 'o'], [N, O]),
-    term: `float t = fetch_x(n * ${glf(I)} + k) * fetch_w(k * ${glf(O)} + o);`,
     termFetches: 2,
-    epilogue: {
-      inputs: [{ name: 'b', t: b }],
-      pre: `float oc = i - idiv(i, ${glf(1 / O)}) * ${glf(O)};`,
-      expr: actGlsl(act, 's + fetch_b(oc)'), fetches: 1,
-    },
+    epilogue: { inputs: [{ name: 'b', t: b }], fetches: 1 },
+    glsl: () => ({
+      pre: decompose('i', ['n', 'o'], [N, O]),
+      term: `float t = fetch_x(n * ${glf(I)} + k) * fetch_w(k * ${glf(O)} + o);`,
+      epilogue: { pre: `float oc = i - idiv(i, ${glf(1 / O)}) * ${glf(O)};`, expr: actGlsl(act, 's + fetch_b(oc)') },
+    }),
   });
 }
 
@@ -27,9 +28,11 @@ export function denseBackwardInput(r: GlRunner, dy: GlTensor, w: GlTensor): GlTe
   return reduce(r, {
     name: 'denseBackwardInput', outShape: [N, I], L: O,
     inputs: [{ name: 'dy', t: dy }, { name: 'w', t: w }],
-    pre: decompose('i', ['n', 'x'], [N, I]),
-    term: `float t = fetch_dy(n * ${glf(O)} + k) * fetch_w(x * ${glf(O)} + k);`,
     termFetches: 2,
+    glsl: () => ({
+      pre: decompose('i', ['n', 'x'], [N, I]),
+      term: `float t = fetch_dy(n * ${glf(O)} + k) * fetch_w(x * ${glf(O)} + k);`,
+    }),
   });
 }
 
@@ -39,8 +42,10 @@ export function denseBackwardWeight(r: GlRunner, x: GlTensor, dy: GlTensor): GlT
   return reduce(r, {
     name: 'denseBackwardWeight', outShape: [I, O], L: N,
     inputs: [{ name: 'x', t: x }, { name: 'dy', t: dy }],
-    pre: decompose('i', ['x', 'o'], [I, O]),
-    term: `float t = fetch_x(k * ${glf(I)} + x) * fetch_dy(k * ${glf(O)} + o);`,
     termFetches: 2,
+    glsl: () => ({
+      pre: decompose('i', ['x', 'o'], [I, O]),
+      term: `float t = fetch_x(k * ${glf(I)} + x) * fetch_dy(k * ${glf(O)} + o);`,
+    }),
   });
 }

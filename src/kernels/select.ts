@@ -1,15 +1,15 @@
 // Chooses the engine a run trains on: the one place that knows both engines exist.
 // gl is taken only if `gl` loads, a context opens, every program builds and the self-test agrees
-// with the CPU twin; `auto` then times a few steps of each and keeps the faster. Whatever is
-// chosen, `reason` is the one line that says why.
+// with the CPU twin; `auto` then rates each with the caller's rate function (net/ times a few
+// model steps) and keeps the faster. Whatever is chosen, `reason` is the one line that says why.
+// A GL fault later in training is the trainer's business (net/train.ts restores from its snapshot).
 import * as fs from 'node:fs';
 import type { Engine } from './engine';
 import { CpuEngine } from './cpu/engine';
 import { GlEngine } from './gl/engine';
 import { GlFaultError, GlUnavailableError } from './gl/errors';
-import { profileForRenderer, type ProfileName } from './gl/profile';
-import { ResilientEngine } from './gl/resilient';
-import { selfTest, timeSteps } from '../net/selftest';
+import { chooseProfile, contextFacts, type ProfileName } from './gl/profile';
+import { selfTest } from './selftest';
 
 export type Device = 'auto' | 'gl' | 'cpu';
 export type Profile = ProfileName;
@@ -31,6 +31,8 @@ export interface SelectOptions {
   inject?: { noGl?: boolean; noContext?: boolean; breakShader?: boolean; skewSelfTest?: number };
   /** Self-test tolerance (largest error relative to the op's largest magnitude). */
   tolerance?: number;
+  /** Images per second an engine trains at; `--device auto` needs it to compare the two. */
+  rate?: (e: Engine) => number;
 }
 
 /** What the host says its GPU is: headless-gl's WebGL renderer string is always "ANGLE", so the
@@ -47,18 +49,11 @@ export function hostGpu(): string {
   return parts.join('; ');
 }
 
-export function chooseProfile(renderer: string, asked?: Profile): { profile: Profile; why: string } {
-  if (asked) return { profile: asked, why: `--profile ${asked}` };
-  const host = hostGpu();
-  const p = profileForRenderer(`${renderer} ${host}`);
-  return { profile: p, why: p === 'vc4' ? `VideoCore found (${host || renderer})` : `renderer ${renderer}${host ? `, ${host}` : ''} is not a VideoCore` };
-}
-
 export function openGl(opts: Pick<SelectOptions, 'profile' | 'inject'>): { engine: GlEngine; why: string } {
   if (opts.inject?.noGl) throw new GlUnavailableError("the optional package 'gl' is not installed (injected)");
   if (opts.inject?.noContext) throw new GlUnavailableError('headless-gl returned no context (injected)');
   const probe = GlEngine.create({ profile: opts.profile ?? 'vc4' });
-  const { profile, why } = chooseProfile(probe.renderer, opts.profile);
+  const { profile, why } = chooseProfile(contextFacts(probe.gl, hostGpu()), opts.profile);
   const engine = profile === probe.profile.name ? probe : new GlEngine(probe.gl, profile);
   if (opts.inject?.breakShader) engine.injectShaderFault = true;
   return { engine, why };
@@ -92,16 +87,15 @@ export async function selectEngine(opts: SelectOptions): Promise<EngineChoice> {
     return say({ engine: cpu(), reason: `cpu: GL self-test disagrees with the CPU twin (${st.worstOp} off by ${st.maxRelError.toExponential(2)} > ${st.tolerance})`, device: 'cpu' });
   }
   const profile = gl.profile.name;
-  const wrap = () => new ResilientEngine(gl, cpu, { log: opts.log });
   if (opts.device === 'gl')
-    return say({ engine: wrap(), reason: `gl ${profile}: asked for with --device gl; ${why}; self-test ok (max rel error ${st.maxRelError.toExponential(1)})`, device: 'gl', profile });
+    return say({ engine: gl, reason: `gl ${profile}: asked for with --device gl; ${why}; self-test ok (max rel error ${st.maxRelError.toExponential(1)})`, device: 'gl', profile });
 
+  if (!opts.rate) throw new TypeError('selectEngine: --device auto needs a rate function to compare the engines');
   const c = cpu();
-  // batch 8, one timed step each: enough to tell llvmpipe from a GPU without a long start-up
-  const glRate = timeSteps(gl, 8, 1), cpuRate = timeSteps(c, 8, 1);
+  const glRate = opts.rate(gl), cpuRate = opts.rate(c);
   const rates = `gl ${glRate.toFixed(0)} img/s vs cpu ${cpuRate.toFixed(0)} img/s on a few timed steps`;
   if (glRate > cpuRate)
-    return say({ engine: wrap(), reason: `gl ${profile}: faster (${rates}); ${why}; self-test ok`, device: 'gl', profile });
+    return say({ engine: gl, reason: `gl ${profile}: faster (${rates}); ${why}; self-test ok`, device: 'gl', profile });
   gl.destroy();
   return say({ engine: c, reason: `cpu: faster (${rates}; GL renderer ${gl.renderer}${hostGpu() ? `, ${hostGpu()}` : ''})`, device: 'cpu' });
 }

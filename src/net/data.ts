@@ -10,12 +10,21 @@
 // t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte (plain or .gz; "images.idx3" spelling too),
 // e.g. Debian's dataset-fashion-mnist in /usr/share/datasets/fashion-mnist.
 //
+// --data FILE.csv: label then 784 pixels a line (csv-data.ts); --data DIR of DIR/<class>/*.png
+// (png-folder.ts). A single CSV file, or class folders without train/ and test/, are split like
+// the built-in digits (per class, the first 80% train). Every source names its classes and their
+// counts in `source`, which the trainer logs at the start of a run.
+//
 // Images stay bytes, as the files hold them; a batch becomes floats in [0,1] (byte/255, the input
 // LeNet trains on) only when it is drawn (imageBatch). As floats, Fashion-MNIST's 70,000 images
 // would take 220 MB: a board training on them peaked at 402 MB, past the 300 MB a Pi 3 board can
 // spare (its 1 GB is shared with the GPU).
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { loadBuiltinDigits, type Digits } from './builtin-data';
+import { readCsvDigits } from './csv-data';
 import { DataError, findIdxFile, readIdxPair } from './idx';
+import { isPngFolder, readPngFolder } from './png-folder';
 
 export interface Split {
   /** n·784 bytes (0 = background), image after image. */
@@ -78,7 +87,7 @@ export function builtinDataset(digits: Digits = loadBuiltinDigits()): Dataset {
   return {
     train: toSplit(digits.pixels, digits.labels, train),
     test: toSplit(digits.pixels, digits.labels, test),
-    source: `built-in mnist digits (${train.length} train / ${test.length} test, per digit first 80%) from ${digits.from}`,
+    source: `built-in mnist digits (${train.length} train / ${test.length} test, per digit first 80%) from ${digits.from}; ${classList(digits.labels)}`,
   };
 }
 
@@ -89,12 +98,63 @@ export function idxDataset(dir: string): Dataset {
   return {
     train: toSplit(tr.images.pixels, tr.labels),
     test: toSplit(te.images.pixels, te.labels),
-    source: `IDX files in ${dir} (${tr.images.n} train / ${te.images.n} test)`,
+    source: `IDX files in ${dir} (${tr.images.n} train / ${te.images.n} test); ${classList(tr.labels)}`,
   };
 }
 
+/** "classes 0 (98), 1 (113), ...": the labels present and how many images each has. */
+export function classList(labels: Uint8Array, names?: Map<string, number>): string {
+  const count = new Array<number>(10).fill(0);
+  for (const l of labels) count[l]++;
+  const nameOf = new Map([...(names ?? new Map<string, number>())].map(([n, l]) => [l, n]));
+  const present = count.map((c, l) => [l, c] as const).filter(([l, c]) => c > 0 || nameOf.has(l));
+  const show = (l: number) => (nameOf.has(l) && nameOf.get(l) !== String(l) ? `${l}=${nameOf.get(l)}` : String(l));
+  return `${present.length} class${present.length === 1 ? '' : 'es'}: ${present.map(([l, c]) => `${show(l)} (${c})`).join(', ')}`;
+}
+
+function splitOneSet(all: { pixels: Uint8Array; labels: Uint8Array }, what: string, names?: Map<string, number>): Dataset {
+  const { train, test } = splitPerDigit(all.labels);
+  return {
+    train: toSplit(all.pixels, all.labels, train),
+    test: toSplit(all.pixels, all.labels, test),
+    source: `${what} (${train.length} train / ${test.length} test, per class first 80%); ${classList(all.labels, names)}`,
+  };
+}
+
+export function csvDataset(file: string): Dataset {
+  return splitOneSet(readCsvDigits(file), `CSV file ${file}`);
+}
+
+export function pngFolderDataset(dir: string): Dataset {
+  const tr = path.join(dir, 'train'), te = path.join(dir, 'test');
+  if (fs.existsSync(tr) && fs.existsSync(te)) {
+    const train = readPngFolder(tr);
+    const test = readPngFolder(te, train.classes);
+    return {
+      train: toSplit(train.pixels, train.labels),
+      test: toSplit(test.pixels, test.labels),
+      source: `PNG folders in ${dir} (${train.n} train / ${test.n} test); ${classList(train.labels, train.classes)}`,
+    };
+  }
+  const all = readPngFolder(dir);
+  return splitOneSet(all, `PNG folders in ${dir}`, all.classes);
+}
+
+/** --data: an IDX directory, a CSV file, or a folder of class folders of PNG images. */
 export function loadDataset(opts: { dataDir?: string } = {}): Dataset {
-  return opts.dataDir ? idxDataset(opts.dataDir) : builtinDataset();
+  const p = opts.dataDir;
+  if (!p) return builtinDataset();
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(p);
+  } catch {
+    throw new DataError(`${p}: missing (no such data file or directory)`);
+  }
+  if (st.isFile()) {
+    if (/\.csv$/i.test(p)) return csvDataset(p);
+    throw new DataError(`${p}: a data file must be .csv (label then 784 pixels a line); IDX files go in a directory`);
+  }
+  return isPngFolder(p) ? pngFolderDataset(p) : idxDataset(p);
 }
 
 /**
@@ -109,5 +169,5 @@ export function shard(ds: Dataset, index: number, count: number): Dataset {
   if (count === 1) return ds;
   if (count > ds.train.n) throw new DataError(`cannot split ${ds.train.n} training images into ${count} shards`);
   const picks = Array.from({ length: Math.ceil((ds.train.n - index) / count) }, (_, k) => index + k * count);
-  return { train: toSplit(ds.train.pixels, ds.train.labels, picks), test: ds.test, source: `${ds.source}, shard ${index}/${count}` };
+  return { train: toSplit(ds.train.pixels, ds.train.labels, picks), test: ds.test, source: `${ds.source}; shard ${index}/${count}` };
 }

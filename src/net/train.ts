@@ -10,46 +10,64 @@
 import { selectEngine, type Device, type Profile } from '../kernels/select';
 import type { Activation, Engine } from '../kernels/engine';
 import { CpuEngine } from '../kernels/cpu/engine';
+import { GlFaultError } from '../kernels/gl/errors';
+import { stepRate } from './step-rate';
 import { CHECKPOINT_FILE, loadCheckpoint, saveCheckpoint, type CheckpointState, type EpochRecord } from './checkpoint';
 import { imageBatch, loadDataset, shard as shardOf, type Dataset } from './data';
+import { evaluateNet, evaluateParams, type Evaluation } from './evaluate';
 import { DataError } from './idx';
 import { LeNet, initParams } from './lenet';
-import { CLASSES, IMAGE_SIDE } from './spec';
+import { IMAGE_SIDE } from './spec';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Mulberry32 } from '../util/rng';
 
 export type { EpochRecord } from './checkpoint';
 
-export interface TrainerOptions {
+export type LrRule = 'fixed' | 'sqrt';
+
+/**
+ * What a person chooses about training, declared once: the CLI's flag table (cli/commands.ts)
+ * parses into it, re-serialises it for a board process, and the run report lists it.
+ */
+export interface TrainingSettings {
   epochs: number;
   batch: number;
+  /** The rate of one board; boardRate() scales it for a cluster. */
   lr: number;
-  /** Gradual warm-up (Goyal et al. 2017, arXiv 1706.02677): the rate rises linearly from fromLr to
-   * lr over the first `steps` steps. For a rate scaled up for many boards, whose first steps (the
-   * largest gradients) would otherwise throw single boards off. */
-  warmup?: { steps?: number; epochs?: number; fromLr: number };
+  /** How the rate grows with the number of boards (boardLr). */
+  lrRule: LrRule;
+  /** Epochs over which a scaled rate rises from lr (0: none). */
+  warmupEpochs: number;
   momentum: number;
   weightDecay: number;
   seed: number;
   device: Device;
   profile?: Profile;
   threads?: number;
+  act: Activation;
+  /** Directory of MNIST IDX files (absent: the built-in digits). */
+  dataDir?: string;
+}
+
+/** The Trainer's options: the settings with the rate already fixed for this board, plus where and how to run. */
+export interface TrainerOptions extends Omit<TrainingSettings, 'lrRule' | 'warmupEpochs' | 'act'> {
+  /** Gradual warm-up (Goyal et al. 2017, arXiv 1706.02677): the rate rises linearly from fromLr to
+   * lr over the first `steps` steps. For a rate scaled up for many boards, whose first steps (the
+   * largest gradients) would otherwise throw single boards off. */
+  warmup?: { steps?: number; epochs?: number; fromLr: number };
+  act?: Activation;
   /** Directory of checkpoint.vct. */
   out: string;
   /** Continue from `<out>/checkpoint.vct` if there is one. */
   resume?: boolean;
   shard?: { index: number; count: number };
-  dataDir?: string;
-  act?: Activation;
   log?(line: string): void;
   /** Tests: a data set already in memory instead of loading one. */
   dataset?: Dataset;
   /** An engine already chosen (tests, or a caller that ran selectEngine itself) instead of selectEngine. */
   engineChoice?: { engine: Engine; reason: string; device?: 'gl' | 'cpu'; profile?: Profile };
 }
-
-export type LrRule = 'fixed' | 'sqrt';
 
 /**
  * The step each of `boards` boards takes for a given single-board rate. Averaging N models moves
@@ -60,6 +78,12 @@ export type LrRule = 'fixed' | 'sqrt';
  */
 export function boardLr(lr: number, rule: LrRule, boards: number): number {
   return rule === 'sqrt' ? lr * Math.sqrt(boards) : lr;
+}
+
+/** The rate and warm-up of one of `boards` boards, from the settings. */
+export function boardRate(s: Pick<TrainingSettings, 'lr' | 'lrRule' | 'warmupEpochs'>, boards: number): Pick<TrainerOptions, 'lr' | 'warmup'> {
+  const lr = boardLr(s.lr, s.lrRule, boards);
+  return { lr, warmup: s.warmupEpochs > 0 && lr > s.lr ? { epochs: s.warmupEpochs, fromLr: s.lr } : undefined };
 }
 
 export interface EngineInfo {
@@ -79,14 +103,43 @@ export interface StepInfo {
   /** Batches done in that epoch, this one included (== batchesPerEpoch on its last batch). */
   batch: number;
   batchesPerEpoch: number;
+  /** Wall ms the step took (0 when no step was taken). */
+  ms: number;
   /** All epochs are done. */
   done: boolean;
 }
 
+/** What run() calls around its steps: all a board adds to the single-process loop. */
 export interface RunHooks {
+  /** Between two steps, never inside one: where a board folds in its peers' blends. */
+  beforeStep?(): void;
   onStep?(info: StepInfo): void;
+  /** After the epoch's checkpoint and test evaluation (trainer.evaluate() returns that evaluation again at no cost). */
   onEpoch?(info: EpochRecord): void;
+  /** Checked before each step: true ends the run after a checkpoint (Ctrl-C). */
   shouldStop?(): boolean;
+}
+
+/** Images per second since the window was last restarted: the rate a progress line shows. */
+export class RateWindow {
+  private start: number;
+  private images = 0;
+  constructor(now = Date.now()) {
+    this.start = now;
+  }
+
+  add(images: number): void {
+    this.images += images;
+  }
+
+  rate(now = Date.now()): number {
+    return (this.images / Math.max(1, now - this.start)) * 1000;
+  }
+
+  restart(now = Date.now()): void {
+    this.start = now;
+    this.images = 0;
+  }
 }
 
 export interface RunSummary {
@@ -97,6 +150,8 @@ export interface RunSummary {
   epochs: number;
   /** Training images per second of this process's steps (evaluation excluded). */
   imagesPerSecond: number;
+  /** Seconds inside this process's steps. */
+  trainSeconds: number;
   wallSeconds: number;
   out: string;
   history: EpochRecord[];
@@ -105,7 +160,6 @@ export interface RunSummary {
 }
 
 const PIXELS = IMAGE_SIDE * IMAGE_SIDE;
-const EVAL_BATCH = 250;
 
 function shuffleSeed(seed: number, shardIndex: number): number {
   // Distinct from the parameter-init stream, and distinct per shard.
@@ -176,7 +230,8 @@ export class Trainer {
     if (data.train.n === 0) throw new DataError(`${data.source}: no training images`);
     const log = opts.log ?? (() => {});
     log(`data: ${data.source}`);
-    const sel = { device: opts.device, profile: opts.profile, threads: opts.threads, log };
+    // batch 8, one timed step each: enough to tell llvmpipe from a GPU without a long start-up
+    const sel = { device: opts.device, profile: opts.profile, threads: opts.threads, log, rate: (e: Engine) => stepRate(e, 8, 1) };
     const choice = opts.engineChoice ?? ((await selectEngine(sel)) as { engine: Engine; reason: string; device?: 'gl' | 'cpu'; profile?: Profile });
     const t = new Trainer(opts, data, choice.engine, choice.reason, choice.profile);
     if (opts.resume) {
@@ -197,16 +252,16 @@ export class Trainer {
   }
 
   getParams(): Float32Array {
-    return this.net.getParams();
+    return this.onEngine(() => this.net.getParams());
   }
 
   setParams(p: Float32Array): void {
-    this.net.setParams(p);
+    this.onEngine(() => this.net.setParams(p));
     this.version++;
   }
 
   resetMomentum(): void {
-    this.net.resetMomentum();
+    this.onEngine(() => this.net.resetMomentum());
   }
 
   /** Everything a checkpoint holds, as of now. */
@@ -277,7 +332,6 @@ export class Trainer {
     this.order = order;
   }
 
-  /** One batch, synchronously. After the last batch of an epoch `epoch` has advanced. */
   /** The learning rate of the next step. */
   lrNow(): number {
     const { lr, warmup } = this.options;
@@ -287,9 +341,14 @@ export class Trainer {
     return warmup.fromLr + ((lr - warmup.fromLr) * this.step) / steps;
   }
 
+  /** One batch, synchronously. After the last batch of an epoch `epoch` has advanced. */
   trainStep(): StepInfo {
+    return this.onEngine(() => this.stepOnce());
+  }
+
+  private stepOnce(): StepInfo {
     if (this.epoch >= this.options.epochs) {
-      return { loss: NaN, images: 0, epoch: this.epoch, batch: 0, batchesPerEpoch: this.batchesPerEpoch, done: true };
+      return { loss: NaN, images: 0, epoch: this.epoch, batch: 0, batchesPerEpoch: this.batchesPerEpoch, ms: 0, done: true };
     }
     if (!this.order) this.drawOrder();
     const order = this.order as Uint32Array;
@@ -300,19 +359,13 @@ export class Trainer {
     imageBatch(this.data.train, picks, this.xb);
     for (let k = 0; k < count; k++) this.yb[k] = labels[picks[k]];
     const t0 = performance.now();
-    let loss: number;
-    try {
-      loss = this.net.step(this.xb.subarray(0, count * PIXELS), this.yb.subarray(0, count), {
-        lr: this.lrNow(), momentum: this.options.momentum, weightDecay: this.options.weightDecay,
-      }).loss;
-    } catch (e) {
-      if (e instanceof Error && e.name === 'GlFaultError' && this.engine.kind === 'gl') {
-        this.fallBackToCpu(e.message);
-        return this.trainStep();
-      }
-      throw e;
-    }
-    this.epochTrainMs += performance.now() - t0;
+    // Nothing above has changed the trainer's state, and nothing below touches the engine: a GL
+    // fault inside net.step leaves the step to be redone whole (onEngine).
+    const loss = this.net.step(this.xb.subarray(0, count * PIXELS), this.yb.subarray(0, count), {
+      lr: this.lrNow(), momentum: this.options.momentum, weightDecay: this.options.weightDecay,
+    }).loss;
+    const ms = performance.now() - t0;
+    this.epochTrainMs += ms;
     this.version++;
     const epochOfStep = this.epoch;
     this.step++;
@@ -328,13 +381,27 @@ export class Trainer {
       this.rngEpochStart = this.rng.state;
       this.closeEpoch();
     }
-    return { loss, images: count, epoch: epochOfStep, batch, batchesPerEpoch: this.batchesPerEpoch, done: this.epoch >= this.options.epochs };
+    return { loss, images: count, epoch: epochOfStep, batch, batchesPerEpoch: this.batchesPerEpoch, ms, done: this.epoch >= this.options.epochs };
   }
 
   /**
-   * A GL fault the engine itself did not absorb: carry on with the CPU engine from the host copy
-   * of the last checkpoint (the steps since then are redone, in the same order).
+   * The one place a GL fault is handled. Every public method that touches the engine runs its
+   * whole body through here, so a fault (context lost, a GL error after a pass, a program that no
+   * longer builds: GlFaultError, raised by the GL engine alone) moves the run to the CPU engine,
+   * restores the host copy of the last checkpoint, and runs the body again from its start. The
+   * steps since that checkpoint are redone in the same order (the shuffle state is restored too);
+   * gossip blends applied since then are lost, and peers offer them again.
    */
+  private onEngine<T>(body: () => T): T {
+    try {
+      return body();
+    } catch (e) {
+      if (!(e instanceof GlFaultError) || this.engine.kind !== 'gl') throw e;
+      this.fallBackToCpu(e.message);
+      return body();
+    }
+  }
+
   private fallBackToCpu(why: string): void {
     this.log(`GL fault: ${why}; continuing on the CPU from the last checkpoint (epoch ${this.snapshot.epoch}, step ${this.snapshot.step})`);
     try {
@@ -350,41 +417,25 @@ export class Trainer {
   }
 
   /** Accuracy and mean cross-entropy on the whole test split, of the current or the given parameters. */
-  evaluate(params?: Float32Array): { accuracy: number; loss: number } {
-    if (!params && this.lastEval && this.lastEval.version === this.version) return { accuracy: this.lastEval.accuracy, loss: this.lastEval.loss };
-    let net = this.net;
-    if (params) net = new LeNet(this.engine, params, this.options.act ?? 'tanh', 0);
-    try {
-      const { labels, n } = this.data.test;
-      let correct = 0, loss = 0;
-      for (let s = 0; s < n; s += EVAL_BATCH) {
-        const m = Math.min(EVAL_BATCH, n - s);
-        const p = net.predict(imageBatch(this.data.test, { start: s, count: m }), m);
-        for (let k = 0; k < m; k++) {
-          let best = 0;
-          for (let c = 1; c < CLASSES; c++) if (p[k * CLASSES + c] > p[k * CLASSES + best]) best = c;
-          const y = labels[s + k];
-          if (best === y) correct++;
-          loss -= Math.log(Math.max(p[k * CLASSES + y], 1e-30));
-        }
-      }
-      const r = { accuracy: n ? correct / n : NaN, loss: n ? loss / n : NaN };
-      if (!params) {
-        this.lastEval = { version: this.version, ...r };
-        const last = this.history[this.history.length - 1];
-        if (last && last.epoch === this.epoch && this.epochEndVersion === this.version) last.testAccuracy = r.accuracy;
-      }
-      return r;
-    } finally {
-      if (params) net.destroy();
-    }
+  evaluate(params?: Float32Array): Evaluation {
+    return this.onEngine(() => this.evaluateOnce(params));
+  }
+
+  private evaluateOnce(params?: Float32Array): Evaluation {
+    if (params) return evaluateParams(this.engine, params, this.data.test, this.options.act ?? 'tanh');
+    if (this.lastEval && this.lastEval.version === this.version) return { accuracy: this.lastEval.accuracy, loss: this.lastEval.loss };
+    const r = evaluateNet(this.net, this.data.test);
+    this.lastEval = { version: this.version, ...r };
+    const last = this.history[this.history.length - 1];
+    if (last && last.epoch === this.epoch && this.epochEndVersion === this.version) last.testAccuracy = r.accuracy;
+    return r;
   }
 
   /** Writes `<out>/checkpoint.vct` atomically; returns its path. */
   checkpoint(): string {
     // At an epoch's end, record its accuracy in the history the checkpoint carries.
     this.finishedEpoch();
-    const s = this.state();
+    const s = this.onEngine(() => this.state());
     const file = saveCheckpoint(this.options.out, s);
     this.snapshot = s;
     return file;
@@ -427,6 +478,7 @@ export class Trainer {
         stopped = true;
         break;
       }
+      hooks.beforeStep?.();
       const s0 = performance.now();
       const info = this.trainStep();
       trainMs += performance.now() - s0;
@@ -449,6 +501,7 @@ export class Trainer {
       profile: info.profile,
       epochs: this.epoch,
       imagesPerSecond: trainMs > 0 ? images / (trainMs / 1000) : 0,
+      trainSeconds: trainMs / 1000,
       wallSeconds: (performance.now() - t0) / 1000,
       out: this.options.out,
       history: this.history.map((h) => ({ ...h })),

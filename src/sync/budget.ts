@@ -50,6 +50,10 @@ export const SHARE_WINDOW_MS = 60_000;
 
 export class CpuBudget {
   private readonly history: Sample[] = [];
+  /** Gossip CPU the budget does not count: opening datagrams that failed authentication (anyone
+   * can send those; charging them let a junk flood stop all averaging, security review M1) and
+   * exchanges that a slow peer let time out (they lengthen the timeouts instead). */
+  private forgiven = 0;
   /** CPU ms of recent completed exchanges (moving average): what the next one will probably cost. */
   private exchangeCost = 0;
   /** Gossip CPU clock when the current exchange began. */
@@ -61,7 +65,7 @@ export class CpuBudget {
    * meanwhile: "gossip per training second", also on a board that shares its cores. From the
    * node's start on, so that the first exchanges count too. extraMs is added to gossip's side. */
   share(extraMs = 0): number {
-    const now = this.o.now(), proc = this.o.processCpu(), used = this.o.gossipCpu();
+    const now = this.o.now(), proc = this.o.processCpu(), used = this.counted();
     const h = this.history;
     if (h.length === 0 || now - h[h.length - 1].t >= 1000) h.push({ t: now, gossip: used, proc });
     while (h.length > 2 && now - h[1].t >= SHARE_WINDOW_MS) h.shift();
@@ -76,14 +80,65 @@ export class CpuBudget {
     return this.o.cpuBudget > 0 && this.share(this.exchangeCost) > this.o.cpuBudget;
   }
 
-  exchangeBegan(): void {
-    this.exchangeCpu0 = this.o.gossipCpu();
+  get forgivenMs(): number {
+    return this.forgiven;
   }
 
-  /** A completed exchange updates the cost estimate; an aborted one says nothing about it. */
-  exchangeEnded(completed: boolean): void {
-    if (!completed) return;
-    const cost = this.o.gossipCpu() - this.exchangeCpu0;
-    this.exchangeCost = this.exchangeCost === 0 ? cost : 0.7 * this.exchangeCost + 0.3 * cost;
+  forgive(ms: number): void {
+    if (ms > 0) this.forgiven += ms;
+  }
+
+  exchangeBegan(): void {
+    this.exchangeCpu0 = this.counted();
+  }
+
+  /** A completed exchange updates the cost estimate; an aborted one says nothing about it, and one
+   * that a slow peer let time out (`forgive`) is not counted. */
+  exchangeEnded(completed: boolean, forgive = false): void {
+    const cost = this.counted() - this.exchangeCpu0;
+    if (completed) this.exchangeCost = this.exchangeCost === 0 ? cost : 0.7 * this.exchangeCost + 0.3 * cost;
+    else if (forgive) this.forgive(cost);
+  }
+
+  private counted(): number {
+    return this.o.gossipCpu() - this.forgiven;
+  }
+}
+
+/** Sheds a flood: a source (host:port) whose datagrams failed authentication `limit` times within
+ * `windowMs` is not opened for `coolMs`, except one datagram in `probeEvery`, so a real peer whose
+ * address a flooder forged recovers with its next good datagram. Bounded: at most `maxSources`
+ * remembered, the oldest forgotten first. */
+export class Shedder {
+  private readonly sources = new Map<string, { fails: number; since: number; until: number; skipped: number }>();
+
+  constructor(
+    private readonly limit = 32,
+    private readonly windowMs = 1000,
+    private readonly coolMs = 5000,
+    private readonly probeEvery = 16,
+    private readonly maxSources = 4096,
+  ) {}
+
+  /** True: drop this datagram unopened. */
+  shed(from: string, now: number): boolean {
+    const s = this.sources.get(from);
+    if (!s || s.until <= now) return false;
+    return ++s.skipped % this.probeEvery !== 0;
+  }
+
+  failed(from: string, now: number): void {
+    let s = this.sources.get(from);
+    if (!s || (s.until <= now && now - s.since > this.windowMs)) {
+      if (!s && this.sources.size >= this.maxSources) this.sources.delete(this.sources.keys().next().value!);
+      s = { fails: 0, since: now, until: 0, skipped: 0 };
+      this.sources.set(from, s);
+    }
+    if (++s.fails >= this.limit) s.until = now + this.coolMs;
+  }
+
+  /** An authenticated datagram from `from`: it is a peer, not (only) a flooder. */
+  passed(from: string): void {
+    if (this.sources.size > 0) this.sources.delete(from);
   }
 }

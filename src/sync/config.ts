@@ -5,11 +5,14 @@
 // fp16 pairwise averaging reaches consensus to fp16 resolution (test/sync/gossip.test.ts, 'LAN
 // preset'), and bench/gossip-fp16-accuracy.ts (results in bench/results/) found the same test
 // accuracy for two trained boards averaged over fp32 and over fp16 (84.20% both, 2,000 images).
-import { Encoding } from './messages';
+import { CHUNK_BYTES, Encoding, MAX_CHUNK_BYTES } from './messages';
 
 export interface GossipPreset {
   name: string;
   encoding: Encoding;
+  /** Model bytes per chunk datagram. CHUNK_BYTES keeps every datagram within MAX_DATAGRAM (1,200
+   * bytes: no IP fragmentation on any path); wider ones need a path that carries them whole. */
+  chunkBytes: number;
   /** Mean time between exchanges a board starts (jittered ±50%). */
   exchangeIntervalMs: number;
   /** Chunks sent per pacing tick, and the tick: the burst must fit the receiver's socket buffer. */
@@ -45,6 +48,9 @@ export interface GossipPreset {
    * may still take cpuBudget of one core's time, which lengthens training by at most that share even
    * if every gossip millisecond came out of the trainer's. 0: training CPU only (CPU boards). */
   cpuBudgetFloorCores: number;
+  /** Progress the budget cannot take away: a board that has gone this long without an average
+   * starts (and accepts) exchanges past its budget until it gets one. 0: the budget alone decides. */
+  averageAtLeastEveryMs: number;
   // averaging guards
   minWeight: number;
   maxWeight: number;
@@ -55,6 +61,7 @@ export interface GossipPreset {
 }
 
 const common = {
+  chunkBytes: CHUNK_BYTES,
   retryMs: 100,
   retries: 10,
   probeIntervalMs: 1000,
@@ -77,13 +84,19 @@ export const PRESETS: Record<'local' | 'lan', GossipPreset> = {
   local: {
     ...common,
     name: 'local',
-    // fp16 here too: the wire is free on loopback, but half the datagrams is half the CPU
-    // (bench/results/gossip-exchange.txt: 101 ms against 221 ms per exchange, both sides)
+    // fp16 here too: the wire is free on loopback, but half the bytes to seal, copy and open
     encoding: Encoding.F16,
+    // Loopback carries a 60 KB datagram whole (its MTU is 64 KB), and most of an exchange's CPU was
+    // per datagram (cipher setup, syscalls, headers, handlers): 15 chunks a model instead of 800
+    // (bench/results/exchange-cost-*.md)
+    chunkBytes: 60_000,
     exchangeIntervalMs: 2000,
-    burst: 64,
+    // an epoch of the default job (4 boards, built-in digits) takes ~4 s on a 2-core machine
+    averageAtLeastEveryMs: 3000,
+    // about 60 KB a millisecond, as 64 plain chunks a millisecond were; a window of ~1.1 MB, as before
+    burst: 1,
     paceMs: 1,
-    windowChunks: 1024,
+    windowChunks: 18,
     needAfterMs: 30,
     // generous: a peer inside a long training step reads its socket only between steps; a dead
     // peer is caught sooner by membership (the exchange ends when the peer is declared dead)
@@ -96,6 +109,7 @@ export const PRESETS: Record<'local' | 'lan', GossipPreset> = {
     name: 'lan',
     encoding: Encoding.F16,
     exchangeIntervalMs: 3000,
+    averageAtLeastEveryMs: 15_000,
     // 100 Mbit/s is ~10 datagrams of 1.2 KB per ms; stay under it so Wi-Fi and the Pi's USB NIC keep up
     burst: 8,
     paceMs: 1,
@@ -110,5 +124,9 @@ export const PRESETS: Record<'local' | 'lan', GossipPreset> = {
 
 export function resolvePreset(p: GossipPreset | 'local' | 'lan' | undefined, overrides: Partial<GossipPreset> = {}): GossipPreset {
   const base = typeof p === 'object' ? p : PRESETS[p ?? 'local'];
-  return { ...base, ...overrides };
+  const r = { ...base, ...overrides };
+  if (!(r.chunkBytes >= 4 && r.chunkBytes <= MAX_CHUNK_BYTES && r.chunkBytes % 4 === 0)) {
+    throw new Error(`gossip preset ${r.name}: chunkBytes ${r.chunkBytes} must be a multiple of 4 from 4 to ${MAX_CHUNK_BYTES}`);
+  }
+  return r;
 }

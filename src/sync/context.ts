@@ -7,6 +7,47 @@ import type { GossipPreset } from './config';
 import { MsgType, type MsgBody } from './messages';
 import type { Membership } from './membership';
 import type { Incoming, Outgoing, Pacer } from './transfer';
+import type { Transport } from './transport';
+
+export interface GossipNodeOptions {
+  transport: Transport;
+  key: Buffer;
+  cluster: string;
+  /** Unique per board (at most 48 bytes of UTF-8). */
+  id: string;
+  /** Called when an exchange starts; must return a copy (or a fresh array) of the current parameters. */
+  getSnapshot: () => Snapshot;
+  /** The model's identity and size: boards gossip only with boards of the same model. */
+  fingerprint: string;
+  paramCount: number;
+  /** Addresses to contact first ("host:port"); the rest of the cluster is discovered through them. */
+  seeds?: string[];
+  /** A joiner pulls a full model from a peer before it averages (ready() waits for it). */
+  needsModel?: boolean;
+  preset?: GossipPreset | 'local' | 'lan';
+  /** Field-by-field changes to the preset (tests shorten timings). */
+  tune?: Partial<GossipPreset>;
+  log?: (line: string) => void;
+  /** Also log repair traffic in detail (large resend requests). */
+  debug?: boolean;
+  clock?: Clock;
+  random?: () => number;
+  /** CPU ms that gossip has used so far, for the budget. A node on a thread of its own passes that
+   * thread's CPU clock; without one, the process CPU spent inside the node's handlers is summed,
+   * which also counts whatever other threads ran meanwhile. */
+  cpuClock?: () => number;
+  /** The process's CPU ms so far (default: process.cpuUsage()); tests pass their own. */
+  processCpuClock?: () => number;
+  /** Called when a blend becomes ready, so that a caller need not poll() on a timer. */
+  onBlend?: () => void;
+}
+
+export interface MemberInfo {
+  id: string;
+  addr: string;
+  state: 'alive' | 'suspect' | 'dead' | 'left';
+  incarnation: number;
+}
 
 export interface Snapshot {
   params: Float32Array;
@@ -33,10 +74,20 @@ export interface GossipStats {
   chunksResent: number;
   chunksDuplicate: number;
   needsSent: number;
-  /** Datagrams dropped, by reason. */
-  dropped: { short: number; version: number; auth: number; replay: number; decode: number; unexpected: number;
+  /** Datagrams dropped, by reason. 'shed': not even opened, from a source whose recent datagrams
+   * kept failing authentication. */
+  dropped: { short: number; version: number; auth: number; replay: number; decode: number; unexpected: number; shed: number;
     /** Authenticated, but from a sender not (yet) proven at its address (a replay, or a first contact). */
     stranger: number };
+  /** What the CPU budget did: exchanges not started and Proposes refused because gossip was over
+   * its share, exchanges let through past it because a board had gone averageAtLeastEveryMs
+   * without an average, and when it last refused (clock ms, -1: never). forgivenMs: gossip CPU
+   * not counted (junk datagrams, exchanges a slow peer let time out). */
+  budget: { skipped: number; refused: number; overdue: number; lastAt: number; forgivenMs: number };
+  /** Our Proposes a peer refused as busy (in an exchange, or over its own budget). */
+  peerRefusals: number;
+  /** Multiplier on the exchange timeouts now (1: the preset's; grows after slow peers). */
+  timeoutScale: number;
   /** CPU time (process.cpuUsage, user + system) spent inside the node's handlers (receive path,
    * timers, snapshots, sealing), ms: gossip's CPU cost. */
   cpuMs: number;
@@ -47,7 +98,8 @@ export function emptyStats(id: string): GossipStats {
   return {
     id, peers: 0, cpuShare: 0, bytesSent: 0, bytesReceived: 0, datagramsSent: 0, datagramsReceived: 0, averages: 0, adopts: 0,
     refused: 0, exchangesStarted: 0, exchangesAborted: 0, chunksResent: 0, chunksDuplicate: 0, needsSent: 0,
-    dropped: { short: 0, version: 0, auth: 0, replay: 0, decode: 0, unexpected: 0, stranger: 0 }, cpuMs: 0, handlerErrors: 0,
+    dropped: { short: 0, version: 0, auth: 0, replay: 0, decode: 0, unexpected: 0, shed: 0, stranger: 0 }, cpuMs: 0, handlerErrors: 0,
+    budget: { skipped: 0, refused: 0, overdue: 0, lastAt: -1, forgivenMs: 0 }, peerRefusals: 0, timeoutScale: 1,
   };
 }
 
@@ -76,6 +128,8 @@ export interface NodeContext {
   /** A blend waits for the trainer: a new exchange now would start from a snapshot without it. */
   blendWaiting(): boolean;
   haveModel(): boolean;
+  /** No average for averageAtLeastEveryMs: exchanges may go past the budget. */
+  overdue(): boolean;
 }
 
 /** After silence: ask for the holes below the highest chunk seen (those were lost). Chunks past it

@@ -26,7 +26,12 @@ interface Exchange {
   peerParams?: Float32Array;
   weight?: number;
   tries: number;
+  overdue?: boolean;
 }
+
+/** Why an exchange ended without a blend: 'slow' when the peer took too long (timeouts grow and the
+ * budget forgives the exchange), 'other' for a refusal, a guard, a departure. */
+type Cause = 'slow' | 'other';
 
 type In<K extends MsgType> = Msg & { type: K };
 
@@ -34,10 +39,16 @@ type In<K extends MsgType> = Msg & { type: K };
  * give a restarted board the very values its recorded traffic carries. */
 export const fresh32 = (): number => randomBytes(4).readUInt32BE(0);
 
+/** Timeouts grow to at most this multiple of the preset's. */
+const MAX_SLOWNESS = 4;
+
 export class Exchanges {
   private current: Exchange | null = null;
   /** The last exchange we committed as responder: a repeated Commit (our ack was lost) is acked again. */
   private lastCommitted: { peer: string; xfer: number; challenge: number } | null = null;
+  /** Multiplies the exchange and transfer timeouts: grows when a slow peer lets an exchange time
+   * out (a busy machine), shrinks back with every exchange that completes. */
+  private slowness = 1;
 
   constructor(private readonly ctx: NodeContext) {}
 
@@ -45,13 +56,18 @@ export class Exchanges {
     return this.current !== null;
   }
 
-  /** Proposes an exchange to `peerId` (or a random live peer). The caller has checked busy and budget. */
-  start(peerId?: string): boolean {
+  get timeoutScale(): number {
+    return this.slowness;
+  }
+
+  /** Proposes an exchange to `peerId` (or a random live peer). The caller has checked busy and
+   * budget; `overdue` asks the peer to accept past its budget (see Mode.Overdue). */
+  start(peerId?: string, overdue = false): boolean {
     const ctx = this.ctx;
     const live = ctx.membership.alive();
     const peer = peerId ? live.find((m) => m.id === peerId) : live[Math.floor(ctx.random() * live.length)];
     if (!peer) return false;
-    const ex: Exchange = { role: 'init', peer: peer.id, addr: peer.addr, xfer: fresh32(), challenge: 0, state: 'proposing', started: ctx.clock.now(), tries: 0 };
+    const ex: Exchange = { role: 'init', peer: peer.id, addr: peer.addr, xfer: fresh32(), challenge: 0, state: 'proposing', started: ctx.clock.now(), tries: 0, overdue };
     this.current = ex;
     ctx.budget.exchangeBegan();
     ctx.stats.exchangesStarted++;
@@ -72,8 +88,8 @@ export class Exchanges {
   private sendPropose(ex: Exchange): void {
     const ctx = this.ctx;
     if (this.current !== ex || ex.state !== 'proposing') return;
-    if (ex.tries++ >= ctx.preset.retries) return this.abort(`no answer from ${ex.peer}`);
-    ctx.send(ex.addr, { type: MsgType.Propose, xfer: ex.xfer, mode: Mode.Exchange, fingerprint: ctx.fingerprint, paramCount: ctx.paramCount });
+    if (ex.tries++ >= ctx.preset.retries) return this.abort(`no answer from ${ex.peer}`, 'slow');
+    ctx.send(ex.addr, { type: MsgType.Propose, xfer: ex.xfer, mode: ex.overdue ? Mode.Overdue : Mode.Exchange, fingerprint: ctx.fingerprint, paramCount: ctx.paramCount });
     ctx.timer(() => this.sendPropose(ex), ctx.preset.retryMs);
   }
 
@@ -93,7 +109,8 @@ export class Exchanges {
     const ex = this.current;
     if (!ex || ex.xfer !== m.xfer || ex.peer !== m.from) return;
     if (m.reason === RefuseReason.Guard || m.reason === RefuseReason.Fingerprint) this.ctx.log(`${m.from} refused our snapshot (reason ${m.reason})`);
-    this.end(false);
+    if (m.reason === RefuseReason.Busy) this.ctx.stats.peerRefusals++;
+    this.end(false, 'other');
   }
 
   private sendCommit(ex: Exchange): void {
@@ -114,7 +131,7 @@ export class Exchanges {
 
   // ---------------------------------------------------------------- responder
 
-  /** A Propose of mode Exchange whose model identity has been checked. */
+  /** A Propose of mode Exchange or Overdue whose model identity has been checked. */
   onPropose(m: In<MsgType.Propose>, from: string): void {
     const ctx = this.ctx;
     const ex = this.current;
@@ -123,7 +140,15 @@ export class Exchanges {
       return;
     }
     if (!ctx.haveModel()) return ctx.send(from, { type: MsgType.Refuse, xfer: m.xfer, reason: RefuseReason.NotReady });
-    if (this.current || ctx.blendWaiting() || ctx.budget.over()) return ctx.send(from, { type: MsgType.Refuse, xfer: m.xfer, reason: RefuseReason.Busy });
+    if (this.current || ctx.blendWaiting()) return ctx.send(from, { type: MsgType.Refuse, xfer: m.xfer, reason: RefuseReason.Busy });
+    if (ctx.budget.over()) {
+      if (m.mode !== Mode.Overdue && !ctx.overdue()) {
+        ctx.stats.budget.refused++;
+        ctx.stats.budget.lastAt = ctx.clock.now();
+        return ctx.send(from, { type: MsgType.Refuse, xfer: m.xfer, reason: RefuseReason.Busy });
+      }
+      ctx.stats.budget.overdue++;
+    }
     const next: Exchange = { role: 'resp', peer: m.from, addr: from, xfer: m.xfer, challenge: fresh32(), state: 'receiving', started: ctx.clock.now(), tries: 0 };
     this.current = next;
     ctx.budget.exchangeBegan();
@@ -156,7 +181,7 @@ export class Exchanges {
     const want = ex && ex.xfer === m.xfer && ex.challenge === m.challenge && ex.peer === m.from &&
       ((ex.role === 'resp' && m.dir === 0 && ex.state === 'receiving') || (ex.role === 'init' && m.dir === 1 && ex.state === 'pushing'));
     if (!ex || !want) return void ctx.stats.dropped.unexpected++;
-    if (metaProblem(m.meta, ctx.fingerprint, ctx.paramCount)) return void ctx.stats.dropped.unexpected++;
+    if (metaProblem(m.meta, ctx.fingerprint, ctx.paramCount, ctx.preset.chunkBytes)) return void ctx.stats.dropped.unexpected++;
     const now = ctx.clock.now();
     ex.addr = from;
     if (!ex.inc) ex.inc = new Incoming(m.meta, now);
@@ -184,7 +209,7 @@ export class Exchanges {
       ctx.stats.refused++;
       ctx.log(`refused snapshot from ${ex.peer}: ${why}`);
       ctx.send(ex.addr, ex.role === 'resp' ? { type: MsgType.Refuse, xfer: ex.xfer, reason: RefuseReason.Guard } : { type: MsgType.Abort, xfer: ex.xfer });
-      return this.end(false);
+      return this.end(false, 'other');
     }
     ex.peerParams = peerParams;
     ex.weight = peerWeight(ex.own!.samplesSeen, meta.samplesSeen, ctx.preset.minWeight, ctx.preset.maxWeight);
@@ -212,7 +237,7 @@ export class Exchanges {
       const now = ctx.clock.now();
       if (ex.inc) {
         const inc = ex.inc;
-        if (now - inc.lastProgress > ctx.preset.transferTimeoutMs) return this.abort(`transfer from ${ex.peer} stalled`);
+        if (now - inc.lastProgress > ctx.preset.transferTimeoutMs * this.slowness) return this.abort(`transfer from ${ex.peer} stalled`, 'slow');
         if (now - inc.lastHeard >= ctx.preset.needAfterMs) {
           // Quiet, or were we just busy (a training step)? Look again after the event loop has read
           // the socket once more: only if that brought nothing is the line really silent. Without
@@ -255,12 +280,12 @@ export class Exchanges {
       if (this.current !== ex || ex.state === 'committing') return;
       if (ex.role === 'resp' && ex.state === 'replying') {
         ctx.timer(() => {
-          if (this.current === ex) this.abort(`no commit from ${ex.peer}`);
+          if (this.current === ex) this.abort(`no commit from ${ex.peer}`, 'slow');
         }, (ctx.preset.retries + 2) * ctx.preset.retryMs);
         return;
       }
-      this.abort(`exchange with ${ex.peer} timed out`);
-    }, ctx.preset.exchangeTimeoutMs);
+      this.abort(`exchange with ${ex.peer} timed out`, 'slow');
+    }, ctx.preset.exchangeTimeoutMs * this.slowness);
   }
 
   onAbort(m: In<MsgType.Abort>): void {
@@ -276,19 +301,21 @@ export class Exchanges {
     if (ex && ex.peer === id && !(ex.role === 'resp' && ex.state === 'replying')) this.abort(`${id} left`);
   }
 
-  abort(why: string): void {
+  abort(why: string, cause: Cause = 'other'): void {
     const ctx = this.ctx;
     const ex = this.current;
     if (!ex) return;
     if (ex.state === 'committing') return this.end(true); // our blend exists already; nothing to undo
     ctx.log(`exchange ${ex.xfer.toString(16)} with ${ex.peer} abandoned (${ex.role === 'init' ? 'initiator' : 'responder'}, ${ex.state}): ${why}`);
     ctx.send(ex.addr, { type: MsgType.Abort, xfer: ex.xfer });
-    this.end(false);
+    this.end(false, cause);
   }
 
-  private end(completed: boolean): void {
+  private end(completed: boolean, cause: Cause = 'other'): void {
     if (!completed) this.ctx.stats.exchangesAborted++;
-    this.ctx.budget.exchangeEnded(completed);
+    if (completed) this.slowness = Math.max(1, this.slowness * 0.8);
+    else if (cause === 'slow') this.slowness = Math.min(MAX_SLOWNESS, this.slowness * 1.5);
+    this.ctx.budget.exchangeEnded(completed, cause === 'slow');
     this.current = null;
   }
 }

@@ -56,7 +56,21 @@ export function fromHalfBits(h: number): number {
 }
 
 export function encodeHalf(src: Float32Array, out = new Uint16Array(src.length)): Uint16Array {
-  for (let i = 0; i < src.length; i++) out[i] = toHalfBits(src[i]);
+  // Every model sent is encoded whole; going through toHalfBits's scalar Float32Array for each value
+  // made encoding the largest share of a wide-chunk exchange (bench/exchange-cost.ts). Values in the
+  // normal half range (all of a trained LeNet's but the tiniest) take the inline path: the same
+  // rounding, to nearest with ties to even, on the float32 bits read through a second view.
+  const bits = new Uint32Array(src.buffer, src.byteOffset, src.length);
+  for (let i = 0; i < src.length; i++) {
+    const b = bits[i];
+    const exp = (b >>> 23) & 0xff;
+    if (exp >= 113 && exp <= 142) {
+      const m = b & 0x7fffff;
+      // +0xfff, +1 more if the kept mantissa is odd, carries out of the 13 dropped bits exactly when
+      // rounding goes up; a carry into the exponent (even up to infinity) is the right answer
+      out[i] = ((b >>> 16) & 0x8000) | ((((exp - 112) << 10) | (m >>> 13)) + (((m & 0x1fff) + 0xfff + ((m >>> 13) & 1)) >>> 13));
+    } else out[i] = toHalfBits(src[i]);
+  }
   return out;
 }
 

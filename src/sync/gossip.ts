@@ -23,60 +23,21 @@
 // state machine above), join.ts (pulls), transfer.ts (chunks and pacing), budget.ts (CPU budget),
 // membership.ts (who is alive).
 import type { Blend } from './averaging';
-import { CpuBudget, cpuNow } from './budget';
+import { CpuBudget, cpuNow, Shedder } from './budget';
 import { RealClock, type Clock } from './clock';
 import { resolvePreset, type GossipPreset } from './config';
-import { emptyStats, type GossipStats, type NodeContext, type Snapshot } from './context';
+import { emptyStats, type GossipNodeOptions, type GossipStats, type MemberInfo, type NodeContext, type Snapshot } from './context';
 import { Opener, Sealer } from './crypto';
 import { Exchanges } from './exchange';
 import { Joins } from './join';
-import { decode, encode, MAX_DATAGRAM, MAX_ID_BYTES, Mode, MsgType, RefuseReason, type Msg, type MsgBody } from './messages';
+import { datagramLimit, decode, encode, MAX_ID_BYTES, Mode, MsgType, RefuseReason, type Msg, type MsgBody } from './messages';
 import { Membership, stateName, type Outbound } from './membership';
-import { chunkPayload, encodeSnapshot, fingerprintHash, Outgoing, Pacer, type Flow } from './transfer';
+import { chunkPayload, encodeSnapshot, fingerprintHash, fitWindow, Outgoing, Pacer, type Flow } from './transfer';
 import type { Transport } from './transport';
 
 export type { Blend } from './averaging';
-export type { GossipStats, Snapshot } from './context';
-
-export interface GossipNodeOptions {
-  transport: Transport;
-  key: Buffer;
-  cluster: string;
-  /** Unique per board (at most 48 bytes of UTF-8). */
-  id: string;
-  /** Called when an exchange starts; must return a copy (or a fresh array) of the current parameters. */
-  getSnapshot: () => Snapshot;
-  /** The model's identity and size: boards gossip only with boards of the same model. */
-  fingerprint: string;
-  paramCount: number;
-  /** Addresses to contact first ("host:port"); the rest of the cluster is discovered through them. */
-  seeds?: string[];
-  /** A joiner pulls a full model from a peer before it averages (ready() waits for it). */
-  needsModel?: boolean;
-  preset?: GossipPreset | 'local' | 'lan';
-  /** Field-by-field changes to the preset (tests shorten timings). */
-  tune?: Partial<GossipPreset>;
-  log?: (line: string) => void;
-  /** Also log repair traffic in detail (large resend requests). */
-  debug?: boolean;
-  clock?: Clock;
-  random?: () => number;
-  /** CPU ms that gossip has used so far, for the budget. A node on a thread of its own passes that
-   * thread's CPU clock; without one, the process CPU spent inside the node's handlers is summed,
-   * which also counts whatever other threads ran meanwhile. */
-  cpuClock?: () => number;
-  /** The process's CPU ms so far (default: process.cpuUsage()); tests pass their own. */
-  processCpuClock?: () => number;
-  /** Called when a blend becomes ready, so that a caller need not poll() on a timer. */
-  onBlend?: () => void;
-}
-
-export interface MemberInfo {
-  id: string;
-  addr: string;
-  state: 'alive' | 'suspect' | 'dead' | 'left';
-  incarnation: number;
-}
+export type { GossipNodeOptions, GossipStats, MemberInfo, Snapshot } from './context';
+export { fitWindow } from './transfer';
 
 export class GossipNode {
   readonly id: string;
@@ -91,13 +52,18 @@ export class GossipNode {
   private readonly membership: Membership;
   private readonly fingerprint: number;
   private readonly paramCount: number;
+  /** Sealed bytes a datagram may have, sent or received (wider with wide chunks). */
+  private readonly maxDatagram: number;
   private readonly counts: GossipStats;
   private readonly budget: CpuBudget;
   private readonly pacer: Pacer;
   private readonly exchanges: Exchanges;
   private readonly joins: Joins;
+  private readonly shedder = new Shedder();
   private readonly timers = new Set<number>();
   private running = false;
+  /** When the last blend was made (or the node started): see averageAtLeastEveryMs. */
+  private lastAverageAt: number;
   /** The blend poll() hands out next. */
   private pending: Blend | null = null;
   private snapshotSeq = 1;
@@ -110,7 +76,7 @@ export class GossipNode {
     this.opts = opts;
     this.id = opts.id;
     this.transport = opts.transport;
-    this.preset = resolvePreset(opts.preset, opts.tune);
+    this.preset = fitWindow(resolvePreset(opts.preset, opts.tune), opts.transport.recvBufferBytes);
     this.clock = opts.clock ?? new RealClock();
     this.random = opts.random ?? Math.random;
     this.log = opts.log ?? (() => {});
@@ -118,6 +84,7 @@ export class GossipNode {
     this.opener = new Opener(opts.key, opts.cluster);
     this.paramCount = opts.paramCount;
     this.fingerprint = fingerprintHash(opts.fingerprint, this.paramCount);
+    this.maxDatagram = datagramLimit(this.preset.chunkBytes);
     this.counts = emptyStats(opts.id);
     this.budget = new CpuBudget({
       cpuBudget: this.preset.cpuBudget,
@@ -145,6 +112,7 @@ export class GossipNode {
       sendChunk: (f, i, resent) => this.sendChunk(f, i, resent),
       timer: (fn, ms) => void this.timer(fn, ms),
     });
+    this.lastAverageAt = this.clock.now();
     const ctx = this.context();
     this.exchanges = new Exchanges(ctx);
     this.joins = new Joins(ctx, !!opts.needsModel);
@@ -175,7 +143,10 @@ export class GossipNode {
 
   stats(): GossipStats {
     const s = this.counts;
-    return { ...s, dropped: { ...s.dropped }, peers: this.membership.alive().length, cpuShare: this.cpuShare() };
+    return {
+      ...s, dropped: { ...s.dropped }, peers: this.membership.alive().length, cpuShare: this.cpuShare(),
+      budget: { ...s.budget, forgivenMs: this.budget.forgivenMs }, timeoutScale: this.exchanges.timeoutScale,
+    };
   }
 
   members(): MemberInfo[] {
@@ -233,16 +204,23 @@ export class GossipNode {
       send: (addr, m) => this.send(addr, m),
       timer: (fn, ms) => this.timer(fn, ms),
       snapshot: () => this.snapshot(),
-      outgoing: (own) => new Outgoing(encodeSnapshot(own.params, own.samplesSeen, this.snapshotSeq++, this.fingerprint, this.preset.encoding),
+      outgoing: (own) => new Outgoing(encodeSnapshot(own.params, own.samplesSeen, this.snapshotSeq++, this.fingerprint, this.preset.encoding, this.preset.chunkBytes),
         this.preset.windowChunks, this.preset.needAfterMs * 4),
       deliver: (b) => this.deliver(b),
       blendWaiting: () => this.pending !== null,
       haveModel: () => this.joins.haveModel,
+      overdue: () => this.overdue(),
     };
+  }
+
+  private overdue(): boolean {
+    const every = this.preset.averageAtLeastEveryMs;
+    return every > 0 && this.clock.now() - this.lastAverageAt >= every;
   }
 
   private deliver(b: Blend): void {
     this.pending = b;
+    this.lastAverageAt = this.clock.now();
     if (this.opts.onBlend) this.clock.setTimeout(() => this.opts.onBlend?.(), 0);
   }
 
@@ -277,9 +255,9 @@ export class GossipNode {
 
   private send(addr: string, m: Outbound | MsgBody): void {
     if (!this.running) return;
-    const plain = encode({ ...(m as object), from: this.id, incarnation: this.membership.incarnation } as Msg);
+    const plain = encode({ ...(m as object), from: this.id, incarnation: this.membership.incarnation } as Msg, this.maxDatagram);
     const sealed = this.sealer.seal(plain);
-    if (sealed.length > MAX_DATAGRAM) throw new Error(`datagram of ${sealed.length} bytes`);
+    if (sealed.length > this.maxDatagram) throw new Error(`datagram of ${sealed.length} bytes`);
     this.counts.bytesSent += sealed.length;
     this.counts.datagramsSent++;
     this.transport.send(addr, sealed);
@@ -287,26 +265,20 @@ export class GossipNode {
 
   private receive(d: Uint8Array, from: string): void {
     if (!this.running) return;
+    // Until a datagram authenticates, its cost is anyone's to impose: time it (wall time on this
+    // thread, as its CPU clock ticks too coarsely) and keep it out of the budget.
+    const t0 = performance.now();
+    const opened = this.open(d, from);
+    if (!opened) return this.budget.forgive(performance.now() - t0);
     const s = this.counts;
-    s.datagramsReceived++;
-    s.bytesReceived += d.length;
-    if (d.length > MAX_DATAGRAM) {
-      s.dropped.short++;
-      return;
-    }
-    const r = this.opener.open(d);
-    if (!r.ok) {
-      s.dropped[r.reason]++;
-      return;
-    }
-    const m = decode(r.plain);
+    const m = decode(opened.plain, this.maxDatagram);
     if (!m) {
       s.dropped.decode++;
       return;
     }
     if (m.from === this.id) {
       // our own datagram echoed back (a seed list that includes us), or another board given our id
-      if (!r.epoch.equals(this.sealer.prefix) && !this.sameIdLogged) {
+      if (!opened.epoch.equals(this.sealer.prefix) && !this.sameIdLogged) {
         this.sameIdLogged = true;
         this.log(`another board at ${from} uses our id "${this.id}": ids must be unique, and we ignore each other`);
       }
@@ -335,6 +307,7 @@ export class GossipNode {
           s.refused++;
           this.send(from, { type: MsgType.Refuse, xfer: m.xfer, reason: RefuseReason.Fingerprint });
         } else if (m.mode === Mode.Pull) this.joins.onPullRequest(m, from);
+        // Exchange or Overdue
         else this.exchanges.onPropose(m, from);
         break;
       case MsgType.Accept:
@@ -359,6 +332,31 @@ export class GossipNode {
         this.exchanges.onAbort(m);
         break;
     }
+  }
+
+  /** The authenticated plaintext of a datagram, or null (counted) for anything else. */
+  /** The plaintext and the sender's nonce epoch of an authenticated datagram, or null. */
+  private open(d: Uint8Array, from: string): { plain: Buffer; epoch: Buffer } | null {
+    const s = this.counts;
+    s.datagramsReceived++;
+    s.bytesReceived += d.length;
+    if (d.length > this.maxDatagram) {
+      s.dropped.short++;
+      return null;
+    }
+    const now = this.clock.now();
+    if (this.shedder.shed(from, now)) {
+      s.dropped.shed++;
+      return null;
+    }
+    const r = this.opener.open(d);
+    if (!r.ok) {
+      s.dropped[r.reason]++;
+      if (r.reason !== 'replay') this.shedder.failed(from, now);
+      return null;
+    }
+    this.shedder.passed(from);
+    return r;
   }
 
   private onNeed(m: Msg & { type: MsgType.Need }): void {
@@ -394,8 +392,17 @@ export class GossipNode {
 
   private startExchange(peerId?: string): boolean {
     if (!this.running || this.busy || !this.joins.haveModel) return false;
-    if (!peerId && this.budget.over()) return false;
-    return this.exchanges.start(peerId);
+    let overdue = false;
+    if (!peerId && this.budget.over()) {
+      if (!this.overdue()) {
+        this.counts.budget.skipped++;
+        this.counts.budget.lastAt = this.clock.now();
+        return false;
+      }
+      overdue = true;
+      this.counts.budget.overdue++;
+    }
+    return this.exchanges.start(peerId, overdue);
   }
 
   private peerGone(id: string): void {

@@ -130,7 +130,7 @@ export class Joins {
     const pull = this.pull;
     if (!pull || pull.xfer !== m.xfer || pull.peer !== m.from || m.dir !== 1) return false;
     const now = ctx.clock.now();
-    if (!metaProblem(m.meta, ctx.fingerprint, ctx.paramCount)) {
+    if (!metaProblem(m.meta, ctx.fingerprint, ctx.paramCount, ctx.preset.chunkBytes)) {
       pull.accepted = true;
       if (!pull.inc) pull.inc = new Incoming(m.meta, now);
     }

@@ -13,6 +13,8 @@ export const MAX_ID_BYTES = 48;
 export const MAX_ADDR_BYTES = 64;
 /** Chunk payload bytes: fits the largest header (long id) inside MAX_PLAINTEXT, a multiple of 4. */
 export const CHUNK_BYTES = 1080;
+/** The largest UDP payload over IPv4; a wide chunk (WideChunk) must fit it sealed. */
+export const MAX_UDP_PAYLOAD = 65_507;
 
 // WARNING: append only. A number once used keeps its meaning forever: boards of different
 // versions share a cluster, and a reused number would be read as the old message.
@@ -30,6 +32,9 @@ export const enum MsgType {
   CommitAck = 11,
   Abort = 12,
   Leave = 13,
+  /** A Chunk whose chunks are not CHUNK_BYTES long: the same fields plus chunkBytes (u32) after
+   * chunkCount. In memory it is a Chunk with meta.chunkBytes set. */
+  WideChunk = 14,
 }
 
 export const enum MemberState {
@@ -49,6 +54,9 @@ export interface MemberUpdate {
 export const enum Mode {
   Exchange = 1,
   Pull = 2,
+  /** An exchange from a board that has gone averageAtLeastEveryMs without an average: accepted
+   * past the budget (the budget bounds the overhead, this guarantees progress). */
+  Overdue = 3,
 }
 
 export const enum Encoding {
@@ -70,7 +78,11 @@ export interface SnapshotMeta {
   encoding: Encoding;
   samplesSeen: number;
   chunkCount: number;
+  /** Payload bytes of every chunk but the last; absent: CHUNK_BYTES (a plain Chunk). */
+  chunkBytes?: number;
 }
+
+export const chunkBytesOf = (m: SnapshotMeta): number => m.chunkBytes ?? CHUNK_BYTES;
 
 interface Base {
   from: string;
@@ -93,8 +105,12 @@ export type Msg =
   | (Base & { type: MsgType.Leave });
 
 class Writer {
-  private b = Buffer.alloc(MAX_PLAINTEXT + 64);
+  private readonly b: Buffer;
   o = 0;
+  constructor(private readonly max: number) {
+    // unzeroed: only the bytes written are ever handed out
+    this.b = Buffer.allocUnsafe(max + 64);
+  }
   u8(v: number) { this.b.writeUInt8(v, this.o); this.o += 1; return this; }
   u16(v: number) { this.b.writeUInt16BE(v, this.o); this.o += 2; return this; }
   u32(v: number) { this.b.writeUInt32BE(v >>> 0, this.o); this.o += 4; return this; }
@@ -112,10 +128,10 @@ class Writer {
     this.o += d.length;
     return this;
   }
-  room(): number { return MAX_PLAINTEXT - this.o; }
+  room(): number { return this.max - this.o; }
   done(): Buffer {
-    if (this.o > MAX_PLAINTEXT) throw new Error(`message of ${this.o} bytes exceeds ${MAX_PLAINTEXT}`);
-    return Buffer.from(this.b.subarray(0, this.o));
+    if (this.o > this.max) throw new Error(`message of ${this.o} bytes exceeds ${this.max}`);
+    return this.b.subarray(0, this.o);
   }
 }
 
@@ -174,11 +190,23 @@ function readUpdates(r: Reader): MemberUpdate[] {
 /** Incarnations stay below this: a refutation must always be able to go one higher. */
 export const MAX_INCARNATION = 0xffffffff;
 
-export const CHUNK_HEADER_MAX = 1 + 1 + MAX_ID_BYTES + 4 + 4 + 4 + 1 + 4 + 4 + 4 + 1 + 8 + 2 + 2;
+export const CHUNK_HEADER_MAX = 1 + 1 + MAX_ID_BYTES + 4 + 4 + 4 + 1 + 4 + 4 + 4 + 1 + 8 + 2 + 4 + 2;
+/** The widest chunk payload a sealed datagram can carry (a multiple of 4). */
+export const MAX_CHUNK_BYTES = (MAX_UDP_PAYLOAD - SEAL_OVERHEAD - CHUNK_HEADER_MAX) & ~3;
 
-export function encode(m: Msg): Buffer {
-  const w = new Writer();
-  w.u8(m.type).str(m.from, MAX_ID_BYTES).u32(m.incarnation);
+/** The sealed datagram size a node accepts when its chunks carry chunkBytes: MAX_DATAGRAM for
+ * plain chunks, room for the header and the seal around wider ones. */
+export function datagramLimit(chunkBytes: number): number {
+  return Math.max(MAX_DATAGRAM, chunkBytes + CHUNK_HEADER_MAX + SEAL_OVERHEAD);
+}
+
+/** The plaintext of m: a chunk at most maxDatagram - SEAL_OVERHEAD bytes, any other message at most
+ * MAX_PLAINTEXT whatever the preset (membership and control traffic stays in 1,200-byte datagrams).
+ * The Buffer is the encoder's own (no copy): the caller seals it at once. */
+export function encode(m: Msg, maxDatagram = MAX_DATAGRAM): Buffer {
+  const w = new Writer(m.type === MsgType.Chunk ? maxDatagram - SEAL_OVERHEAD : MAX_PLAINTEXT);
+  const wide = m.type === MsgType.Chunk && chunkBytesOf(m.meta) !== CHUNK_BYTES;
+  w.u8(wide ? MsgType.WideChunk : m.type).str(m.from, MAX_ID_BYTES).u32(m.incarnation);
   switch (m.type) {
     case MsgType.Ping:
     case MsgType.Ack:
@@ -200,7 +228,9 @@ export function encode(m: Msg): Buffer {
     case MsgType.Chunk: {
       const x = m.meta;
       w.u32(m.xfer).u32(m.challenge).u8(m.dir).u32(x.snapshotId).u32(x.fingerprint).u32(x.paramCount).u8(x.encoding)
-        .f64(x.samplesSeen).u16(x.chunkCount).u16(m.index).bytes(m.payload);
+        .f64(x.samplesSeen).u16(x.chunkCount);
+      if (wide) w.u32(chunkBytesOf(x));
+      w.u16(m.index).bytes(m.payload);
       break;
     }
     case MsgType.Need: {
@@ -246,24 +276,29 @@ function decodeOrThrow(b: Buffer): Msg {
       break;
     case MsgType.Propose: {
       const xfer = r.u32(), mode = r.u8(), fingerprint = r.u32(), paramCount = r.u32();
-      if (mode !== Mode.Exchange && mode !== Mode.Pull) throw new Short();
+      if (mode !== Mode.Exchange && mode !== Mode.Pull && mode !== Mode.Overdue) throw new Short();
       m = { ...base, type, xfer, mode, fingerprint, paramCount };
       break;
     }
     case MsgType.Refuse:
       m = { ...base, type, xfer: r.u32(), reason: r.u8() };
       break;
-    case MsgType.Chunk: {
+    case MsgType.Chunk:
+    case MsgType.WideChunk: {
       const xfer = r.u32(), challenge = r.u32(), dir = r.u8();
       const meta: SnapshotMeta = {
         snapshotId: r.u32(), fingerprint: r.u32(), paramCount: r.u32(), encoding: r.u8(), samplesSeen: r.f64(), chunkCount: r.u16(),
       };
+      if (type === MsgType.WideChunk) {
+        meta.chunkBytes = r.u32();
+        if (meta.chunkBytes === CHUNK_BYTES || meta.chunkBytes % 4 !== 0 || meta.chunkBytes < 4 || meta.chunkBytes > MAX_CHUNK_BYTES) throw new Short();
+      }
       const index = r.u16();
       const payload = r.rest();
       if (dir > 1 || (meta.encoding !== Encoding.F32 && meta.encoding !== Encoding.F16)) throw new Short();
-      if (!(index < meta.chunkCount) || payload.length === 0 || payload.length > CHUNK_BYTES) throw new Short();
+      if (!(index < meta.chunkCount) || payload.length === 0 || payload.length > chunkBytesOf(meta)) throw new Short();
       if (!Number.isFinite(meta.samplesSeen) || meta.samplesSeen < 0) throw new Short();
-      m = { ...base, type, xfer, challenge, dir, meta, index, payload };
+      m = { ...base, type: MsgType.Chunk, xfer, challenge, dir, meta, index, payload };
       break;
     }
     case MsgType.Need: {
@@ -293,8 +328,8 @@ function decodeOrThrow(b: Buffer): Msg {
 }
 
 /** Never throws: null for truncated, oversized, unknown or inconsistent input. */
-export function decode(b: Uint8Array): Msg | null {
-  if (b.length === 0 || b.length > MAX_PLAINTEXT) return null;
+export function decode(b: Uint8Array, maxDatagram = MAX_DATAGRAM): Msg | null {
+  if (b.length === 0 || b.length > maxDatagram - SEAL_OVERHEAD) return null;
   try {
     return decodeOrThrow(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
   } catch {

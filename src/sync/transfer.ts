@@ -1,10 +1,11 @@
-// A model on the wire: numbered chunks of CHUNK_BYTES, each carrying the whole snapshot header
+// A model on the wire: numbered chunks of chunkBytes (CHUNK_BYTES unless the preset says), each carrying the whole snapshot header
 // (so any chunk can start reassembly, and a lost first datagram costs nothing special). The
 // receiver allocates only for the parameter count it expects (never what a datagram claims),
 // holds at most a few transfers, and drops one that stops making progress.
 import { idHash32 } from './crypto';
 import { decodeHalf, encodeHalf } from './fp16';
-import { CHUNK_BYTES, Encoding, type SnapshotMeta } from './messages';
+import type { GossipPreset } from './config';
+import { CHUNK_BYTES, chunkBytesOf, datagramLimit, Encoding, type SnapshotMeta } from './messages';
 
 if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1) throw new Error('vctrain gossip assumes a little-endian host');
 
@@ -14,8 +15,8 @@ export function fingerprintHash(fingerprint: string, paramCount: number): number
 
 export const bytesPerParam = (e: Encoding): number => (e === Encoding.F16 ? 2 : 4);
 
-export function chunkCountFor(paramCount: number, e: Encoding): number {
-  return Math.ceil((paramCount * bytesPerParam(e)) / CHUNK_BYTES);
+export function chunkCountFor(paramCount: number, e: Encoding, chunkBytes = CHUNK_BYTES): number {
+  return Math.ceil((paramCount * bytesPerParam(e)) / chunkBytes);
 }
 
 export interface EncodedSnapshot {
@@ -23,18 +24,22 @@ export interface EncodedSnapshot {
   bytes: Uint8Array;
 }
 
-export function encodeSnapshot(params: Float32Array, samplesSeen: number, snapshotId: number, fingerprint: number, e: Encoding): EncodedSnapshot {
+export function encodeSnapshot(params: Float32Array, samplesSeen: number, snapshotId: number, fingerprint: number, e: Encoding, chunkBytes = CHUNK_BYTES): EncodedSnapshot {
   const bytes = e === Encoding.F16
     ? new Uint8Array(encodeHalf(params).buffer)
     : new Uint8Array(params.buffer.slice(params.byteOffset, params.byteOffset + params.byteLength));
   return {
-    meta: { snapshotId: snapshotId >>> 0, fingerprint, paramCount: params.length, encoding: e, samplesSeen, chunkCount: chunkCountFor(params.length, e) },
+    meta: {
+      snapshotId: snapshotId >>> 0, fingerprint, paramCount: params.length, encoding: e, samplesSeen, chunkCount: chunkCountFor(params.length, e, chunkBytes),
+      ...(chunkBytes !== CHUNK_BYTES ? { chunkBytes } : {}),
+    },
     bytes,
   };
 }
 
 export function chunkPayload(s: EncodedSnapshot, index: number): Uint8Array {
-  return s.bytes.subarray(index * CHUNK_BYTES, Math.min(s.bytes.length, (index + 1) * CHUNK_BYTES));
+  const n = chunkBytesOf(s.meta);
+  return s.bytes.subarray(index * n, Math.min(s.bytes.length, (index + 1) * n));
 }
 
 export function decodePayload(bytes: Uint8Array, meta: SnapshotMeta): Float32Array {
@@ -42,11 +47,13 @@ export function decodePayload(bytes: Uint8Array, meta: SnapshotMeta): Float32Arr
   return new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + meta.paramCount * 4));
 }
 
-/** Why a chunk header cannot belong to a transfer we would accept, or null. */
-export function metaProblem(meta: SnapshotMeta, fingerprint: number, paramCount: number): string | null {
+/** Why a chunk header cannot belong to a transfer we would accept, or null. maxChunkBytes: the
+ * widest chunk our datagram limit lets through. */
+export function metaProblem(meta: SnapshotMeta, fingerprint: number, paramCount: number, maxChunkBytes = CHUNK_BYTES): string | null {
   if (meta.fingerprint !== fingerprint) return 'fingerprint';
   if (meta.paramCount !== paramCount) return 'param count';
-  if (meta.chunkCount !== chunkCountFor(paramCount, meta.encoding)) return 'chunk count';
+  if (chunkBytesOf(meta) > Math.max(CHUNK_BYTES, maxChunkBytes)) return 'chunk size';
+  if (meta.chunkCount !== chunkCountFor(paramCount, meta.encoding, chunkBytesOf(meta))) return 'chunk count';
   return null;
 }
 
@@ -58,6 +65,8 @@ export class Incoming {
   frontier = 0;
   sinceReport = 0;
   lastProgress: number;
+  /** Last time any chunk of this transfer arrived, new or not: the line is not silent. */
+  lastHeard = 0;
   readonly started: number;
 
   constructor(readonly meta: SnapshotMeta, now: number) {
@@ -71,18 +80,16 @@ export class Incoming {
   matches(m: SnapshotMeta): boolean {
     const a = this.meta;
     return a.snapshotId === m.snapshotId && a.fingerprint === m.fingerprint && a.paramCount === m.paramCount &&
-      a.encoding === m.encoding && a.samplesSeen === m.samplesSeen && a.chunkCount === m.chunkCount;
+      a.encoding === m.encoding && a.samplesSeen === m.samplesSeen && a.chunkCount === m.chunkCount && chunkBytesOf(a) === chunkBytesOf(m);
   }
-
-  /** Last time any chunk of this transfer arrived, new or not: the line is not silent. */
-  lastHeard = 0;
 
   /** true if the chunk was new and well-formed. */
   add(index: number, payload: Uint8Array, now: number): boolean {
     this.lastHeard = now;
     if (index >= this.meta.chunkCount || this.have[index]) return false;
-    const start = index * CHUNK_BYTES;
-    const len = Math.min(CHUNK_BYTES, this.bytes.length - start);
+    const n = chunkBytesOf(this.meta);
+    const start = index * n;
+    const len = Math.min(n, this.bytes.length - start);
     if (payload.length !== len) return false;
     this.bytes.set(payload, start);
     this.have[index] = 1;
@@ -136,6 +143,8 @@ export class Outgoing {
   /** Send order of each chunk's latest copy (one pacing tick sends several at the same time). */
   private readonly sentSeq: Float64Array;
   private seq = 0;
+  /** Chunks sent again on request so far. */
+  resent = 0;
   constructor(readonly snap: EncodedSnapshot, private readonly window = Infinity, private readonly minResendMs = 0) {
     this.sentAt = new Float64Array(snap.meta.chunkCount).fill(-Infinity);
     this.sentSeq = new Float64Array(snap.meta.chunkCount).fill(-1);
@@ -164,8 +173,6 @@ export class Outgoing {
       }
     }
   }
-  /** Chunks sent again on request so far. */
-  resent = 0;
   get pendingResends(): number {
     return this.resend.length;
   }
@@ -257,4 +264,12 @@ export class Pacer {
       this.host.timer(() => this.pump(), paceMs);
     }
   }
+}
+
+/** The preset with its window cut to what a receive buffer of `recvBufferBytes` holds (each
+ * datagram costs the kernel about 2 KB beyond its bytes), when known and smaller. */
+export function fitWindow(p: GossipPreset, recvBufferBytes: number | undefined): GossipPreset {
+  if (!recvBufferBytes) return p;
+  const fit = Math.max(2, Math.floor(recvBufferBytes / (datagramLimit(p.chunkBytes) + 2048)));
+  return fit < p.windowChunks ? { ...p, windowChunks: fit } : p;
 }

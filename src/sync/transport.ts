@@ -11,6 +11,9 @@ export interface Transport {
   /** One handler; it must not throw (the receive path catches everything it calls). */
   onMessage(handler: MessageHandler): void;
   close(): Promise<void>;
+  /** Bytes the kernel lets queue on this endpoint's receive side, where known: a sender's window
+   * beyond what its peers (configured alike) can queue is lost whenever a peer is slow to read. */
+  readonly recvBufferBytes?: number;
 }
 
 /** "host:port" or "[v6]:port" -> parts; null when malformed. */

@@ -21,6 +21,7 @@ export class UdpTransport implements Transport {
   private closed = false;
   readonly counts = { sent: 0, sendErrors: 0, received: 0 };
   lastSendError: string | null = null;
+  recvBufferBytes?: number;
 
   private constructor(private readonly sock: SocketAsPromised, readonly address: string) {}
 
@@ -47,6 +48,12 @@ export class UdpTransport implements Transport {
       // buffer sizes are a hint; the kernel default still works, with more repair traffic
     }
     self = new UdpTransport(sock, joinAddress(bound.address, bound.port));
+    try {
+      // Linux reports twice the value asked for (the other half is its bookkeeping), capped by rmem_max
+      self.recvBufferBytes = sock.getRecvBufferSize();
+    } catch {
+      // unknown: the preset's window stands
+    }
     // a late async 'error' (e.g. ICMP unreachable surfaced by some stacks) must not kill the process
     sock.socket.on('error', (e) => {
       if (self) self.lastSendError = e.message;

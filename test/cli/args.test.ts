@@ -3,10 +3,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { formatHelp, parseArgs, parseShard, UsageError } from '../../src/cli/args';
+import { formatHelp, parseArgs, parseShard, UsageError, type CommandSpec } from '../../src/cli/args';
 import { COMMANDS, EXPORT, TRAIN, WORKER, topHelp } from '../../src/cli/commands';
 
-function usageError(argv: string[], spec = TRAIN): string {
+function usageError(argv: string[], spec: CommandSpec = TRAIN): string {
   try {
     parseArgs(spec, argv);
   } catch (e) {

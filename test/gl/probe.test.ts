@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { runProbe, formatProbe } from '../../src/kernels/gl/probe';
+import { runProbe, formatProbe } from '../../src/cli/probe';
 import { glEngine } from './helpers';
 
 test('probe reports the context, limits, the profile, a passing self-test and both speeds', async () => {

@@ -1,12 +1,16 @@
 // The fallback to the CPU engine: each way the GL path can fail before training, and a GL fault
 // in the middle of training (the context really destroyed) that must lose nothing.
 import { test } from 'node:test';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import assert from 'node:assert/strict';
 import { selectEngine } from '../../src/kernels/select';
 import { GlEngine } from '../../src/kernels/gl/engine';
-import { ResilientEngine } from '../../src/kernels/gl/resilient';
-import { CpuEngine } from '../../src/kernels/cpu/engine';
-import { LeNet, initParams, mulberry32 } from '../../src/net/lenet';
+import { initParams } from '../../src/net/lenet';
+import { stepRate } from '../../src/net/step-rate';
+import { Trainer } from '../../src/net/train';
+import { tinyDataset, trainOptions } from '../net/fixtures/tiny';
 import { glEngine, relErr } from './helpers';
 
 test('--device gl takes the GL engine when it passes the self-test, and says so in one line', async () => {
@@ -36,31 +40,34 @@ test('each GL failure before training falls back to the CPU with the reason', as
   }
 });
 
-test('a GL context destroyed mid-training moves the run to the CPU and nothing learned is lost', () => {
+test('a GL context destroyed mid-training moves the run to the CPU from the last checkpoint; nothing learned is lost', async () => {
+  const data = tinyDataset();
+  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'vct-glfault-'));
+  const opts = { ...trainOptions(out), dataset: data };
   const gl = GlEngine.create({ profile: 'vc4' });
   const lines: string[] = [];
-  const r = new ResilientEngine(gl, () => new CpuEngine(), { snapshotEvery: 2, log: (l) => lines.push(l) });
-  const p0 = initParams(4);
-  const sgd = { lr: 0.05, momentum: 0.9, weightDecay: 0 };
-  const onR = new LeNet(r, p0, 'tanh', 0.9), ref = new LeNet(new CpuEngine(), p0, 'tanh', 0.9);
-  const rnd = mulberry32(8);
-  for (let s = 0; s < 5; s++) {
-    const images = Float32Array.from({ length: 4 * 784 }, () => rnd()), labels = [s % 10, 1, 2, 3];
-    if (s === 3) gl.gl.getExtension('STACKGL_destroy_context').destroy(); // a real context loss, mid-run
-    const a = onR.step(images, labels, sgd).loss, b = ref.step(images, labels, sgd).loss;
-    assert.ok(Math.abs(a - b) < 1e-4, `step ${s}: ${a} vs ${b}`);
-  }
-  assert.equal(r.kind, 'cpu');
-  assert.match(r.fault ?? '', /GL/);
-  assert.equal(lines.length, 1);
-  assert.match(lines[0], /GL fault .*continuing on cpu/);
-  const d = onR.getParams().map((v, i) => v - p0[i]), dr = ref.getParams().map((v, i) => v - p0[i]);
+  const t = await Trainer.create({ ...opts, engineChoice: { engine: gl, reason: 'gl vc4: test', device: 'gl', profile: 'vc4' }, log: (l) => lines.push(l) });
+  let steps = 0;
+  // a real context loss, mid-epoch 2 (steps 6..10), after the epoch-1 checkpoint
+  const s = await t.run({ onStep: () => { if (++steps === 7) gl.gl.getExtension('STACKGL_destroy_context').destroy(); } });
+  const ref = await Trainer.create({ ...opts, out: path.join(out, 'ref'), device: 'cpu' });
+  await ref.run();
+  assert.equal(s.device, 'cpu');
+  assert.equal(t.engineInfo.device, 'cpu');
+  assert.match(t.engineInfo.reason, /after a GL fault \(.*GL/);
+  const faults = lines.filter((l) => /^GL fault/.test(l));
+  assert.equal(faults.length, 1, lines.join(' | '));
+  assert.match(faults[0], /continuing on the CPU from the last checkpoint \(epoch 1, step 5\)/);
+  assert.equal(t.step, 10);
+  const p0 = initParams(opts.seed);
+  const d = t.getParams().map((v, i) => v - p0[i]), dr = ref.getParams().map((v, i) => v - p0[i]);
   assert.ok(relErr(d, dr) < 1e-3, `parameters drifted: ${relErr(d, dr)}`);
+  fs.rmSync(out, { recursive: true, force: true });
 });
 
 test('--device auto times both engines that pass and keeps the faster, saying why with both rates', async () => {
   glEngine('vc4');
-  const c = await selectEngine({ device: 'auto', profile: 'vc4' });
+  const c = await selectEngine({ device: 'auto', profile: 'vc4', rate: (e) => stepRate(e, 8, 1) });
   const m = /(gl|cpu)(?: vc4)?: faster \(gl (\d+) img\/s vs cpu (\d+) img\/s/.exec(c.reason);
   assert.ok(m, c.reason);
   const [gl, cpu] = [Number(m[2]), Number(m[3])];

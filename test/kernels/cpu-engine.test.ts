@@ -11,7 +11,7 @@ import { CpuEngine } from '../../src/kernels/cpu/engine';
 import { NaiveCpuEngine } from '../../src/kernels/cpu/naive-engine';
 import type { Activation, Engine, Tensor } from '../../src/kernels/engine';
 import { LeNet, initParams, mulberry32 } from '../../src/net/lenet';
-import { assertClose, oneHotRandom, randArray } from './helpers';
+import { assertClose, randArray } from './helpers';
 
 const ref = new NaiveCpuEngine();
 const engines: [string, CpuEngine][] = [
@@ -122,12 +122,8 @@ test('max-pool forward and backward with many ties (values in {-1, -0, 0, 1}) ma
   }), RUNS);
 });
 
-test('softmax and softmax cross-entropy match the naive engine', () => {
-  fc.assert(fc.property(fc.record({ N: fc.integer({ min: 1, max: 9 }), K: fc.integer({ min: 2, max: 12 }), seed: fc.integer() }), ({ N, K, seed }) => {
-    const z = inp([N, K], seed, -8, 8), t = { shape: [N, K], data: oneHotRandom(N, K, seed + 1) };
-    same([z, t], (e, [zt, tt]) => { const r = e.softmaxCrossEntropy(zt, tt); return [r.losses, r.dLogits, e.softmax(zt)]; }, 1e-6, `softmax N${N} K${K}`);
-  }), RUNS);
-});
+// Softmax is not compared with the naive engine here: CpuEngine calls the naive twin's own functions,
+// so that comparison could not fail. softmax-oracle.test.ts checks both against an independent oracle.
 
 test('sgd update matches the naive engine, with and without momentum and weight decay', () => {
   fc.assert(fc.property(fc.record({

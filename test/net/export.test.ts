@@ -73,3 +73,36 @@ for (const act of ['tanh', 'relu'] as Activation[]) {
     model.dispose();
   });
 }
+
+test('vctrain export: a missing or damaged checkpoint, an unknown format, no --out and an out path that is a file are one-line errors', async () => {
+  const { runCli } = await import('../cluster/cli-run');
+  const dir = path.join(tmp, 'cli-errors');
+  fs.mkdirSync(dir, { recursive: true });
+  const bad = path.join(dir, 'bad.vct');
+  fs.writeFileSync(bad, Buffer.alloc(100, 7));
+  const file = path.join(dir, 'a-file');
+  fs.writeFileSync(file, 'x');
+  const good = path.join(dir, 'good');
+  const t = await Trainer.create({ ...trainOptions(good), dataset: tinyDataset() });
+  t.checkpoint();
+  t.destroy();
+  const cases: [string[], number, RegExp][] = [
+    [['export', path.join(dir, 'none.vct'), '--format', 'tfjs', '--out', path.join(dir, 'o1')], 1, /none\.vct: missing/],
+    [['export', bad, '--format', 'tfjs', '--out', path.join(dir, 'o2')], 1, /bad\.vct: not a vctrain checkpoint/],
+    [['export', good, '--format', 'keras', '--out', path.join(dir, 'o3')], 2, /--format must be one of/],
+    [['export', good, '--format', 'tfjs'], 2, /--out/],
+    [['export', good, '--format', 'tfjs', '--out', file], 1, /a-file/],
+  ];
+  for (const [argv, code, re] of cases) {
+    const r = await runCli(argv);
+    assert.equal(r.code, code, `${argv.join(' ')}: exit ${r.code}, stderr ${r.stderr}`);
+    assert.match(r.stderr, re, argv.join(' '));
+    assert.equal(r.stderr.trim().split('\n').length, 1, `${argv.join(' ')}: ${r.stderr}`);
+    assert.doesNotMatch(r.stderr, /\n\s+at /);
+  }
+  for (const o of ['o1', 'o2', 'o3']) assert.ok(!fs.existsSync(path.join(dir, o)), `${o}: nothing written on an error`);
+  // and the good checkpoint does export
+  const ok = await runCli(['export', good, '--format', 'tfjs', '--out', path.join(dir, 'o4'), '--json']);
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.ok(fs.statSync(path.join(dir, 'o4', 'weights.bin')).size > 0);
+});

@@ -6,6 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { CpuEngine } from '../../src/kernels/cpu/engine';
 import type { Engine } from '../../src/kernels/engine';
+import { GlFaultError } from '../../src/kernels/gl/errors';
 import { loadCheckpoint } from '../../src/net/checkpoint';
 import { Trainer, boardLr } from '../../src/net/train';
 import { TRAIN_N, tinyDataset, trainOptions, writeTinyIdx } from './fixtures/tiny';
@@ -80,9 +81,7 @@ test('a GL fault the engine does not absorb: training continues on the CPU from 
       if (key === 'conv2d') {
         return (...args: unknown[]) => {
           if (++calls === faultAt) {
-            const e = new Error('context lost (injected)');
-            e.name = 'GlFaultError';
-            throw e;
+            throw new GlFaultError('context lost (injected)');
           }
           return (v as (...a: unknown[]) => unknown).apply(target, args);
         };

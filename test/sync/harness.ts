@@ -1,5 +1,6 @@
 // A cluster of GossipNodes holding plain vectors on an in-memory network and a virtual clock.
 import { randomBytes } from 'node:crypto';
+import { CHUNK_BYTES } from '../../src/sync/messages';
 import { Encoding, GossipNode, MemoryNetwork, VirtualClock, applyBlend, type GossipPreset, type MemoryNetworkOptions } from '../../src/sync/index';
 
 export const FAST: Partial<GossipPreset> = {
@@ -74,8 +75,10 @@ export class Cluster {
       needsModel: opts.needsModel,
       preset: this.o.preset ?? 'local',
       // Consensus is checked to 1e-4, finer than fp16 near 1 (~5e-4): unless a test picks a preset
-      // (the LAN test checks fp16 to its own resolution), vectors travel as fp32.
-      tune: { ...FAST, ...(this.o.preset ? {} : { encoding: Encoding.F32 }), ...(this.o.tune ?? {}) },
+      // (the LAN test checks fp16 to its own resolution), vectors travel as fp32. Plain 1,080-byte
+      // chunks and the old window, so that small vectors still span several chunks and repair is
+      // exercised (wide chunks have their own test).
+      tune: { ...FAST, ...(this.o.preset ? {} : { encoding: Encoding.F32, chunkBytes: CHUNK_BYTES, windowChunks: 1024 }), ...(this.o.tune ?? {}) },
       clock: this.clock,
       random: mulberry32(this.o.seed * 131 + i),
       fingerprint: 'test-vector',

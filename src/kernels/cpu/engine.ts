@@ -16,7 +16,7 @@ import { softmax as softmaxF64, softmaxCrossEntropy as softmaxCrossEntropyF64 } 
 import { Wasm, type WasmMemory, type WasmModule } from './wasm-api';
 import {
   MAX_ARGS, OP_CONV_BWD_FILTER, OP_CONV_BWD_INPUT, OP_CONV_FWD, OP_DENSE_BWD_INPUT, OP_DENSE_BWD_WEIGHT,
-  OP_DENSE_FWD, OP_STOP, runShare,
+  OP_DENSE_FWD, OP_STOP, packArgs, runShare,
 } from './ops';
 import { CTRL_ARGS, CTRL_DONE, CTRL_ERROR, CTRL_GEN, CTRL_INTS, CTRL_READY, type WorkerInit } from './pool-protocol';
 
@@ -243,7 +243,8 @@ export class CpuEngine implements Engine {
     const P = H - K + 1, Q = W - K + 1;
     const y = this.make([N, O, P, Q], undefined, false);
     const s = this.scratch(C * K * K * P * Q);
-    this.run([OP_CONV_FWD, N, s.base, s.stride, p(x), C, H, W, K, p(w), p(b), O, y.ptr, ACT[act]]);
+    this.run(packArgs(OP_CONV_FWD, { total: N, scratch: s.base, scratchStride: s.stride },
+      { x: p(x), C, H, W, K, w: p(w), b: p(b), O, y: y.ptr, act: ACT[act] }));
     this.arena.release(s.base);
     return y;
   }
@@ -251,7 +252,8 @@ export class CpuEngine implements Engine {
     const [N, C, H, W] = xShape, [O, , K] = w.shape;
     const dx = this.make(xShape);
     const s = this.scratch(C * K * K * (H - K + 1) * (W - K + 1));
-    this.run([OP_CONV_BWD_INPUT, N, s.base, s.stride, p(dy), p(w), O, C, H, W, K, dx.ptr]);
+    this.run(packArgs(OP_CONV_BWD_INPUT, { total: N, scratch: s.base, scratchStride: s.stride },
+      { dy: p(dy), w: p(w), O, C, H, W, K, dx: dx.ptr }));
     this.arena.release(s.base);
     return dx;
   }
@@ -261,7 +263,8 @@ export class CpuEngine implements Engine {
     const dw = this.make(wShape);
     const s = this.scratch(CKK * (H - K + 1) * (W - K + 1));
     const partials = this.threads > 1 ? this.arena.alloc(O * CKK * (this.threads - 1)) : 0;
-    this.run([OP_CONV_BWD_FILTER, N, s.base, s.stride, p(x), p(dy), C, H, W, K, O, dw.ptr, partials]);
+    this.run(packArgs(OP_CONV_BWD_FILTER, { total: N, scratch: s.base, scratchStride: s.stride },
+      { x: p(x), dy: p(dy), C, H, W, K, O, dw: dw.ptr, partials }));
     for (let t = 1; t < this.threads; t++) this.k.add_into(dw.ptr, partials + (t - 1) * O * CKK * 4, O * CKK);
     if (partials) this.arena.release(partials);
     this.arena.release(s.base);
@@ -270,7 +273,7 @@ export class CpuEngine implements Engine {
   dense(x: Tensor, w: Tensor, b: Tensor, act: Activation): Tensor {
     const [N, I] = x.shape, O = w.shape[1];
     const y = this.make([N, O], undefined, false);
-    this.run([OP_DENSE_FWD, N, 0, 0, p(x), p(w), p(b), I, O, y.ptr, ACT[act]]);
+    this.run(packArgs(OP_DENSE_FWD, { total: N }, { x: p(x), w: p(w), b: p(b), I, O, y: y.ptr, act: ACT[act] }));
     return y;
   }
   denseBackwardInput(dy: Tensor, w: Tensor): Tensor {
@@ -278,14 +281,14 @@ export class CpuEngine implements Engine {
     const dx = this.make([N, I], undefined, false);
     const wT = this.arena.alloc(I * O, false);
     this.k.transpose(p(w), I, O, wT);
-    this.run([OP_DENSE_BWD_INPUT, N, 0, 0, p(dy), wT, O, I, dx.ptr]);
+    this.run(packArgs(OP_DENSE_BWD_INPUT, { total: N }, { dy: p(dy), wT, O, I, dx: dx.ptr }));
     this.arena.release(wT);
     return dx;
   }
   denseBackwardWeight(x: Tensor, dy: Tensor): Tensor {
     const [N, I] = x.shape, O = dy.shape[1];
     const dw = this.make([I, O], undefined, false);
-    this.run([OP_DENSE_BWD_WEIGHT, I, 0, 0, p(x), p(dy), N, I, O, dw.ptr]);
+    this.run(packArgs(OP_DENSE_BWD_WEIGHT, { total: I }, { x: p(x), dy: p(dy), N, I, O, dw: dw.ptr }));
     return dw;
   }
 

@@ -25,13 +25,28 @@ export interface GlStats {
   programs: number;
 }
 
+/** A whole fragment shader drawn into sub-rectangles of one target (see runRaw). */
+export interface RawPass {
+  name: string;
+  /** Everything the source depends on; the source is generated only when the key is new. */
+  key: string;
+  source: () => string;
+  /** Samplers u_<name>, bound in order. */
+  inputs: { name: string; tex: unknown }[];
+  target: TexRef;
+  /** Texture fetches one fragment makes. */
+  fetches: number;
+  /** Uniforms u_<name>: a number (float), 2 floats (vec2) or a multiple of 4 (vec4 array). */
+  draws: { x: number; y: number; w: number; h: number; uniforms: Record<string, number | Float32Array> }[];
+}
+
 export interface GlEngineOptions {
   profile?: ProfileName;
   /** An existing context (e.g. shared with tfjs-webgl in a benchmark). */
   gl?: WebGLContext;
 }
 
-interface Program { prog: unknown; samplers: unknown[]; uniforms: Map<string, unknown>; inf: unknown; nan: unknown; zero: unknown }
+interface Program { prog: unknown; samplers: unknown[]; uniforms: Map<string, unknown>; inf: unknown; nan: unknown; zero: unknown; src: string }
 
 export class GlEngine implements Engine, GlRunner {
   readonly kind = 'gl' as const;
@@ -48,6 +63,8 @@ export class GlEngine implements Engine, GlRunner {
   private destroyed = false;
   /** Tests only: the next program built gets a syntax error, as a driver rejecting it would. */
   injectShaderFault = false;
+  /** Tests only: on a cache hit, generate the source anyway and fail if the key hid a difference. */
+  verifyProgramKeys = false;
 
   /** Opens a context through headless-gl; throws GlUnavailableError with the reason if none. */
   static create(opts: GlEngineOptions = {}): GlEngine {
@@ -105,35 +122,54 @@ export class GlEngine implements Engine, GlRunner {
   }
 
   private program(spec: KernelSpec): Program {
-    let src = fragmentSource(spec, this.profile);
-    if (this.injectShaderFault) src += '\nthis does not compile;';
-    const hit = this.programs.get(src);
-    if (hit) return hit;
+    const fault = this.injectShaderFault ? '\nthis does not compile;' : '';
+    const key = spec.key !== undefined ? `${spec.key}${fault}` : undefined;
+    const hit = key !== undefined ? this.programs.get(key) : undefined;
+    if (hit && !this.verifyProgramKeys) return hit;
+    const src = fragmentSource(spec, this.profile) + fault;
+    if (hit) {
+      if (hit.src !== src) throw new Error(`${spec.name}: program key ${key} names two different sources; the key misses a parameter`);
+      return hit;
+    }
+    const bySource = key === undefined ? this.programs.get(src) : undefined;
+    if (bySource) return bySource;
+    const p = this.link(spec.name, src, spec.inputs, spec.uniforms ?? []);
+    this.programs.set(key ?? src, p);
+    return p;
+  }
+
+  private link(name: string, src: string, samplers: string[], uniforms: string[]): Program {
     const gl = this.gl;
-    const fs = this.compile(gl.FRAGMENT_SHADER, src, spec.name);
+    const fs = this.compile(gl.FRAGMENT_SHADER, src, name);
     const prog = gl.createProgram();
     gl.attachShader(prog, this.vs);
     gl.attachShader(prog, fs);
     gl.bindAttribLocation(prog, 0, 'a_pos');
     gl.linkProgram(prog);
     if (!gl.getProgramParameter(prog, gl.LINK_STATUS))
-      throw new GlFaultError(`${spec.name}: program did not link: ${gl.getProgramInfoLog(prog)}`);
+      throw new GlFaultError(`${name}: program did not link: ${gl.getProgramInfoLog(prog)}`);
     gl.deleteShader(fs);
-    const p: Program = {
+    this.stats.programs++;
+    return {
       prog,
-      samplers: spec.inputs.map((n) => gl.getUniformLocation(prog, `u_${n}`)),
-      uniforms: new Map((spec.uniforms ?? []).map((u) => [u, gl.getUniformLocation(prog, `u_${u}`)])),
+      samplers: samplers.map((n) => gl.getUniformLocation(prog, `u_${n}`)),
+      uniforms: new Map(uniforms.map((u) => [u, gl.getUniformLocation(prog, `u_${u}`)])),
       inf: gl.getUniformLocation(prog, 'u_inf'),
       nan: gl.getUniformLocation(prog, 'u_nan'),
       zero: gl.getUniformLocation(prog, 'u_zero'),
+      src,
     };
-    this.programs.set(src, p);
-    this.stats.programs++;
-    return p;
   }
 
   private alloc(size: number): TexRef {
     const { w, h } = layoutFor(size, this.profile.maxTextureSide);
+    return this.allocRect(w, h);
+  }
+
+  /** A w x h RGBA8 texture from the pool, for kernels that lay tensors out themselves (q16). */
+  allocRect(w: number, h: number): TexRef {
+    if (w > this.profile.maxTextureSide || h > this.profile.maxTextureSide)
+      throw new ProfileViolation(`a ${w}x${h} texture exceeds the profile's side of ${this.profile.maxTextureSide}`);
     const key = `${w}x${h}`;
     const free = this.pool.get(key);
     if (free && free.length) return { tex: free.pop(), w, h, refs: 1 };
@@ -148,7 +184,7 @@ export class GlEngine implements Engine, GlRunner {
     return { tex, w, h, refs: 1 };
   }
 
-  private release(ref: TexRef): void {
+  release(ref: TexRef): void {
     if (--ref.refs > 0) return;
     const key = `${ref.w}x${ref.h}`;
     let free = this.pool.get(key);
@@ -202,6 +238,76 @@ export class GlEngine implements Engine, GlRunner {
     this.stats.fetches += spec.fetches * spec.outSize;
     this.stats.maxFragmentFetches = Math.max(this.stats.maxFragmentFetches, spec.fetches);
     return new GlTensor([...shape], out);
+  }
+
+  /** Runs a whole fragment shader (not a KernelSpec body) as one or more draws into sub-rectangles
+   *  of one target: the 16-bit kernels, whose layout and uniforms are their own. */
+  runRaw(pass: RawPass): void {
+    this.gl_(pass.name, () => {
+      if (this.destroyed) throw new GlFaultError(`${pass.name}: the GL engine was destroyed`);
+      const gl = this.gl;
+      let p = this.programs.get(pass.key);
+      if (!p) {
+        // No fetch budget here: that budget is the vc4 unroll cap on loops, and raw passes are
+        // straight-line code (a 250-fetch conv2 shader compiles with Mesa's vc4 compiler, 2 threads).
+        p = this.link(pass.name, pass.source(), pass.inputs.map((x) => x.name), []);
+        this.programs.set(pass.key, p);
+      }
+      gl.disable(gl.SCISSOR_TEST);
+      gl.bindFramebuffer(gl.FRAMEBUFFER, this.fbo);
+      gl.framebufferTexture2D(gl.FRAMEBUFFER, gl.COLOR_ATTACHMENT0, gl.TEXTURE_2D, pass.target.tex, 0);
+      gl.useProgram(p.prog);
+      for (let k = 0; k < pass.inputs.length; k++) {
+        gl.activeTexture(gl.TEXTURE0 + k);
+        gl.bindTexture(gl.TEXTURE_2D, pass.inputs[k].tex);
+        gl.uniform1i(p.samplers[k], k);
+      }
+      gl.bindBuffer(gl.ARRAY_BUFFER, this.quad);
+      gl.enableVertexAttribArray(0);
+      gl.vertexAttribPointer(0, 2, gl.FLOAT, false, 0, 0);
+      const loc = (u: string) => {
+        let l = p!.uniforms.get(u);
+        // an array's location is its element 0's; some WebGL builds answer only to the `[0]` name
+        if (l === undefined) p!.uniforms.set(u, (l = gl.getUniformLocation(p!.prog, `u_${u}`) ?? gl.getUniformLocation(p!.prog, `u_${u}[0]`)));
+        return l;
+      };
+      for (const d of pass.draws) {
+        for (const [u, v] of Object.entries(d.uniforms)) {
+          const l = loc(u);
+          if (!l) continue;
+          if (typeof v === 'number') gl.uniform1f(l, v);
+          else if (v.length === 2) gl.uniform2fv(l, v);
+          else gl.uniform4fv(l, v);
+        }
+        gl.viewport(d.x, d.y, d.w, d.h);
+        gl.drawArrays(gl.TRIANGLE_STRIP, 0, 4);
+        this.stats.passes++;
+        this.stats.fetches += pass.fetches * d.w * d.h;
+      }
+      this.stats.maxFragmentFetches = Math.max(this.stats.maxFragmentFetches, pass.fetches);
+    });
+  }
+
+  uploadRect(ref: TexRef, bytes: Uint8Array): void {
+    const gl = this.gl;
+    this.gl_('upload', () => {
+      gl.bindTexture(gl.TEXTURE_2D, ref.tex);
+      gl.texSubImage2D(gl.TEXTURE_2D, 0, 0, 0, ref.w, ref.h, gl.RGBA, gl.UNSIGNED_BYTE, bytes);
+      this.check('upload');
+    });
+    this.stats.uploads++;
+  }
+
+  readRect(ref: TexRef): Uint8Array {
+    const gl = this.gl, bytes = new Uint8Array(ref.w * ref.h * 4);
+    this.gl_('read', () => {
+      gl.bindFramebuffer(gl.FRAMEBUFFER, this.fbo);
+      gl.framebufferTexture2D(gl.FRAMEBUFFER, gl.COLOR_ATTACHMENT0, gl.TEXTURE_2D, ref.tex, 0);
+      gl.readPixels(0, 0, ref.w, ref.h, gl.RGBA, gl.UNSIGNED_BYTE, bytes);
+      this.check('read');
+    });
+    this.stats.readbacks++;
+    return bytes;
   }
 
   // --- Engine contract -----------------------------------------------------------------------

@@ -1,6 +1,6 @@
 // Errors the GL engine raises. GlFaultError means "this GL context can no longer be trusted"
-// (context lost, a GL error after a pass, a program that will not build): src/net/ and
-// ResilientEngine catch it and carry on with the CPU engine from host copies of the parameters.
+// (context lost, a GL error after a pass, a program that will not build): select.ts catches it
+// before training, net/train.ts (Trainer.onEngine) during it, and carries on with the CPU engine.
 export class GlFaultError extends Error {
   constructor(message: string, readonly glError?: number) {
     super(message);

@@ -3,6 +3,8 @@
 // spilling and a 32-iteration unroll cap. It is enforced even on a desktop GL that could do more,
 // so that what passes here has a chance on the board. `desktop` lifts the fetch budget and uses
 // the native special functions.
+import type { WebGLContext } from './load-gl';
+
 export type ProfileName = 'vc4' | 'desktop';
 
 export interface Profile {
@@ -29,7 +31,72 @@ export const PROFILES: Record<ProfileName, Profile> = {
   desktop: { name: 'desktop', maxTextureSide: 2048, maxVaryings: 8, maxFetches: 2048, maxLoop: 1024, emulateSfu: false, sfuBits: 24 },
 };
 
-/** VideoCore renderers report e.g. "VC4 V3D 2.1" (Mesa) or "VideoCore IV HW" (Broadcom blob). */
-export function profileForRenderer(renderer: string): ProfileName {
-  return /videocore|vc4|v3d/i.test(renderer) ? 'vc4' : 'desktop';
+/** What a context offers, gathered once: the profile is chosen from this, not from a name. */
+export interface ContextFacts {
+  /** The GL renderer string (the unmasked one where WEBGL_debug_renderer_info offers it). */
+  renderer: string;
+  /** The host's DRM drivers and board model (see select.ts hostGpu): headless-gl says "ANGLE". */
+  host: string;
+  extensions: string[];
+  maxTextureSize: number;
+  maxFragmentUniformVectors: number;
+  maxVaryingVectors: number;
+  /** Mantissa bits of highp float in fragment shaders (0 when highp is missing). */
+  fragmentHighpBits: number;
+}
+
+/** The facts of a live context. `host` comes from the caller so that this module stays free of fs. */
+export function contextFacts(gl: WebGLContext, host: string): ContextFacts {
+  const extensions = (gl.getSupportedExtensions() ?? []) as string[];
+  let renderer = String(gl.getParameter(gl.RENDERER));
+  const dbg = extensions.includes('WEBGL_debug_renderer_info') ? gl.getExtension('WEBGL_debug_renderer_info') as { UNMASKED_RENDERER_WEBGL: number } | null : null;
+  if (dbg) renderer = `${renderer} (${String(gl.getParameter(dbg.UNMASKED_RENDERER_WEBGL))})`;
+  const hp = gl.getShaderPrecisionFormat(gl.FRAGMENT_SHADER, gl.HIGH_FLOAT) as { precision: number } | null;
+  return {
+    renderer, host, extensions,
+    maxTextureSize: gl.getParameter(gl.MAX_TEXTURE_SIZE) as number,
+    maxFragmentUniformVectors: gl.getParameter(gl.MAX_FRAGMENT_UNIFORM_VECTORS) as number,
+    maxVaryingVectors: gl.getParameter(gl.MAX_VARYING_VECTORS) as number,
+    fragmentHighpBits: hp?.precision ?? 0,
+  };
+}
+
+/**
+ * The evidence that the GPU is a VideoCore IV (Pi Zero/1/2/3), or null. Only this GPU gets the
+ * vc4 profile by name: its limits (no branches, 32-iteration unroll cap, no register spilling)
+ * are not visible as GL limits. A Pi 4/5's VideoCore VI ("V3D 4.2", Mesa's v3d driver) is not one:
+ * on those boards vc4-drm drives only the display, and v3d renders.
+ */
+export function videoCoreIV(renderer: string, host: string): string | null {
+  if (/\bV3D\s*[4-9]/i.test(renderer)) return null;
+  if (/\bVC4\b|VideoCore\s*(IV|4)\b/i.test(renderer)) return `renderer "${renderer}"`;
+  const drivers = [...host.matchAll(/drm card\d+: (\S+?)(?:;|$)/g)].map((m) => m[1]);
+  if (drivers.some((d) => /v3d/i.test(d))) return null;
+  if (drivers.some((d) => /vc4/i.test(d))) return `DRM driver ${drivers.join(', ')} with no v3d`;
+  const model = /Raspberry Pi[^;]*/.exec(host)?.[0];
+  if (model && !/Raspberry Pi (4|5|400|500|Compute Module [45])\b/.test(model)) return `board "${model}"`;
+  return null;
+}
+
+/** Float textures that can also be rendered to: what a float profile would need. */
+export function floatTargets(extensions: string[]): boolean {
+  return extensions.includes('OES_texture_float') && (extensions.includes('WEBGL_color_buffer_float') || extensions.includes('EXT_color_buffer_float'));
+}
+
+/**
+ * The profile for a context, and the one line that says why. The desktop profile assumes what any
+ * GL ES 2 desktop driver gives (fp32 highp in fragments, 2048-texel textures, 8 varyings); a context
+ * below that gets the vc4 rules, which are the strictest the engine has.
+ */
+export function chooseProfile(f: ContextFacts, asked?: ProfileName): { profile: ProfileName; why: string } {
+  if (asked) return { profile: asked, why: `--profile ${asked}` };
+  const vc = videoCoreIV(f.renderer, f.host);
+  if (vc) return { profile: 'vc4', why: `VideoCore IV (${vc})` };
+  const short: string[] = [];
+  if (f.fragmentHighpBits < 23) short.push(`fragment highp float has ${f.fragmentHighpBits} bits < 23`);
+  if (f.maxTextureSize < PROFILES.desktop.maxTextureSide) short.push(`MAX_TEXTURE_SIZE ${f.maxTextureSize} < ${PROFILES.desktop.maxTextureSide}`);
+  if (f.maxVaryingVectors < PROFILES.desktop.maxVaryings) short.push(`MAX_VARYING_VECTORS ${f.maxVaryingVectors} < ${PROFILES.desktop.maxVaryings}`);
+  if (short.length) return { profile: 'vc4', why: `not a VideoCore IV, but the context is below the desktop profile (${short.join('; ')})` };
+  const fl = floatTargets(f.extensions) ? '; float render targets offered (no float profile yet: RGBA8 packing)' : '; no float render targets';
+  return { profile: 'desktop', why: `not a VideoCore IV (renderer ${f.renderer}${f.host ? `; ${f.host}` : ''}); limits meet the desktop profile${fl}` };
 }

@@ -8,6 +8,10 @@ import type { Profile } from './profile';
 export interface KernelSpec {
   /** Short name, for errors and pass statistics. */
   name: string;
+  /** What the source depends on besides the profile (name, shapes, pass parameters), built before
+   *  any GLSL: the engine finds a compiled program by it without generating the source. Absent,
+   *  the source itself is the key. */
+  key?: string;
   /** Sampler names; the body reads input k with fetch_<name>(flat index). */
   inputs: string[];
   /** Flat sizes of the inputs (their texture layout follows from the size). */
@@ -15,8 +19,8 @@ export interface KernelSpec {
   outSize: number;
   /** Float uniforms the body reads as u_<name>. */
   uniforms?: string[];
-  /** Helper functions plus `float kernel(float i) { ... }`. */
-  body: string;
+  /** Helper functions plus `float kernel(float i) { ... }`; a function when generated on demand. */
+  body: string | (() => string);
   /** Texture fetches one fragment makes, counted by the generator that wrote the body. */
   fetches: number;
 }
@@ -48,17 +52,21 @@ export class ProfileViolation extends Error {
   constructor(message: string) { super(message); this.name = 'ProfileViolation'; }
 }
 
-export function checkProfile(spec: KernelSpec, p: Profile): void {
+export function bodyOf(spec: KernelSpec): string {
+  return typeof spec.body === 'string' ? spec.body : spec.body();
+}
+
+export function checkProfile(spec: KernelSpec, p: Profile, body = bodyOf(spec)): void {
   if (spec.fetches > p.maxFetches)
     throw new ProfileViolation(`${spec.name}: ${spec.fetches} texture fetches per fragment, profile ${p.name} allows ${p.maxFetches}`);
   const lay = layoutFor(spec.outSize, p.maxTextureSide);
   if (lay.w > p.maxTextureSide || lay.h > p.maxTextureSide) throw new ProfileViolation(`${spec.name}: output too large`);
   if (p.emulateSfu) {
-    const body = stripComments(spec.body);
+    const code = stripComments(body);
     for (const [re, what] of VC4_BANNED)
-      if (re.test(body)) throw new ProfileViolation(`${spec.name}: body uses ${what}, not allowed in profile ${p.name}`);
+      if (re.test(code)) throw new ProfileViolation(`${spec.name}: body uses ${what}, not allowed in profile ${p.name}`);
   }
-  const varyings = (stripComments(spec.body).match(/\bvarying\b/g) ?? []).length;
+  const varyings = (stripComments(body).match(/\bvarying\b/g) ?? []).length;
   if (varyings > p.maxVaryings) throw new ProfileViolation(`${spec.name}: ${varyings} varyings > ${p.maxVaryings}`);
 }
 
@@ -69,7 +77,8 @@ void main() { gl_Position = vec4(a_pos, 0.0, 1.0); }
 
 /** The full fragment shader for a kernel. */
 export function fragmentSource(spec: KernelSpec, p: Profile): string {
-  checkProfile(spec, p);
+  const body = bodyOf(spec);
+  checkProfile(spec, p, body);
   const out = layoutFor(spec.outSize, p.maxTextureSide);
   const samplers = spec.inputs.map((name, k) => {
     const l = layoutFor(spec.inputSizes[k], p.maxTextureSide);
@@ -93,7 +102,7 @@ ${PRECISE}
 ${samplers}
 // floor(a / d) for integral a >= 0 and constant d, by multiplication
 float idiv(float a, float invd) { return floor((a + 0.5) * invd); }
-${spec.body}
+${body}
 void main() {
   vec2 fc = floor(gl_FragCoord.xy);
   float i = min(fc.y * ${glf(out.w)} + fc.x, ${glf(spec.outSize - 1)});

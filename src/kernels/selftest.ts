@@ -1,9 +1,9 @@
 // Start-up self-test of an engine against the CPU reference: every op the LeNet step uses, on
-// small random tensors (shapes chosen so the vc4 profile must split reductions over passes), and
-// a timing of a few LeNet steps for `--device auto`.
-import type { Activation, Engine, Tensor } from '../kernels/engine';
-import { CpuEngine } from '../kernels/cpu/engine';
-import { LeNet, initParams, mulberry32 } from './lenet';
+// small random tensors (shapes chosen so the vc4 profile must split reductions over passes).
+// It needs only the Engine contract, so it lives beside the engines and knows nothing of the model.
+import type { Activation, Engine, Tensor } from './engine';
+import { CpuEngine } from './cpu/engine';
+import { mulberry32 } from '../util/rng';
 
 export interface SelfTestResult {
   ok: boolean;
@@ -72,21 +72,4 @@ export function selfTest(engine: Engine, tolerance = 1e-4, seed = 7): SelfTestRe
   engine.flush();
   for (const m of new Set(made)) engine.dispose(m);
   return { ok: worst <= tolerance, maxRelError: worst, worstOp, tolerance, ms: performance.now() - t0 };
-}
-
-/** Images per second of LeNet training steps on `engine` (after one untimed warm-up step). */
-export function timeSteps(engine: Engine, batch = 16, steps = 2, seed = 3): number {
-  const rnd = mulberry32(seed);
-  const net = new LeNet(engine, initParams(seed));
-  const imgs = Float32Array.from({ length: batch * 784 }, () => rnd());
-  const labels = Array.from({ length: batch }, (_, i) => i % 10);
-  const sgd = { lr: 0.05, momentum: 0, weightDecay: 0 };
-  net.step(imgs, labels, sgd);
-  engine.flush();
-  const t0 = performance.now();
-  for (let i = 0; i < steps; i++) net.step(imgs, labels, sgd);
-  engine.flush();
-  const dt = (performance.now() - t0) / 1000;
-  net.destroy();
-  return (batch * steps) / dt;
 }

@@ -3,12 +3,13 @@
 // string under headless-gl is always "ANGLE", so the host's DRM driver and board model are
 // reported too: on a Pi 3 with the vc4 KMS overlay the driver is vc4-drm; llvmpipe under Xvfb
 // shows no vc4 driver.
-import { CpuEngine } from '../cpu/engine';
-import { chooseProfile, hostGpu } from '../select';
-import { selfTest, timeSteps } from '../../net/selftest';
-import { GlEngine } from './engine';
-import { loadGl } from './load-gl';
-import type { ProfileName } from './profile';
+import { CpuEngine } from '../kernels/cpu/engine';
+import { hostGpu } from '../kernels/select';
+import { selfTest } from '../kernels/selftest';
+import { stepRate } from '../net/step-rate';
+import { GlEngine } from '../kernels/gl/engine';
+import { loadGl } from '../kernels/gl/load-gl';
+import { chooseProfile, contextFacts, floatTargets, type ProfileName } from '../kernels/gl/profile';
 
 export interface ProbeReport {
   gl: { available: boolean; error?: string; from?: string };
@@ -20,6 +21,8 @@ export interface ProbeReport {
   display: string | null;
   extensions: string[];
   limits: Record<string, number | string>;
+  /** OES_texture_float with a float colour buffer extension: what a float profile would use. */
+  floatTargets?: boolean;
   profile?: { name: ProfileName; why: string };
   selfTest?: { ok: boolean; maxRelError: number; worstOp: string; tolerance: number; ms: number; error?: string };
   imagesPerSecond: { gl?: number; cpu: number; batch: number };
@@ -50,12 +53,15 @@ export async function runProbe(opts: { profile?: ProfileName; batch?: number; st
         report.limits[k] = gl.getParameter(gl[k]) as number;
       const hp = gl.getShaderPrecisionFormat(gl.FRAGMENT_SHADER, gl.HIGH_FLOAT);
       if (hp) report.limits.FRAGMENT_HIGH_FLOAT = `precision ${hp.precision}, range ${hp.rangeMin}..${hp.rangeMax}`;
-      const choice = chooseProfile(probe.renderer, opts.profile);
+      const facts = contextFacts(gl, report.hostGpu);
+      report.renderer = facts.renderer;
+      report.floatTargets = floatTargets(facts.extensions);
+      const choice = chooseProfile(facts, opts.profile);
       report.profile = { name: choice.profile, why: choice.why };
       engine = choice.profile === probe.profile.name ? probe : new GlEngine(gl, choice.profile);
       try {
         report.selfTest = selfTest(engine);
-        if (report.selfTest.ok) report.imagesPerSecond.gl = timeSteps(engine, batch, steps);
+        if (report.selfTest.ok) report.imagesPerSecond.gl = stepRate(engine, batch, steps);
       } catch (e) {
         report.selfTest = { ok: false, maxRelError: Infinity, worstOp: 'none', tolerance: 1e-4, ms: 0, error: (e as Error).message };
       }
@@ -65,7 +71,7 @@ export async function runProbe(opts: { profile?: ProfileName; batch?: number; st
       engine?.destroy();
     }
   }
-  report.imagesPerSecond.cpu = timeSteps(new CpuEngine(), batch, steps);
+  report.imagesPerSecond.cpu = stepRate(new CpuEngine(), batch, steps);
   return report;
 }
 
@@ -75,9 +81,7 @@ export function formatProbe(r: ProbeReport): string {
   else {
     L.push(`GL: ${r.renderer} / ${r.vendor} / ${r.version} / ${r.shadingLanguage}  (gl from ${r.gl.from})`);
     L.push(`host GPU: ${r.hostGpu || 'no DRM driver or board model found'}; DISPLAY=${r.display ?? '(unset)'}`);
-    const vc = /vc4|v3d|videocore/i.test(r.hostGpu);
-    L.push(vc ? 'VideoCore driver present: if DISPLAY is the board\'s own X server, GL runs on the VideoCore'
-      : 'no VideoCore driver: this GL is a software rasteriser (llvmpipe under Xvfb) or another GPU');
+    L.push(`float render targets: ${r.floatTargets ? 'yes' : 'no'}`);
     L.push(`limits: ${Object.entries(r.limits).map(([k, v]) => `${k}=${v}`).join(', ')}`);
     L.push(`extensions (${r.extensions.length}): ${r.extensions.join(' ')}`);
     if (r.profile) L.push(`profile: ${r.profile.name} (${r.profile.why})`);
