@@ -247,10 +247,6 @@ export class Exchanges {
             if (this.current === ex && ex.inc === inc && inc.lastHeard === heard && !inc.complete) sendNeed(ctx, ex.addr, ex.xfer, ex.role === 'resp' ? 0 : 1, inc);
           }, 0);
         }
-      } else if (ex.role === 'resp' && now - ex.started > ctx.preset.transferTimeoutMs) {
-        // an Accept answered with no chunk carrying our challenge: perhaps a replayed Propose; the
-        // real initiator would have sent its first chunks long ago. Free the board for others.
-        return this.abort(`no chunk from ${ex.peer} since our accept`);
       } else if ((ex.role === 'resp' || (ex.out && ex.out.idle)) && now - ctx.membership.heardFrom(ex.peer) >= 4 * ctx.preset.needAfterMs) {
         // not one chunk yet and the peer silent for a while: perhaps all were lost. Asking while its
         // chunks sit unread in our socket would make it send everything twice, so confirm first.

@@ -179,10 +179,10 @@ export class Membership {
     const seq = this.nextSeq();
     this.challenges.set(seq, addr);
     this.challengedAddrs.add(addr);
-    this.schedule(() => {
-      this.challenges.delete(seq);
-      this.challengedAddrs.delete(addr);
-    }, this.p.probeIntervalMs);
+    // the address may be checked again after a period; this Ack stays good for as long as a
+    // probe's would (a slow or loaded peer answers late)
+    this.schedule(() => this.challengedAddrs.delete(addr), this.p.probeIntervalMs);
+    this.schedule(() => this.challenges.delete(seq), this.p.probeIntervalMs + 2 * Math.max(this.p.probeIntervalMs, this.p.probeTimeoutMs));
     this.send(addr, { type: MsgType.Ping, seq, updates: [] });
   }
 
