@@ -31,6 +31,7 @@ const flag = (name: string, dflt: string) => {
   const i = own.indexOf(`--${name}`);
   return i >= 0 ? own[i + 1] : dflt;
 };
+// --datagrams 0 runs the same job without the flood: the peer to compare with
 const TOTAL = Number(flag('datagrams', '100000'));
 const RATE = Number(flag('rate', '4000'));
 const RESULTS = flag('results', path.join(__dirname, 'results'));
@@ -141,7 +142,8 @@ async function main(): Promise<void> {
     // one 10 ms slice at a time, so the rate holds without a busy loop
     const due = Math.min(TOTAL, Math.floor(((Date.now() - tFlood) / 1000) * RATE));
     while (sent < due) {
-      const kind = sent % 4;
+      // every board gets every kind: the kind changes once per round over the boards
+      const kind = Math.floor(sent / ports.length) % 4;
       const port = ports[sent % ports.length];
       const [host, p] = [port.slice(0, port.lastIndexOf(':')), Number(port.slice(port.lastIndexOf(':') + 1))];
       sock.send(hostile(kind, rec), p, host);
@@ -186,7 +188,7 @@ async function main(): Promise<void> {
   const text = lines.join('\n');
   process.stdout.write(text);
   fs.mkdirSync(RESULTS, { recursive: true });
-  fs.writeFileSync(path.join(RESULTS, 'hostile-flood.md'), text);
+  fs.writeFileSync(path.join(RESULTS, TOTAL ? 'hostile-flood.md' : 'hostile-flood-baseline.md'), text);
   fs.rmSync(out, { recursive: true, force: true });
 }
 
