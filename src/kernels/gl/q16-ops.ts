@@ -157,6 +157,11 @@ export function conv2dQ16(g: GlEngine, x: Q16Tensor, w: Float32Array, wShape: re
   if (C2 !== C) throw new Error(`conv2dQ16: weights [${wShape}] do not match input [${x.shape}]`);
   if (O % 2) throw new Error(`conv2dQ16: ${O} output channels; pairs need an even count`);
   const P = H - K + 1, Q = W - K + 1, CP = C / 2;
+  // the weights plus a few vectors of scalars must fit one draw's uniforms; splitting the taps
+  // over draws would need a second accumulation format, which this path does not have yet
+  const maxVec = Number(g.gl.getParameter(g.gl.MAX_FRAGMENT_UNIFORM_VECTORS));
+  if (CP * K * K + 8 > maxVec)
+    throw new Error(`conv2dQ16: weights [${wShape}] need ${CP * K * K} vec4 uniforms a draw, this context allows ${maxVec}`);
   const src = q16Rect(x.shape), out = q16Rect([N, O, P, Q]);
   const target = g.allocRect(out.w, out.h);
   const taps: string[] = [];
