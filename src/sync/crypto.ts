@@ -100,8 +100,10 @@ export class Opener {
     const sender = nonce.subarray(0, 8).toString('hex');
     let w = this.windows.get(sender);
     if (!w) {
-      // bounded: forget the oldest sender-epoch; a replay into a forgotten epoch can then pass the
-      // window once, and the protocol state (transfer ids, incarnations) makes that harmless
+      // bounded: forget the oldest sender-epoch; a replay into a forgotten epoch (or to a board
+      // that restarted) then passes the window once. What makes that harmless is above the AEAD:
+      // exchanges bound to both sides' fresh values, and addresses moved only on a fresh Ack
+      // (exchange.ts, membership.ts; test/security/gossip-hostile.test.ts)
       if (this.windows.size >= this.maxSenders) this.windows.delete(this.windows.keys().next().value!);
       w = new ReplayWindow();
       this.windows.set(sender, w);
