@@ -65,7 +65,7 @@ interface RunResult {
   wallSeconds: number;
 }
 
-async function runCluster(n: number, ep: number, basePort: number): Promise<RunResult> {
+async function runScalingCluster(n: number, ep: number, basePort: number): Promise<RunResult> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `vctrain-scaling-${n}-`));
   const keyFile = path.join(dir, 'cluster.key');
   generateKeyFile(keyFile);
@@ -255,7 +255,7 @@ async function main(): Promise<void> {
   for (const [k, n] of boardsList.entries()) {
     const ep = n === 1 || n === 10 ? epochs : midEpochs;
     console.error(`scaling: ${n} board${n > 1 ? 's' : ''}, ${ep} epochs...`);
-    const r = await runCluster(n, ep, 47100 + 16 * k);
+    const r = await runScalingCluster(n, ep, 47100 + 16 * k);
     const s = summarise(r);
     results.push(r);
     sums.push(s);

@@ -2,16 +2,18 @@
 // (TensorFlow.js, PyTorch) measured in the same run so that the ratios mean something on a machine
 // whose speed drifts. Everything is timed by src/bench/measure.ts: warm-up, several runs, median.
 import { execFileSync } from 'node:child_process';
-import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Engine } from '../kernels/engine';
 import { CpuEngine } from '../kernels/cpu/engine';
 import { loadGl } from '../kernels/gl/load-gl';
 import { GlEngine } from '../kernels/gl/engine';
+import { loadedGlDriver } from '../kernels/select';
+import { measureStepCost, projectionLine } from './step-cost';
 import { LeNet, initParams, mulberry32 } from '../net/lenet';
 import { timeSteps, type TimeOptions, type Timing } from './measure';
 import { benchTfjs, benchTorch, type PeerResult } from './peers';
+import { cores } from '../util/cores';
 
 export interface BenchOptions {
   /** Batch sizes; default 16, 64, 256. */
@@ -65,15 +67,12 @@ export interface BenchReport {
   settings: { batches: number[]; runs: number; minSeconds: number; lr: number; network: string };
   rows: BenchRow[];
   ratios: BenchRatio[];
+  /** Per GL profile benched: the projected Pi 3 rate of its batch-64 step (bench/step-cost.ts), beside the measured rows. */
+  projections?: { id: string; batch: number; imagesPerSecond: [number, number]; line: string }[];
   wallSeconds: number;
 }
 
 const LR = 0.05;
-
-function cores(): number {
-  const o = os as { availableParallelism?: () => number };
-  return o.availableParallelism ? o.availableParallelism() : os.cpus().length;
-}
 
 interface RowDef {
   id: string;
@@ -173,18 +172,6 @@ async function benchEngine(engine: Engine, o: TimeOptions & { profileSteps: numb
   return { status: 'ok', imagesPerSecond: t.imagesPerSecond, msPerStep: t.msPerStep, rates: t.rates, note: t.note, kernels };
 }
 
-function loadedGlDriver(): string | undefined {
-  try {
-    const maps = fs.readFileSync('/proc/self/maps', 'utf8');
-    const libs = new Set(maps.split('\n').map((l) => path.basename(l.trim().split(/\s+/)[5] ?? '')).filter(Boolean));
-    const dri = [...libs].filter((l) => /_dri\.so/.test(l));
-    if (!dri.length) return undefined;
-    const llvm = [...libs].some((l) => /^libLLVM/.test(l));
-    return dri.map((d) => (d.startsWith('swrast') ? `Mesa ${d} (${llvm ? 'llvmpipe' : 'softpipe'}: software, on the CPU)` : `Mesa ${d}`)).join(', ');
-  } catch {
-    return undefined;
-  }
-}
 
 function glRendererInfo(): { renderer?: string; glVersion?: string } {
   const gl = loadGl();
@@ -288,6 +275,19 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchReport> {
     }
   }
 
+  // The Pi 3 the GL rows stand for: each profile's batch-64 step (or the smallest benched batch) counted and projected by the one
+  // model (a second context, after the timed runs, so it does not disturb them).
+  const projections: NonNullable<BenchReport['projections']> = [];
+  const projBatch = batches.includes(64) ? 64 : batches[0];
+  for (const id of new Set(rows.filter((r) => r.status === 'ok' && r.id.startsWith('gl-')).map((r) => r.id))) {
+    try {
+      const c = measureStepCost({ profile: id === 'gl-vc4' ? 'vc4' : 'desktop', batch: projBatch });
+      projections.push({ id, batch: projBatch, imagesPerSecond: c.projection.busy.imagesPerSecond, line: projectionLine(c) });
+    } catch (e) {
+      log(`${id}: no projection: ${(e as Error).message}`);
+    }
+  }
+
   const cpu = os.cpus()[0]?.model?.trim() ?? 'unknown cpu';
   return {
     kind: 'vctrain-bench',
@@ -297,6 +297,7 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchReport> {
     settings: { batches, runs, minSeconds, lr: LR, network: 'LeNet (MXNet train_mnist), tanh, SGD, random inputs' },
     rows,
     ratios,
+    projections,
     wallSeconds: (performance.now() - t0) / 1000,
   };
 }
@@ -331,6 +332,12 @@ export function formatBench(r: BenchReport): string {
     return [(ok ?? rs[0]).label, ...r.settings.batches.map((b) => fmtRate(rs.find((x) => x.batch === b)))];
   });
   out.push(...table(['engine', ...r.settings.batches.map((b) => `batch ${b}`)], body));
+
+  if (r.projections?.length) out.push('', 'measured on this machine beside the projection for a Raspberry Pi 3 (vctrain cost)');
+  for (const p of r.projections ?? []) {
+    const here = r.rows.find((x) => x.id === p.id && x.batch === p.batch && x.status === 'ok');
+    out.push(`${p.id} batch ${p.batch}: measured here ${here ? fmtRate(here) : 'n/a'} images/s; ${p.line}`);
+  }
 
   const peers = ids.filter((id) => r.ratios.some((q) => q.peer === id));
   const ours = ids.filter((id) => r.ratios.some((q) => q.ours === id));

@@ -1,7 +1,7 @@
 // Every command's flags in one place: the parser, --help, the README, the argv of a board process
 // and the run report's settings all read these.
 import { command, type CommandSpec, type FlagSpec, type FlagValues } from './args';
-import type { TrainingSettings } from '../net/train';
+import type { TrainingSettings } from '../net/settings';
 
 export const DEFAULT_WORKERS = 4;
 // With 4 boards on 2000 images each, the consensus model sits right on 0.97 after 10 passes over
@@ -113,9 +113,26 @@ export const WORKER = command({
 export const PROBE = command({
   name: 'probe',
   summary: 'what GL context is there, its limits, the chosen profile, and the engine self-test',
-  usage: 'vctrain probe [--profile vc4|desktop] [--json]',
+  usage: 'vctrain probe [--profile vc4|desktop] [--calibrate [--quick] [--out FILE]] [--json]',
   flags: {
     profile: { kind: 'enum', values: ['vc4', 'desktop'], help: 'profile to test (default: what the context suggests)' },
+    calibrate: { kind: 'bool', help: 'measure fetch, ALU, uniform and per-draw rates, the V3D clock and shader limits (~10 min on a Pi)' },
+    quick: { kind: 'bool', help: 'with --calibrate: small targets and short timings (CI, a software renderer)' },
+    out: { kind: 'string', default: 'vctrain-calibration.json', help: 'with --calibrate: the file `vctrain cost --calibration` reads', meta: 'FILE' },
+    json: { kind: 'bool', help: 'print the report as one JSON line' },
+  },
+});
+
+export const COST = command({
+  name: 'cost',
+  summary: 'what one training step asks of the GPU (passes, fetches, vc4 QPU instructions) and a projected Pi 3 rate',
+  usage: 'vctrain cost [--profile vc4|desktop] [--batch N] [--vc4-compiler PATH] [--calibration FILE] [--json]',
+  flags: {
+    profile: { kind: 'enum', values: ['vc4', 'desktop'], default: 'vc4', help: 'profile whose step is counted' },
+    batch: { kind: 'posint', default: 64, help: 'batch size of the counted step', meta: 'N' },
+    'vc4-compiler': { kind: 'string', help: 'vc4stats.sh built by scripts/vc4-compiler.sh (default: VCTRAIN_VC4_COMPILER, then ~/.cache/vctrain/vc4-compiler)', meta: 'PATH' },
+    'no-vc4': { kind: 'bool', help: 'skip Mesa\'s vc4 compiler even if it is built' },
+    calibration: { kind: 'string', help: 'figures from `vctrain probe --calibrate --json` in place of the model\'s defaults', meta: 'FILE' },
     json: { kind: 'bool', help: 'print the report as one JSON line' },
   },
 });
@@ -166,7 +183,7 @@ export const REPORT = command({
   notes: 'Each DIR is a board\'s --out folder, its events.jsonl or board.log.jsonl, or a folder of board folders.\nWith every board\'s final.f32 there, the consensus model is evaluated and saved as <out>/consensus/checkpoint.vct;\nwith their epoch-E.f32 (worker --snapshots), its curve over time too.',
 });
 
-export const COMMANDS: CommandSpec[] = [TRAIN, WORKER, PROBE, BENCH, EXPORT, KEYGEN, REPORT];
+export const COMMANDS: CommandSpec[] = [TRAIN, WORKER, PROBE, COST, BENCH, EXPORT, KEYGEN, REPORT];
 
 export function topHelp(): string {
   const w = Math.max(...COMMANDS.map((c) => c.name.length)) + 4;

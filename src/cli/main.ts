@@ -3,8 +3,8 @@
 // stack trace is for developers: VCTRAIN_DEBUG=1 prints it.
 import { isMainThread, workerData } from 'node:worker_threads';
 import { THREAD_MARK } from '../cluster/gossip-thread';
-import { formatHelp, parseArgs, UsageError, type CommandSpec } from './args';
-import { BENCH, COMMANDS, EXPORT, KEYGEN, PROBE, REPORT, topHelp } from './commands';
+import { formatHelp, parseArgs, UsageError } from './args';
+import { BENCH, COMMANDS, COST, EXPORT, KEYGEN, PROBE, REPORT, topHelp } from './commands';
 
 type Handler = (argv: string[]) => Promise<number>;
 // Commands load their modules on demand (plain require: the bin registers tsx for CommonJS only,
@@ -12,9 +12,27 @@ type Handler = (argv: string[]) => Promise<number>;
 
 async function probeCommand(argv: string[]): Promise<number> {
   const { flags } = parseArgs(PROBE, argv);
+  if (flags.calibrate) {
+    const { calibrate, formatCalibration, writeCalibration } = require('./calibrate') as typeof import('./calibrate');
+    const r = calibrate({ quick: flags.quick, log: (l) => process.stderr.write(l + '\n') });
+    writeCalibration(flags.out, r);
+    process.stdout.write(flags.json ? JSON.stringify(r) + '\n' : `${formatCalibration(r)}\nwrote ${flags.out}\n`);
+    return 0;
+  }
   const { runProbe, formatProbe } = require('./probe') as typeof import('./probe');
   const r = await runProbe({ profile: flags.profile });
   process.stdout.write(flags.json ? JSON.stringify(r) + '\n' : formatProbe(r) + '\n');
+  return 0;
+}
+
+async function costCommand(argv: string[]): Promise<number> {
+  const { flags } = parseArgs(COST, argv);
+  const { measureStepCost, formatCost } = require('../bench/step-cost') as typeof import('../bench/step-cost');
+  const r = measureStepCost({
+    profile: flags.profile, batch: flags.batch, calibration: flags.calibration,
+    vc4Compiler: flags['no-vc4'] ? false : flags['vc4-compiler'],
+  });
+  process.stdout.write(flags.json ? JSON.stringify(r) + '\n' : formatCost(r) + '\n');
   return 0;
 }
 
@@ -68,6 +86,7 @@ const handlers: Record<string, () => Promise<Handler>> = {
   train: async () => (require('./train') as typeof import('./train')).trainCommand,
   worker: async () => (require('./worker') as typeof import('./worker')).workerCommand,
   probe: async () => probeCommand,
+  cost: async () => costCommand,
   bench: async () => benchCommand,
   export: async () => exportCommand,
   keygen: async () => keygenCommand,

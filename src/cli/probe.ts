@@ -4,7 +4,7 @@
 // reported too: on a Pi 3 with the vc4 KMS overlay the driver is vc4-drm; llvmpipe under Xvfb
 // shows no vc4 driver.
 import { CpuEngine } from '../kernels/cpu/engine';
-import { hostGpu } from '../kernels/select';
+import { hostGl, hostGpu } from '../kernels/select';
 import { selfTest } from '../kernels/selftest';
 import { stepRate } from '../net/step-rate';
 import { GlEngine } from '../kernels/gl/engine';
@@ -53,6 +53,7 @@ export async function runProbe(opts: { profile?: ProfileName; batch?: number; st
         report.limits[k] = gl.getParameter(gl[k]) as number;
       const hp = gl.getShaderPrecisionFormat(gl.FRAGMENT_SHADER, gl.HIGH_FLOAT);
       if (hp) report.limits.FRAGMENT_HIGH_FLOAT = `precision ${hp.precision}, range ${hp.rangeMin}..${hp.rangeMax}`;
+      report.hostGpu = hostGl();
       const facts = contextFacts(gl, report.hostGpu);
       report.renderer = facts.renderer;
       report.floatTargets = floatTargets(facts.extensions);

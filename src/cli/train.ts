@@ -10,6 +10,7 @@ import { BoardTable, ProgressBar } from './progress';
 import { RateWindow, Trainer, boardRate, type TrainingSettings } from '../net/train';
 import { writeReport, type BoardReport, type RunReport } from '../cluster/report';
 import { generateKeyFile } from '../sync/index';
+import { cores } from '../util/cores';
 import { consensus, removeSnapshots, runCluster } from '../cluster/supervisor';
 
 /** A board process of the default job peaks well under this (LeNet, 2,000 images, CPU engine). */
@@ -27,10 +28,6 @@ export function runId(now = new Date()): string {
  */
 export function defaultWorkers(freeBytes = os.freemem()): number {
   return Math.max(1, Math.min(DEFAULT_WORKERS, Math.floor(freeBytes / BOARD_MEMORY_BYTES)));
-}
-
-function cores(): number {
-  return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
 }
 
 function rel(p: string): string {

@@ -107,7 +107,11 @@ export function startBoard(o: BoardOptions, emit: (ev: BoardEvent) => void): Boa
       const summary = await trainer.run({
         // Fold in whatever exchange finished while we were computing, and hand the gossip thread
         // fresh parameters every so often.
-        beforeStep: () => gossip.between(trainer, trainer.samplesSeen, o.publishEveryMs!, (b) => emit({ event: 'blend', kind: b.kind, peer: b.peer, weight: b.weight })),
+        beforeStep: () => {
+          // after a GL fault the trainer is on the CPU engine: gossip's floor of one core's time goes
+          if (trainer.engineInfo.device !== 'gl') gossip.floorCores = 0;
+          gossip.between(trainer, trainer.samplesSeen, o.publishEveryMs!, (b) => emit({ event: 'blend', kind: b.kind, peer: b.peer, weight: b.weight }));
+        },
         onStep(r) {
           window.add(r.images);
           steps++;

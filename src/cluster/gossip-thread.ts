@@ -56,7 +56,7 @@ function foldIn(b: Blend, t: BlendTarget): void {
 
 /** blendsTaken: how many blends the trainer had taken (poll()) when it read these parameters. */
 /** trainerMs: CPU ms the training thread has spent on gossip's behalf in all (see charge()). */
-type ToThread = { type: 'snapshot'; params: Float32Array; samplesSeen: number; blendsTaken: number; trainerMs: number } | { type: 'leave' };
+type ToThread = { type: 'snapshot'; params: Float32Array; samplesSeen: number; blendsTaken: number; trainerMs: number; floorCores: number } | { type: 'leave' };
 type FromThread =
   | { type: 'ready'; address: string; id: string }
   | { type: 'blend'; blend: Blend }
@@ -76,11 +76,15 @@ export class GossipThread {
   private blends: Blend[] = [];
   private taken = 0;
   private trainerMs = 0;
+  /** GossipThreadOptions.cpuBudgetFloorCores as of now, sent with each publish (see CpuBudget.floorCores). */
+  floorCores: number;
   private counters: GossipCounters = { peers: 0, bytesSent: 0, bytesReceived: 0, averages: 0, adopts: 0, refused: 0 };
   private leftWaiter: ((c: GossipCounters) => void) | null = null;
   /** The thread was started with the parameters: they count as published then. */
   private publishedAt = performance.now();
-  private constructor(private readonly w: Worker, readonly address: string, readonly id: string) {}
+  private constructor(private readonly w: Worker, readonly address: string, readonly id: string, floorCores: number) {
+    this.floorCores = floorCores;
+  }
 
   /**
    * Starts the thread from `entry` (this program's own entry file: it recognises the thread by its
@@ -93,7 +97,7 @@ export class GossipThread {
       w.on('message', (m: FromThread) => {
         switch (m.type) {
           case 'ready':
-            self = new GossipThread(w, m.address, m.id);
+            self = new GossipThread(w, m.address, m.id, o.cpuBudgetFloorCores ?? 0);
             resolve(self);
             break;
           case 'failed':
@@ -122,7 +126,7 @@ export class GossipThread {
 
   /** Hands the gossip thread the parameters to offer in its next exchange (transfers the array). */
   publish(params: Float32Array, samplesSeen: number): void {
-    this.w.postMessage({ type: 'snapshot', params, samplesSeen, blendsTaken: this.taken, trainerMs: this.trainerMs } satisfies ToThread, [params.buffer as ArrayBuffer]);
+    this.w.postMessage({ type: 'snapshot', params, samplesSeen, blendsTaken: this.taken, trainerMs: this.trainerMs, floorCores: this.floorCores } satisfies ToThread, [params.buffer as ArrayBuffer]);
   }
 
   /** The trainer's CPU ms spent for gossip (reading parameters to publish, folding in blends): counted
@@ -254,6 +258,7 @@ export async function threadMain(data: { options: GossipThreadOptions }): Promis
     port.on('message', async (m: ToThread) => {
       if (m.type === 'snapshot') {
         trainerMs = m.trainerMs;
+        node.setCpuBudgetFloorCores(m.floorCores);
         // Parameters read before the trainer took our latest blend lack it; an exchange started from
         // them would hand back a delta that counts that blend again (1 + w times instead of once).
         // Ten boards averaging every few steps diverged that way. The trainer publishes again as

@@ -4,6 +4,7 @@
 // model steps) and keeps the faster. Whatever is chosen, `reason` is the one line that says why.
 // A GL fault later in training is the trainer's business (net/train.ts restores from its snapshot).
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import type { Engine } from './engine';
 import { CpuEngine } from './cpu/engine';
 import { GlEngine } from './gl/engine';
@@ -49,11 +50,32 @@ export function hostGpu(): string {
   return parts.join('; ');
 }
 
+/** The Mesa DRI driver this process loaded (after a context opened): the real renderer behind
+ *  headless-gl's "ANGLE" (swrast = llvmpipe, vc4 = a Pi 0-3's VideoCore IV, v3d = a Pi 4/5's). */
+export function loadedGlDriver(): string | undefined {
+  try {
+    const maps = fs.readFileSync('/proc/self/maps', 'utf8');
+    const libs = new Set(maps.split('\n').map((l) => path.basename(l.trim().split(/\s+/)[5] ?? '')).filter(Boolean));
+    const dri = [...libs].filter((l) => /_dri\.so/.test(l));
+    if (!dri.length) return undefined;
+    const llvm = [...libs].some((l) => /^libLLVM/.test(l));
+    return dri.map((d) => (d.startsWith('swrast') ? `Mesa ${d} (${llvm ? 'llvmpipe' : 'softpipe'}: software, on the CPU)` : `Mesa ${d}`)).join(', ');
+  } catch {
+    return undefined;
+  }
+}
+
+/** hostGpu() plus the loaded GL driver: what chooseProfile and probe are told about this host. */
+export function hostGl(): string {
+  const d = loadedGlDriver();
+  return [hostGpu(), d ? `GL driver: ${d}` : ''].filter(Boolean).join('; ');
+}
+
 export function openGl(opts: Pick<SelectOptions, 'profile' | 'inject'>): { engine: GlEngine; why: string } {
   if (opts.inject?.noGl) throw new GlUnavailableError("the optional package 'gl' is not installed (injected)");
   if (opts.inject?.noContext) throw new GlUnavailableError('headless-gl returned no context (injected)');
   const probe = GlEngine.create({ profile: opts.profile ?? 'vc4' });
-  const { profile, why } = chooseProfile(contextFacts(probe.gl, hostGpu()), opts.profile);
+  const { profile, why } = chooseProfile(contextFacts(probe.gl, hostGl()), opts.profile);
   const engine = profile === probe.profile.name ? probe : new GlEngine(probe.gl, profile);
   if (opts.inject?.breakShader) engine.injectShaderFault = true;
   return { engine, why };

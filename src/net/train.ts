@@ -7,8 +7,8 @@
 // parameters, the momentum buffers and the position in the epoch. Resuming restores all of it,
 // so on a deterministic engine a run killed and resumed ends with bit-identical parameters to
 // one that never stopped.
-import { selectEngine, type Device, type Profile } from '../kernels/select';
-import type { Activation, Engine } from '../kernels/engine';
+import { selectEngine, type Profile } from '../kernels/select';
+import type { Engine } from '../kernels/engine';
 import { CpuEngine } from '../kernels/cpu/engine';
 import { GlFaultError } from '../kernels/gl/errors';
 import { stepRate } from './step-rate';
@@ -18,73 +18,14 @@ import { evaluateNet, evaluateParams, type Evaluation } from './evaluate';
 import { DataError } from './idx';
 import { LeNet, initParams } from './lenet';
 import { IMAGE_SIDE } from './spec';
+import { validate, type TrainerOptions } from './settings';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Mulberry32 } from '../util/rng';
 
 export type { EpochRecord } from './checkpoint';
 
-export type LrRule = 'fixed' | 'sqrt';
-
-/**
- * What a person chooses about training, declared once: the CLI's flag table (cli/commands.ts)
- * parses into it, re-serialises it for a board process, and the run report lists it.
- */
-export interface TrainingSettings {
-  epochs: number;
-  batch: number;
-  /** The rate of one board; boardRate() scales it for a cluster. */
-  lr: number;
-  /** How the rate grows with the number of boards (boardLr). */
-  lrRule: LrRule;
-  /** Epochs over which a scaled rate rises from lr (0: none). */
-  warmupEpochs: number;
-  momentum: number;
-  weightDecay: number;
-  seed: number;
-  device: Device;
-  profile?: Profile;
-  threads?: number;
-  act: Activation;
-  /** Directory of MNIST IDX files (absent: the built-in digits). */
-  dataDir?: string;
-}
-
-/** The Trainer's options: the settings with the rate already fixed for this board, plus where and how to run. */
-export interface TrainerOptions extends Omit<TrainingSettings, 'lrRule' | 'warmupEpochs' | 'act'> {
-  /** Gradual warm-up (Goyal et al. 2017, arXiv 1706.02677): the rate rises linearly from fromLr to
-   * lr over the first `steps` steps. For a rate scaled up for many boards, whose first steps (the
-   * largest gradients) would otherwise throw single boards off. */
-  warmup?: { steps?: number; epochs?: number; fromLr: number };
-  act?: Activation;
-  /** Directory of checkpoint.vct. */
-  out: string;
-  /** Continue from `<out>/checkpoint.vct` if there is one. */
-  resume?: boolean;
-  shard?: { index: number; count: number };
-  log?(line: string): void;
-  /** Tests: a data set already in memory instead of loading one. */
-  dataset?: Dataset;
-  /** An engine already chosen (tests, or a caller that ran selectEngine itself) instead of selectEngine. */
-  engineChoice?: { engine: Engine; reason: string; device?: 'gl' | 'cpu'; profile?: Profile };
-}
-
-/**
- * The step each of `boards` boards takes for a given single-board rate. Averaging N models moves
- * their mean by the mean of N gradients: one step of an N-times larger batch, so N boards take a
- * tenth of one board's steps at 10 boards. 'sqrt' grows the step by sqrt(N) (Krizhevsky 2014,
- * arXiv 1404.5997); bench/results/scaling.md measured it, with a warm-up, within 1 point of one board
- * at 10 boards, where the fixed rate ended 3.2 points below.
- */
-export function boardLr(lr: number, rule: LrRule, boards: number): number {
-  return rule === 'sqrt' ? lr * Math.sqrt(boards) : lr;
-}
-
-/** The rate and warm-up of one of `boards` boards, from the settings. */
-export function boardRate(s: Pick<TrainingSettings, 'lr' | 'lrRule' | 'warmupEpochs'>, boards: number): Pick<TrainerOptions, 'lr' | 'warmup'> {
-  const lr = boardLr(s.lr, s.lrRule, boards);
-  return { lr, warmup: s.warmupEpochs > 0 && lr > s.lr ? { epochs: s.warmupEpochs, fromLr: s.lr } : undefined };
-}
+export { boardLr, boardRate, type LrRule, type TrainerOptions, type TrainingSettings } from './settings';
 
 export interface EngineInfo {
   device: 'gl' | 'cpu';
@@ -164,19 +105,6 @@ const PIXELS = IMAGE_SIDE * IMAGE_SIDE;
 function shuffleSeed(seed: number, shardIndex: number): number {
   // Distinct from the parameter-init stream, and distinct per shard.
   return (Math.imul(seed >>> 0, 0x9e3779b1) ^ Math.imul(shardIndex + 1, 0x85ebca6b) ^ 0x5bd1e995) >>> 0;
-}
-
-function validate(o: TrainerOptions): void {
-  const bad = (m: string) => { throw new RangeError(m); };
-  if (!Number.isInteger(o.epochs) || o.epochs < 0) bad(`epochs must be a whole number >= 0, got ${o.epochs}`);
-  if (!Number.isInteger(o.batch) || o.batch < 1) bad(`batch must be a whole number >= 1, got ${o.batch}`);
-  if (!(o.lr > 0) || !Number.isFinite(o.lr)) bad(`learning rate must be > 0, got ${o.lr}`);
-  if (!(o.momentum >= 0 && o.momentum < 1)) bad(`momentum must be in [0, 1), got ${o.momentum}`);
-  if (!(o.weightDecay >= 0) || !Number.isFinite(o.weightDecay)) bad(`weight decay must be >= 0, got ${o.weightDecay}`);
-  if (!Number.isInteger(o.seed)) bad(`seed must be an integer, got ${o.seed}`);
-  const w = o.warmup;
-  if (w && !(w.fromLr > 0 && (w.steps !== undefined ? Number.isInteger(w.steps) && w.steps >= 1 : w.epochs !== undefined && w.epochs > 0)))
-    bad(`warm-up needs a whole number of steps >= 1 (or epochs > 0) and a starting rate > 0, got ${JSON.stringify(w)}`);
 }
 
 export class Trainer {

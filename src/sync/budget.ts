@@ -59,7 +59,13 @@ export class CpuBudget {
   /** Gossip CPU clock when the current exchange began. */
   private exchangeCpu0 = 0;
 
-  constructor(private readonly o: BudgetOptions) {}
+  /** BudgetOptions.cpuBudgetFloorCores, changeable: a GL board that falls back to the CPU engine
+   * trains on the CPU from then on, and its floor drops to 0. */
+  floorCores: number;
+
+  constructor(private readonly o: BudgetOptions) {
+    this.floorCores = o.cpuBudgetFloorCores;
+  }
 
   /** Gossip's CPU time over about the last minute, per CPU time the rest of the process took
    * meanwhile: "gossip per training second", also on a board that shares its cores. From the
@@ -70,7 +76,7 @@ export class CpuBudget {
     if (h.length === 0 || now - h[h.length - 1].t >= 1000) h.push({ t: now, gossip: used, proc });
     while (h.length > 2 && now - h[1].t >= SHARE_WINDOW_MS) h.shift();
     const g = used - h[0].gossip + extraMs;
-    const rest = Math.max(proc - h[0].proc - (used - h[0].gossip), this.o.cpuBudgetFloorCores * (now - h[0].t));
+    const rest = Math.max(proc - h[0].proc - (used - h[0].gossip), this.floorCores * (now - h[0].t));
     return g <= 0 ? 0 : rest <= 0 ? Infinity : g / rest;
   }
 

@@ -127,6 +127,11 @@ export class GossipNode {
     this.joins.start();
   }
 
+  /** See CpuBudget.floorCores. */
+  setCpuBudgetFloorCores(cores: number): void {
+    this.budget.floorCores = cores;
+  }
+
   /** A ready Blend for the trainer to apply between steps (applyBlend), or null. Never blocks. */
   poll(): Blend | null {
     const b = this.pending;

@@ -70,6 +70,8 @@ export function contextFacts(gl: WebGLContext, host: string): ContextFacts {
 export function videoCoreIV(renderer: string, host: string): string | null {
   if (/\bV3D\s*[4-9]/i.test(renderer)) return null;
   if (/\bVC4\b|VideoCore\s*(IV|4)\b/i.test(renderer)) return `renderer "${renderer}"`;
+  if (/\bv3d_dri/.test(host)) return null;
+  if (/\bvc4_dri/.test(host)) return 'GL driver vc4_dri';
   const drivers = [...host.matchAll(/drm card\d+: (\S+?)(?:;|$)/g)].map((m) => m[1]);
   if (drivers.some((d) => /v3d/i.test(d))) return null;
   if (drivers.some((d) => /vc4/i.test(d))) return `DRM driver ${drivers.join(', ')} with no v3d`;
