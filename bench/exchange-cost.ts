@@ -107,7 +107,7 @@ function chunkMessages(p: GossipPreset, params: Float32Array, dir: number): { ms
   const snap = encodeSnapshot(params, 1, 7, fp, p.encoding, p.chunkBytes);
   const msgs: Buffer[] = [];
   for (let i = 0; i < snap.meta.chunkCount; i++) {
-    msgs.push(encode({ type: MsgType.Chunk, from: dir ? 'b' : 'a', incarnation: 1, xfer: 1, dir, meta: snap.meta, index: i, payload: chunkPayload(snap, i) }, datagramLimit(p.chunkBytes)));
+    msgs.push(encode({ type: MsgType.Chunk, from: dir ? 'b' : 'a', incarnation: 1, xfer: 1, challenge: 1, dir, meta: snap.meta, index: i, payload: chunkPayload(snap, i) }, datagramLimit(p.chunkBytes)));
   }
   return { msgs, snap };
 }

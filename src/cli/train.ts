@@ -179,6 +179,7 @@ async function trainCluster(s: TrainingSettings, out: string, workers: number, f
     boardsInConsensus: cons.final?.boards ?? [],
     boardAccuracies: boards.map((b) => b.testAccuracy ?? null),
     died,
+    diverged: cons.diverged,
     hung,
     interrupted: res.interrupted,
   };
@@ -202,11 +203,13 @@ async function trainCluster(s: TrainingSettings, out: string, workers: number, f
       ? `consensus test accuracy ${(cons.final.accuracy * 100).toFixed(2)}% (boards: ${accs}) in ${wallSeconds.toFixed(1)} s\n`
       : `no board finished with parameters to average (boards: ${accs})\n`) +
       (died.length ? `boards that died: ${died.join(', ')} (see the report)\n` : '') +
+      (cons.diverged.length ? `boards that diverged (NaN or Inf parameters, left out of the consensus): ${cons.diverged.join(', ')}\n` : '') +
       `report: ${rel(html)}\n`,
   );
-  const code = res.interrupted ? 130 : cons.final && died.length === 0 ? 0 : 1;
+  const code = res.interrupted ? 130 : cons.final && died.length === 0 && cons.diverged.length === 0 ? 0 : 1;
   // On failure the summary also carries error and exitCode, as every --json failure does (main.ts).
-  const error = res.interrupted ? 'interrupted' : !cons.final ? 'no board finished' : died.length ? `boards that died: ${died.join(', ')}` : undefined;
+  const error = res.interrupted ? 'interrupted' : !cons.final ? 'no board finished' : died.length ? `boards that died: ${died.join(', ')}`
+    : cons.diverged.length ? `boards that diverged: ${cons.diverged.join(', ')}` : undefined;
   if (f.json) process.stdout.write(JSON.stringify({ ...line, ...(code !== 0 ? { error, exitCode: code } : {}) }) + '\n');
   return code;
 }

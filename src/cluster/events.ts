@@ -18,6 +18,8 @@ export interface GossipCounters {
   threadCpuMs?: number;
   /** CPU ms the training thread spent for gossip, as last reported to the thread. */
   trainerGossipMs?: number;
+  /** Datagrams refused, by reason (short, version, auth, replay, decode, unexpected, shed, stranger). */
+  dropped?: Record<string, number>;
   /** Exchanges the CPU budget held back (not started, or a peer's Propose refused) because gossip
    * was over its share; seconds since it last did; exchanges let through past it because the board
    * had gone too long without an average. */

@@ -31,3 +31,9 @@ export function meanParams(list: Float32Array[]): Float32Array {
   for (let i = 0; i < acc.length; i++) out[i] = acc[i] / list.length;
   return out;
 }
+
+/** A board that diverged (NaN or Inf anywhere) would turn the whole consensus into NaN. */
+export function allFinite(p: Float32Array): boolean {
+  for (let i = 0; i < p.length; i++) if (!Number.isFinite(p[i])) return false;
+  return true;
+}

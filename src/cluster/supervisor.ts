@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { BoardReport, EvalPoint } from './report';
 import { budgetNote, parseBoardEvent, type BoardEvent, type BoardView, type GossipCounters } from './events';
-import { meanParams, readParamsFile } from './params-file';
+import { allFinite, meanParams, readParamsFile } from './params-file';
 import { freeUdpPorts } from '../sync/udp';
 
 // moved to sync/udp.ts (the one dgram user); re-exported for existing callers
@@ -263,7 +263,7 @@ export type Evaluate = (params: Float32Array) => { accuracy: number; loss: numbe
  * surviving board finished, the mean of their end-of-epoch snapshots (plotted over time); at the
  * end, the mean of each board's final parameters (boards that died are left out, and said so).
  */
-export function consensus(res: ClusterResult, evaluate: Evaluate): { evals: EvalPoint[]; final?: { accuracy: number; loss: number; boards: number[]; params: Float32Array } } {
+export function consensus(res: ClusterResult, evaluate: Evaluate): { evals: EvalPoint[]; diverged: number[]; final?: { accuracy: number; loss: number; boards: number[]; params: Float32Array } } {
   const evals: EvalPoint[] = [];
   const epochs = new Set<number>();
   for (const b of res.boards) for (const e of b.snapshots.keys()) epochs.add(e);
@@ -272,15 +272,19 @@ export function consensus(res: ClusterResult, evaluate: Evaluate): { evals: Eval
     // An epoch only some boards reached (the others died or were stopped first) is not a consensus.
     const alive = res.boards.filter((b) => b.report.status !== 'died' || b.snapshots.has(e));
     if (have.length === 0 || have.length < alive.length) continue;
-    const m = meanParams(have.map((b) => readParamsFile(b.snapshots.get(e)!)));
-    const r = evaluate(m);
+    const sets = have.map((b) => readParamsFile(b.snapshots.get(e)!)).filter(allFinite);
+    if (!sets.length) continue;
+    const r = evaluate(meanParams(sets));
     evals.push({ t: Math.max(...have.map((b) => b.epochAt.get(e) ?? 0)), epoch: e, testAccuracy: r.accuracy, testLoss: r.loss });
   }
-  const fin = res.boards.filter((b) => b.finalFile && fs.existsSync(b.finalFile));
-  if (!fin.length) return { evals };
-  const m = meanParams(fin.map((b) => readParamsFile(b.finalFile!)));
+  const fin = res.boards.filter((b) => b.finalFile && fs.existsSync(b.finalFile)).map((b) => ({ board: b.report.board, params: readParamsFile(b.finalFile!) }));
+  // A diverged board is left out and named, and the run fails: its NaN would make the mean NaN.
+  const diverged = fin.filter((f) => !allFinite(f.params)).map((f) => f.board);
+  const good = fin.filter((f) => !diverged.includes(f.board));
+  if (!good.length) return { evals, diverged };
+  const m = meanParams(good.map((f) => f.params));
   const r = evaluate(m);
-  return { evals, final: { ...r, boards: fin.map((b) => b.report.board), params: m } };
+  return { evals, diverged, final: { ...r, boards: good.map((f) => f.board), params: m } };
 }
 
 /** Snapshots are scratch: once the consensus curve is computed they go (checkpoints stay). */

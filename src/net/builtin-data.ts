@@ -12,7 +12,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
-import { DataError } from './idx';
+import { DataError, gunzipBounded } from './idx';
 
 export const DIGITS_ASSET = 'mnist-digits.bin.gz';
 const MAGIC = 'VCDG';
@@ -84,12 +84,7 @@ export function packDigits(d: Pick<Digits, 'n' | 'rows' | 'cols' | 'labels' | 'p
 }
 
 export function unpackDigits(gz: Buffer, name: string): Digits {
-  let raw: Buffer;
-  try {
-    raw = zlib.gunzipSync(gz);
-  } catch (e) {
-    throw new DataError(`${name}: corrupt gzip data (${(e as Error).message.split('\n')[0]})`);
-  }
+  const raw = gunzipBounded(gz, name);
   if (raw.length < 20 || raw.toString('latin1', 0, 4) !== MAGIC) throw new DataError(`${name}: not a packed digits file (wrong magic)`);
   const version = raw.readUInt32LE(4);
   if (version !== VERSION) throw new DataError(`${name}: packed digits version ${version}, this vctrain reads ${VERSION}`);

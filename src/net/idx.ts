@@ -74,6 +74,27 @@ export function parseIdx(buf: Uint8Array, name: string, expectMagic?: number): I
   return { dims, data: buf.subarray(headerBytes, headerBytes + size) };
 }
 
+/**
+ * The most a data file may inflate to. MNIST's training images are 47 MB and EMNIST-sized sets stay
+ * under this; without a bound a 1 MB gzip bomb grows the process by a gibibyte and a 1 GB Pi is
+ * killed by the kernel with no message at all.
+ */
+export const MAX_INFLATED_BYTES = 256 << 20;
+
+/** gunzip that stops at `max` bytes of output and says so in one line instead of running out of memory. */
+export function gunzipBounded(raw: Buffer, file: string, max = MAX_INFLATED_BYTES): Buffer {
+  try {
+    return zlib.gunzipSync(raw, { maxOutputLength: max });
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    if (err.code === 'ERR_BUFFER_TOO_LARGE' || err instanceof RangeError) {
+      throw new DataError(`${file}: decompresses past ${Math.round(max / (1 << 20))} MiB, not an MNIST-sized data file (a gzip bomb or the wrong file)`);
+    }
+    const why = (err.message || 'bad data').split('\n')[0];
+    throw new DataError(`${file}: corrupt gzip data (${why})`);
+  }
+}
+
 /** Reads a file, gunzipping it when it is gzip (by content, whatever its name says). */
 export function readMaybeGzip(file: string): Buffer {
   let raw: Buffer;
@@ -85,14 +106,7 @@ export function readMaybeGzip(file: string): Buffer {
     if (code === 'EISDIR') throw new DataError(`${file}: is a directory, not a file`);
     throw new DataError(`${file}: cannot read (${code ?? (e as Error).message})`);
   }
-  if (raw.length >= 2 && raw[0] === 0x1f && raw[1] === 0x8b) {
-    try {
-      return zlib.gunzipSync(raw);
-    } catch (e) {
-      const why = ((e as Error).message || 'bad data').split('\n')[0];
-      throw new DataError(`${file}: corrupt gzip data (${why})`);
-    }
-  }
+  if (raw.length >= 2 && raw[0] === 0x1f && raw[1] === 0x8b) return gunzipBounded(raw, file);
   if (file.endsWith('.gz')) throw new DataError(`${file}: named .gz but not gzip data (bad gzip header)`);
   return raw;
 }

@@ -76,7 +76,9 @@ export interface GossipStats {
   needsSent: number;
   /** Datagrams dropped, by reason. 'shed': not even opened, from a source whose recent datagrams
    * kept failing authentication. */
-  dropped: { short: number; version: number; auth: number; replay: number; decode: number; unexpected: number; shed: number };
+  dropped: { short: number; version: number; auth: number; replay: number; decode: number; unexpected: number; shed: number;
+    /** Authenticated, but from a sender not (yet) proven at its address (a replay, or a first contact). */
+    stranger: number };
   /** What the CPU budget did: exchanges not started and Proposes refused because gossip was over
    * its share, exchanges let through past it because a board had gone averageAtLeastEveryMs
    * without an average, and when it last refused (clock ms, -1: never). forgivenMs: gossip CPU
@@ -96,7 +98,7 @@ export function emptyStats(id: string): GossipStats {
   return {
     id, peers: 0, cpuShare: 0, bytesSent: 0, bytesReceived: 0, datagramsSent: 0, datagramsReceived: 0, averages: 0, adopts: 0,
     refused: 0, exchangesStarted: 0, exchangesAborted: 0, chunksResent: 0, chunksDuplicate: 0, needsSent: 0,
-    dropped: { short: 0, version: 0, auth: 0, replay: 0, decode: 0, unexpected: 0, shed: 0 }, cpuMs: 0, handlerErrors: 0,
+    dropped: { short: 0, version: 0, auth: 0, replay: 0, decode: 0, unexpected: 0, shed: 0, stranger: 0 }, cpuMs: 0, handlerErrors: 0,
     budget: { skipped: 0, refused: 0, overdue: 0, lastAt: -1, forgivenMs: 0 }, peerRefusals: 0, timeoutScale: 1,
   };
 }

@@ -1,16 +1,20 @@
 // Datagram sealing: AES-256-GCM under the shared cluster key, the cluster name as additional
 // data (a board of another cluster fails authentication), and a nonce that is never reused
-// under one key: 4 bytes from the sender's id, 4 bytes of random epoch drawn at each start (a
-// restarted board does not reuse its old counters without persisting them), and a 4-byte
-// counter. The counter doubles as the replay sequence number, checked after authentication.
+// under one key: 8 bytes of random epoch drawn at each start (a restarted board does not reuse
+// its old counters without persisting them) and a 4-byte counter. The counter doubles as the
+// replay sequence number, checked after authentication. The epoch is all random, not part id
+// hash: with 32 random bits two starts of one id shared nonces once in 2^32 pairs, and a shared
+// nonce under GCM gives away the authentication key; with 64 bits it takes ~2^32 starts.
 //
-// Wire: [version 1][nonce 12][ciphertext][tag 16]; the version byte is authenticated too.
+// Wire: [version][nonce 12][ciphertext][tag 16]; the version byte is authenticated too.
+// Version 2: exchanges carry the responder's challenge (messages.ts); a version-1 board's
+// datagrams are dropped as 'version' rather than half understood.
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { KEY_BYTES } from './keyfile';
 
-export const WIRE_VERSION = 1;
+export const WIRE_VERSION = 2;
 export const SEAL_OVERHEAD = 1 + 12 + 16;
-export const KEY_BYTES = 32;
+export { KEY_BYTES, loadKeyFile, generateKeyFile } from './keyfile';
 
 export function idHash32(id: string): number {
   return createHash('sha256').update(id).digest().readUInt32BE(0);
@@ -20,49 +24,20 @@ function aad(cluster: string): Buffer {
   return Buffer.concat([Buffer.from([WIRE_VERSION]), Buffer.from(`vctrain-gossip\0${cluster}`, 'utf8')]);
 }
 
-/** Reads a key file: 64 hex characters (optionally with whitespace), 44 base64 characters, or 32 raw bytes. */
-export function loadKeyFile(path: string): Buffer {
-  let raw: Buffer;
-  try {
-    raw = readFileSync(path);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new Error(`key file ${path}: cannot read it (${code ?? (e as Error).message})`);
-  }
-  const text = raw.toString('utf8').trim();
-  if (/^[0-9a-fA-F\s]+$/.test(text) && text.replace(/\s/g, '').length === 64) return Buffer.from(text.replace(/\s/g, ''), 'hex');
-  if (/^[A-Za-z0-9+/]{43}=$/.test(text)) return Buffer.from(text, 'base64');
-  if (raw.length === KEY_BYTES) return Buffer.from(raw);
-  throw new Error(
-    `key file ${path}: expected a 256-bit key as 64 hex characters (got ${raw.length} bytes that are neither 64 hex digits, base64 of 32 bytes, nor 32 raw bytes); make one with generateKeyFile or: head -c 32 /dev/urandom | xxd -p -c 64`,
-  );
-}
-
-/** Writes a fresh random key as hex, readable by the owner only; refuses to overwrite unless asked. */
-export function generateKeyFile(path: string, opts: { overwrite?: boolean } = {}): Buffer {
-  if (!opts.overwrite && existsSync(path)) throw new Error(`key file ${path}: already exists (not overwriting a cluster key)`);
-  const key = randomBytes(KEY_BYTES);
-  try {
-    writeFileSync(path, key.toString('hex') + '\n', { mode: 0o600 });
-  } catch (e) {
-    throw new Error(`key file ${path}: cannot write it (${(e as Error).message})`);
-  }
-  return key;
-}
-
 export class Sealer {
-  private readonly prefix: Buffer; // id hash + epoch
+  /** The random epoch: the first 8 bytes of every nonce this sealer makes. */
+  readonly prefix: Buffer;
   private counter = 0;
   private readonly aad: Buffer;
-  constructor(private readonly key: Buffer, cluster: string, senderId: string) {
+  /** `_senderId` is no longer part of the nonce (see the top of this file); kept for callers. */
+  constructor(private readonly key: Buffer, cluster: string, _senderId: string) {
     if (key.length !== KEY_BYTES) throw new Error(`cluster key must be ${KEY_BYTES} bytes, got ${key.length}`);
     this.aad = aad(cluster);
     this.prefix = Buffer.alloc(8);
-    this.prefix.writeUInt32BE(idHash32(senderId), 0);
     this.newEpoch();
   }
   private newEpoch(): void {
-    randomBytes(4).copy(this.prefix, 4);
+    randomBytes(8).copy(this.prefix, 0);
     this.counter = 0;
   }
   seal(plain: Uint8Array): Buffer {
@@ -79,7 +54,7 @@ export class Sealer {
   }
 }
 
-export type OpenResult = { ok: true; plain: Buffer } | { ok: false; reason: 'short' | 'version' | 'auth' | 'replay' };
+export type OpenResult = { ok: true; plain: Buffer; epoch: Buffer } | { ok: false; reason: 'short' | 'version' | 'auth' | 'replay' };
 
 /** Sliding anti-replay window (RFC 4303 A2) over a ring bitmap as in RFC 6479; 1024 counters wide
  * because a model goes out in bursts of hundreds of datagrams that reordering may shuffle. */
@@ -125,13 +100,15 @@ export class Opener {
     const sender = nonce.subarray(0, 8).toString('hex');
     let w = this.windows.get(sender);
     if (!w) {
-      // bounded: forget the oldest sender-epoch; a replay into a forgotten epoch can then pass the
-      // window once, and the protocol state (transfer ids, incarnations) makes that harmless
+      // bounded: forget the oldest sender-epoch; a replay into a forgotten epoch (or to a board
+      // that restarted) then passes the window once. What makes that harmless is above the AEAD:
+      // exchanges bound to both sides' fresh values, and addresses moved only on a fresh Ack
+      // (exchange.ts, membership.ts; test/security/gossip-hostile.test.ts)
       if (this.windows.size >= this.maxSenders) this.windows.delete(this.windows.keys().next().value!);
       w = new ReplayWindow();
       this.windows.set(sender, w);
     }
     if (!w.accept(nonce.readUInt32BE(8))) return { ok: false, reason: 'replay' };
-    return { ok: true, plain };
+    return { ok: true, plain, epoch: nonce.subarray(0, 8) };
   }
 }

@@ -1,6 +1,7 @@
 // The exchange state machine: one averaging exchange at a time, as initiator or responder (the
 // protocol is drawn at the top of gossip.ts). Nothing is applied from a partial snapshot; a blend
 // is handed to the trainer only once both halves are here, authenticated and past the guards.
+import { randomBytes } from 'node:crypto';
 import { checkSnapshot, makeAverage, peerWeight } from './averaging';
 import { maybeReport, sendNeed, type NodeContext, type Snapshot } from './context';
 import { Mode, MsgType, RefuseReason, type Msg } from './messages';
@@ -12,7 +13,11 @@ interface Exchange {
   role: Role;
   peer: string;
   addr: string;
+  /** The initiator's fresh value (it names the exchange). */
   xfer: number;
+  /** The responder's fresh value, echoed in every chunk and in Commit: a recording of an older
+   * exchange (before a restart, or sent to another board) cannot match it. */
+  challenge: number;
   state: 'proposing' | 'pushing' | 'receiving' | 'replying' | 'committing';
   started: number;
   own?: Snapshot;
@@ -30,13 +35,17 @@ type Cause = 'slow' | 'other';
 
 type In<K extends MsgType> = Msg & { type: K };
 
+/** Fresh values come from the CRYPTO generator: a seeded PRNG (ctx.random, fixed in tests) would
+ * give a restarted board the very values its recorded traffic carries. */
+export const fresh32 = (): number => randomBytes(4).readUInt32BE(0);
+
 /** Timeouts grow to at most this multiple of the preset's. */
 const MAX_SLOWNESS = 4;
 
 export class Exchanges {
   private current: Exchange | null = null;
   /** The last exchange we committed as responder: a repeated Commit (our ack was lost) is acked again. */
-  private lastCommitted: { peer: string; xfer: number } | null = null;
+  private lastCommitted: { peer: string; xfer: number; challenge: number } | null = null;
   /** Multiplies the exchange and transfer timeouts: grows when a slow peer lets an exchange time
    * out (a busy machine), shrinks back with every exchange that completes. */
   private slowness = 1;
@@ -58,8 +67,7 @@ export class Exchanges {
     const live = ctx.membership.alive();
     const peer = peerId ? live.find((m) => m.id === peerId) : live[Math.floor(ctx.random() * live.length)];
     if (!peer) return false;
-    const xfer = (ctx.random() * 0x100000000) >>> 0;
-    const ex: Exchange = { role: 'init', peer: peer.id, addr: peer.addr, xfer, state: 'proposing', started: ctx.clock.now(), tries: 0, overdue };
+    const ex: Exchange = { role: 'init', peer: peer.id, addr: peer.addr, xfer: fresh32(), challenge: 0, state: 'proposing', started: ctx.clock.now(), tries: 0, overdue };
     this.current = ex;
     ctx.budget.exchangeBegan();
     ctx.stats.exchangesStarted++;
@@ -72,7 +80,7 @@ export class Exchanges {
   flow(): Flow | null {
     const ex = this.current;
     if (!ex || !ex.out || (ex.state !== 'pushing' && ex.state !== 'replying')) return null;
-    return { addr: ex.addr, xfer: ex.xfer, dir: ex.role === 'init' ? 0 : 1, out: ex.out };
+    return { addr: ex.addr, xfer: ex.xfer, challenge: ex.challenge, dir: ex.role === 'init' ? 0 : 1, out: ex.out };
   }
 
   // ---------------------------------------------------------------- initiator
@@ -89,6 +97,7 @@ export class Exchanges {
     const ex = this.current;
     if (!ex || ex.role !== 'init' || ex.xfer !== m.xfer || ex.peer !== m.from || ex.state !== 'proposing') return;
     ex.addr = from;
+    ex.challenge = m.challenge;
     ex.state = 'pushing';
     ex.own = this.ctx.snapshot();
     ex.out = this.ctx.outgoing(ex.own);
@@ -111,7 +120,7 @@ export class Exchanges {
       ctx.log(`no commit ack from ${ex.peer}; it may not have averaged`);
       return this.end(true);
     }
-    ctx.send(ex.addr, { type: MsgType.Commit, xfer: ex.xfer });
+    ctx.send(ex.addr, { type: MsgType.Commit, xfer: ex.xfer, challenge: ex.challenge });
     ctx.timer(() => this.sendCommit(ex), ctx.preset.retryMs);
   }
 
@@ -127,7 +136,7 @@ export class Exchanges {
     const ctx = this.ctx;
     const ex = this.current;
     if (ex && ex.role === 'resp' && ex.peer === m.from && ex.xfer === m.xfer) {
-      ctx.send(from, { type: MsgType.Accept, xfer: m.xfer }); // our Accept was lost
+      ctx.send(from, { type: MsgType.Accept, xfer: m.xfer, challenge: ex.challenge }); // our Accept was lost
       return;
     }
     if (!ctx.haveModel()) return ctx.send(from, { type: MsgType.Refuse, xfer: m.xfer, reason: RefuseReason.NotReady });
@@ -140,10 +149,10 @@ export class Exchanges {
       }
       ctx.stats.budget.overdue++;
     }
-    const next: Exchange = { role: 'resp', peer: m.from, addr: from, xfer: m.xfer, state: 'receiving', started: ctx.clock.now(), tries: 0 };
+    const next: Exchange = { role: 'resp', peer: m.from, addr: from, xfer: m.xfer, challenge: fresh32(), state: 'receiving', started: ctx.clock.now(), tries: 0 };
     this.current = next;
     ctx.budget.exchangeBegan();
-    ctx.send(from, { type: MsgType.Accept, xfer: m.xfer });
+    ctx.send(from, { type: MsgType.Accept, xfer: m.xfer, challenge: next.challenge });
     this.watchdog(next);
     this.needLoop(next);
   }
@@ -151,14 +160,15 @@ export class Exchanges {
   onCommit(m: In<MsgType.Commit>, from: string): void {
     const ctx = this.ctx;
     const ex = this.current;
-    if (ex && ex.role === 'resp' && ex.peer === m.from && ex.xfer === m.xfer && ex.state === 'replying') {
+    if (ex && ex.role === 'resp' && ex.peer === m.from && ex.xfer === m.xfer && ex.challenge === m.challenge && ex.state === 'replying') {
       ctx.deliver(makeAverage(ex.peer, ex.own!.params, ex.peerParams!, ex.weight!));
-      this.lastCommitted = { peer: ex.peer, xfer: ex.xfer };
+      this.lastCommitted = { peer: ex.peer, xfer: ex.xfer, challenge: ex.challenge };
       ctx.send(from, { type: MsgType.CommitAck, xfer: m.xfer });
       this.end(true);
       return;
     }
-    if (this.lastCommitted && this.lastCommitted.peer === m.from && this.lastCommitted.xfer === m.xfer) {
+    const last = this.lastCommitted;
+    if (last && last.peer === m.from && last.xfer === m.xfer && last.challenge === m.challenge) {
       ctx.send(from, { type: MsgType.CommitAck, xfer: m.xfer }); // our ack was lost; the blend is already ours
     }
   }
@@ -168,7 +178,7 @@ export class Exchanges {
   onChunk(m: In<MsgType.Chunk>, from: string): void {
     const ctx = this.ctx;
     const ex = this.current;
-    const want = ex && ex.xfer === m.xfer && ex.peer === m.from &&
+    const want = ex && ex.xfer === m.xfer && ex.challenge === m.challenge && ex.peer === m.from &&
       ((ex.role === 'resp' && m.dir === 0 && ex.state === 'receiving') || (ex.role === 'init' && m.dir === 1 && ex.state === 'pushing'));
     if (!ex || !want) return void ctx.stats.dropped.unexpected++;
     if (metaProblem(m.meta, ctx.fingerprint, ctx.paramCount, ctx.preset.chunkBytes)) return void ctx.stats.dropped.unexpected++;

@@ -67,6 +67,8 @@ export class GossipNode {
   /** The blend poll() hands out next. */
   private pending: Blend | null = null;
   private snapshotSeq = 1;
+  private sameIdLogged = false;
+  private missedForNoPeer = false;
 
   constructor(opts: GossipNodeOptions) {
     if (!opts.id || Buffer.byteLength(opts.id) > MAX_ID_BYTES) throw new Error(`gossip id "${opts.id}" must be 1-${MAX_ID_BYTES} bytes`);
@@ -95,6 +97,14 @@ export class GossipNode {
     this.membership = new Membership(opts.id, seeds, this.preset, this.clock, this.random,
       (addr, m) => this.send(addr, m), (fn, ms) => this.timer(fn, ms), this.log);
     this.membership.onGone = (id) => this.peerGone(id);
+    // Proving an address costs a round trip more than the old first contact did: a scheduled
+    // exchange that found nobody yet is made up as soon as the first peer is proven, instead of
+    // waiting out a whole interval.
+    this.membership.onJoin = () => {
+      if (!this.missedForNoPeer) return;
+      this.missedForNoPeer = false;
+      this.timer(() => void this.startExchange(), 0);
+    };
     this.pacer = new Pacer({
       pacing: this.preset,
       now: () => this.clock.now(),
@@ -266,19 +276,35 @@ export class GossipNode {
     this.transport.send(addr, sealed);
   }
 
-  /** false if the datagram did not authenticate (its cost is not gossip's; see start). */
+  /** false if the datagram did not authenticate, or came from an address not yet proven (a replay
+   * may): its cost is not gossip's (see start). */
   private receive(d: Uint8Array, from: string): boolean {
     if (!this.running) return true;
-    const plain = this.open(d, from);
-    if (!plain) return false;
+    const opened = this.open(d, from);
+    if (!opened) return false;
     const s = this.counts;
-    const m = decode(plain, this.maxDatagram);
+    const m = decode(opened.plain, this.maxDatagram);
     if (!m) {
       s.dropped.decode++;
       return true;
     }
-    if (m.from === this.id) return true; // our own datagram echoed back (a seed list that includes us)
-    if (m.type !== MsgType.Leave) this.membership.noteDirect(m.from, m.incarnation, from);
+    if (m.from === this.id) {
+      // our own datagram echoed back (a seed list that includes us), or another board given our id
+      if (!opened.epoch.equals(this.sealer.prefix) && !this.sameIdLogged) {
+        this.sameIdLogged = true;
+        this.log(`another board at ${from} uses our id "${this.id}": ids must be unique, and we ignore each other`);
+      }
+      return true;
+    }
+    const member = this.membership.noteDirect(m.from, m.incarnation, from) || (m.type === MsgType.Ack && this.membership.proves(m, from));
+    if (!member) {
+      // Not proven at this address: it may be a replay. A Ping is answered (so its sender can prove
+      // us) and an Ack may close a probe we relayed; nothing else acts until the address is proven.
+      if (m.type === MsgType.Ping) this.membership.answerStranger(m, from);
+      else if (m.type === MsgType.Ack) this.membership.relayedAck(m, from);
+      else s.dropped.stranger++;
+      return false;
+    }
     switch (m.type) {
       case MsgType.Ping:
       case MsgType.Ack:
@@ -322,7 +348,8 @@ export class GossipNode {
   }
 
   /** The authenticated plaintext of a datagram, or null (counted) for anything else. */
-  private open(d: Uint8Array, from: string): Buffer | null {
+  /** The plaintext and the sender's nonce epoch of an authenticated datagram, or null. */
+  private open(d: Uint8Array, from: string): { plain: Buffer; epoch: Buffer } | null {
     const s = this.counts;
     s.datagramsReceived++;
     s.bytesReceived += d.length;
@@ -342,7 +369,7 @@ export class GossipNode {
       return null;
     }
     this.shedder.passed(from);
-    return r.plain;
+    return r;
   }
 
   private onNeed(m: Msg & { type: MsgType.Need }): void {
@@ -363,7 +390,7 @@ export class GossipNode {
 
   private sendChunk(f: Flow, index: number, resent: boolean): void {
     if (resent) this.counts.chunksResent++;
-    this.send(f.addr, { type: MsgType.Chunk, xfer: f.xfer, dir: f.dir, meta: f.out.snap.meta, index, payload: chunkPayload(f.out.snap, index) });
+    this.send(f.addr, { type: MsgType.Chunk, xfer: f.xfer, challenge: f.challenge, dir: f.dir, meta: f.out.snap.meta, index, payload: chunkPayload(f.out.snap, index) });
   }
 
   // ---------------------------------------------------------------- starting exchanges
@@ -372,7 +399,7 @@ export class GossipNode {
     const iv = this.preset.exchangeIntervalMs;
     this.timer(() => {
       this.scheduleExchange();
-      this.startExchange();
+      if (!this.startExchange() && this.membership.alive().length === 0) this.missedForNoPeer = true;
     }, iv * (0.5 + this.random()));
   }
 

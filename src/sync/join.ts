@@ -1,5 +1,6 @@
 // Joining: a board without a model pulls a full one from a peer (Propose with mode Pull) before
 // it averages, and every board serves such pulls (at most MAX_SERVES at once).
+import { fresh32 } from './exchange';
 import { makeAdopt } from './averaging';
 import { maybeReport, sendNeed, type NodeContext } from './context';
 import { Mode, MsgType, RefuseReason, type Msg } from './messages';
@@ -70,7 +71,7 @@ export class Joins {
     const flows: Flow[] = [];
     for (const [k, sv] of this.serves) {
       if (now > sv.expires) this.serves.delete(k);
-      else flows.push({ addr: sv.addr, xfer: sv.xfer, dir: 1, out: sv.out });
+      else flows.push({ addr: sv.addr, xfer: sv.xfer, challenge: 0, dir: 1, out: sv.out });
     }
     return flows;
   }
@@ -102,7 +103,7 @@ export class Joins {
       const live = ctx.membership.alive();
       if (live.length) {
         const peer = live[Math.floor(ctx.random() * live.length)];
-        this.pull = { peer: peer.id, addr: peer.addr, xfer: (ctx.random() * 0x100000000) >>> 0, accepted: false, started: now, tries: 1 };
+        this.pull = { peer: peer.id, addr: peer.addr, xfer: fresh32(), accepted: false, started: now, tries: 1 };
         ctx.send(peer.addr, { type: MsgType.Propose, xfer: this.pull.xfer, mode: Mode.Pull, fingerprint: ctx.fingerprint, paramCount: ctx.paramCount });
       }
     }
@@ -147,12 +148,12 @@ export class Joins {
   onPullRequest(m: In<MsgType.Propose>, from: string): void {
     const ctx = this.ctx;
     const key = `${m.from}/${m.xfer}`;
-    if (this.serves.has(key)) return ctx.send(from, { type: MsgType.Accept, xfer: m.xfer });
+    if (this.serves.has(key)) return ctx.send(from, { type: MsgType.Accept, xfer: m.xfer, challenge: 0 });
     if (!this.hasModel) return ctx.send(from, { type: MsgType.Refuse, xfer: m.xfer, reason: RefuseReason.NotReady });
     if (this.serves.size >= MAX_SERVES) return ctx.send(from, { type: MsgType.Refuse, xfer: m.xfer, reason: RefuseReason.Busy });
     const out = ctx.outgoing(ctx.snapshot());
     this.serves.set(key, { peer: m.from, addr: from, xfer: m.xfer, out, expires: ctx.clock.now() + ctx.preset.transferTimeoutMs });
-    ctx.send(from, { type: MsgType.Accept, xfer: m.xfer });
+    ctx.send(from, { type: MsgType.Accept, xfer: m.xfer, challenge: 0 });
     ctx.pacer.kick();
   }
 

@@ -2,6 +2,9 @@
 // then the fixed header of the type, all big-endian. The type list is append-only: a number once
 // used keeps its meaning, and an unknown type is dropped (counted), so older boards ignore newer
 // messages. decode() never throws: it returns null for anything malformed.
+// Wire version 2 (crypto.ts WIRE_VERSION) added the responder's challenge to Accept, Chunk and
+// Commit: an exchange is bound to a fresh value of each side (the initiator's xfer, the
+// responder's challenge), so traffic recorded before a board restarted cannot drive it.
 import { SEAL_OVERHEAD } from './crypto';
 
 export const MAX_DATAGRAM = 1200;
@@ -92,11 +95,11 @@ export type Msg =
   | (Base & { type: MsgType.PingReq; seq: number; target: string; targetAddr: string })
   | (Base & { type: MsgType.IndirectAck; seq: number; target: string })
   | (Base & { type: MsgType.Propose; xfer: number; mode: Mode; fingerprint: number; paramCount: number })
-  | (Base & { type: MsgType.Accept; xfer: number })
+  | (Base & { type: MsgType.Accept; xfer: number; challenge: number })
   | (Base & { type: MsgType.Refuse; xfer: number; reason: RefuseReason })
-  | (Base & { type: MsgType.Chunk; xfer: number; dir: number; meta: SnapshotMeta; index: number; payload: Uint8Array })
+  | (Base & { type: MsgType.Chunk; xfer: number; challenge: number; dir: number; meta: SnapshotMeta; index: number; payload: Uint8Array })
   | (Base & { type: MsgType.Need; xfer: number; dir: number; have: number; ranges: [number, number][] })
-  | (Base & { type: MsgType.Commit; xfer: number })
+  | (Base & { type: MsgType.Commit; xfer: number; challenge: number })
   | (Base & { type: MsgType.CommitAck; xfer: number })
   | (Base & { type: MsgType.Abort; xfer: number })
   | (Base & { type: MsgType.Leave });
@@ -177,13 +180,17 @@ function readUpdates(r: Reader): MemberUpdate[] {
   const out: MemberUpdate[] = [];
   for (let i = 0; i < n; i++) {
     const id = r.str(MAX_ID_BYTES), addr = r.str(MAX_ADDR_BYTES), state = r.u8(), incarnation = r.u32();
-    if (state > MemberState.Left || !id) throw new Short();
+    // 0xffffffff has no successor: a board told it is dead there could never refute (M2)
+    if (state > MemberState.Left || !id || incarnation >= MAX_INCARNATION) throw new Short();
     out.push({ id, addr, state, incarnation });
   }
   return out;
 }
 
-export const CHUNK_HEADER_MAX = 1 + 1 + MAX_ID_BYTES + 4 + 4 + 1 + 4 + 4 + 4 + 1 + 8 + 2 + 4 + 2;
+/** Incarnations stay below this: a refutation must always be able to go one higher. */
+export const MAX_INCARNATION = 0xffffffff;
+
+export const CHUNK_HEADER_MAX = 1 + 1 + MAX_ID_BYTES + 4 + 4 + 4 + 1 + 4 + 4 + 4 + 1 + 8 + 2 + 4 + 2;
 /** The widest chunk payload a sealed datagram can carry (a multiple of 4). */
 export const MAX_CHUNK_BYTES = (MAX_UDP_PAYLOAD - SEAL_OVERHEAD - CHUNK_HEADER_MAX) & ~3;
 
@@ -220,7 +227,7 @@ export function encode(m: Msg, maxDatagram = MAX_DATAGRAM): Buffer {
       break;
     case MsgType.Chunk: {
       const x = m.meta;
-      w.u32(m.xfer).u8(m.dir).u32(x.snapshotId).u32(x.fingerprint).u32(x.paramCount).u8(x.encoding)
+      w.u32(m.xfer).u32(m.challenge).u8(m.dir).u32(x.snapshotId).u32(x.fingerprint).u32(x.paramCount).u8(x.encoding)
         .f64(x.samplesSeen).u16(x.chunkCount);
       if (wide) w.u32(chunkBytesOf(x));
       w.u16(m.index).bytes(m.payload);
@@ -235,6 +242,8 @@ export function encode(m: Msg, maxDatagram = MAX_DATAGRAM): Buffer {
     }
     case MsgType.Accept:
     case MsgType.Commit:
+      w.u32(m.xfer).u32(m.challenge);
+      break;
     case MsgType.CommitAck:
     case MsgType.Abort:
       w.u32(m.xfer);
@@ -251,6 +260,7 @@ function decodeOrThrow(b: Buffer): Msg {
   const from = r.str(MAX_ID_BYTES);
   if (!from) throw new Short();
   const incarnation = r.u32();
+  if (incarnation >= MAX_INCARNATION) throw new Short();
   const base = { from, incarnation };
   let m: Msg;
   switch (type) {
@@ -275,7 +285,7 @@ function decodeOrThrow(b: Buffer): Msg {
       break;
     case MsgType.Chunk:
     case MsgType.WideChunk: {
-      const xfer = r.u32(), dir = r.u8();
+      const xfer = r.u32(), challenge = r.u32(), dir = r.u8();
       const meta: SnapshotMeta = {
         snapshotId: r.u32(), fingerprint: r.u32(), paramCount: r.u32(), encoding: r.u8(), samplesSeen: r.f64(), chunkCount: r.u16(),
       };
@@ -288,7 +298,7 @@ function decodeOrThrow(b: Buffer): Msg {
       if (dir > 1 || (meta.encoding !== Encoding.F32 && meta.encoding !== Encoding.F16)) throw new Short();
       if (!(index < meta.chunkCount) || payload.length === 0 || payload.length > chunkBytesOf(meta)) throw new Short();
       if (!Number.isFinite(meta.samplesSeen) || meta.samplesSeen < 0) throw new Short();
-      m = { ...base, type: MsgType.Chunk, xfer, dir, meta, index, payload };
+      m = { ...base, type: MsgType.Chunk, xfer, challenge, dir, meta, index, payload };
       break;
     }
     case MsgType.Need: {
@@ -301,6 +311,8 @@ function decodeOrThrow(b: Buffer): Msg {
     }
     case MsgType.Accept:
     case MsgType.Commit:
+      m = { ...base, type, xfer: r.u32(), challenge: r.u32() };
+      break;
     case MsgType.CommitAck:
     case MsgType.Abort:
       m = { ...base, type, xfer: r.u32() };

@@ -205,6 +205,8 @@ export class Outgoing {
 export interface Flow {
   addr: string;
   xfer: number;
+  /** The responder's challenge the chunks carry (0 for a pull, which the puller's xfer binds). */
+  challenge: number;
   dir: number;
   out: Outgoing;
 }

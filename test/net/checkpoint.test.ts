@@ -38,7 +38,8 @@ test('save/load round-trips every field and every bit', () => {
       const { params: _p, velocity: _v, ...rest } = s;
       const { params: _bp, velocity: _bv, ...backRest } = back;
       assert.deepEqual(backRest, rest);
-      assert.deepEqual(fs.readdirSync(dir), ['checkpoint.vct'], 'no temporary file left behind');
+      // a seed drawn twice saves twice into one directory, which keeps the previous generation too
+      assert.deepEqual(fs.readdirSync(dir).filter((f) => f !== 'checkpoint.prev.vct'), ['checkpoint.vct'], 'no temporary file left behind');
     }),
     { numRuns: 8 },
   );

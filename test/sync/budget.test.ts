@@ -3,6 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { WIRE_VERSION } from '../../src/sync/crypto';
 import { FAST, mulberry32 } from './harness';
 import { Encoding, GossipNode, MemoryNetwork, VirtualClock, applyBlend, type GossipPreset } from '../../src/sync/index';
 import { CHUNK_BYTES } from '../../src/sync/messages';
@@ -103,7 +104,7 @@ test('a flood of unauthenticated datagrams does not spend the budget: averaging 
   for (let k = 0; k < 40; k++) {
     for (let j = 0; j < 1000; j++) {
       junk.writeUInt32BE(k * 1000 + j, 20);
-      junk[0] = 1; // the wire version: each one goes as far as the AEAD
+      junk[0] = WIRE_VERSION; // each one goes as far as the AEAD
       a.t.handler!(junk, `10.9.${(j % 4000) >> 8}.${j & 255}:${9000 + (k % 4)}`);
     }
     c.run(10);

@@ -14,21 +14,24 @@ import { Encoding } from '../../src/sync/messages';
 const id = fc.string({ minLength: 1, maxLength: 12 }).filter((s) => Buffer.byteLength(s) <= MAX_ID_BYTES);
 const u32 = fc.integer({ min: 0, max: 0xffffffff });
 const u16 = fc.integer({ min: 0, max: 0xffff });
-const update = fc.record({ id, addr: fc.constantFrom('10.0.0.1:7000', '[::1]:9', 'h:1'), state: fc.integer({ min: 0, max: 3 }), incarnation: u32 });
+// 0xffffffff is refused on decode: it would leave no higher incarnation to refute with
+const inc = fc.integer({ min: 0, max: 0xfffffffe });
+const update = fc.record({ id, addr: fc.constantFrom('10.0.0.1:7000', '[::1]:9', 'h:1'), state: fc.integer({ min: 0, max: 3 }), incarnation: inc });
 
 const msg: fc.Arbitrary<Msg> = fc.oneof(
-  fc.record({ type: fc.constantFrom(MsgType.Ping, MsgType.Ack), from: id, incarnation: u32, seq: u32, updates: fc.array(update, { maxLength: 6 }) }),
-  fc.record({ type: fc.constant(MsgType.PingReq), from: id, incarnation: u32, seq: u32, target: id, targetAddr: fc.constant('1.2.3.4:5') }),
-  fc.record({ type: fc.constant(MsgType.Propose), from: id, incarnation: u32, xfer: u32, mode: fc.constantFrom(1, 2), fingerprint: u32, paramCount: u32 }),
-  fc.record({ type: fc.constantFrom(MsgType.Accept, MsgType.Commit, MsgType.CommitAck, MsgType.Abort), from: id, incarnation: u32, xfer: u32 }),
+  fc.record({ type: fc.constantFrom(MsgType.Ping, MsgType.Ack), from: id, incarnation: inc, seq: u32, updates: fc.array(update, { maxLength: 6 }) }),
+  fc.record({ type: fc.constant(MsgType.PingReq), from: id, incarnation: inc, seq: u32, target: id, targetAddr: fc.constant('1.2.3.4:5') }),
+  fc.record({ type: fc.constant(MsgType.Propose), from: id, incarnation: inc, xfer: u32, mode: fc.constantFrom(1, 2), fingerprint: u32, paramCount: u32 }),
+  fc.record({ type: fc.constantFrom(MsgType.Accept, MsgType.Commit), from: id, incarnation: inc, xfer: u32, challenge: u32 }),
+  fc.record({ type: fc.constantFrom(MsgType.CommitAck, MsgType.Abort), from: id, incarnation: inc, xfer: u32 }),
   fc.record({
-    type: fc.constant(MsgType.Chunk), from: id, incarnation: u32, xfer: u32, dir: fc.constantFrom(0, 1),
+    type: fc.constant(MsgType.Chunk), from: id, incarnation: inc, xfer: u32, challenge: u32, dir: fc.constantFrom(0, 1),
     meta: fc.record({ snapshotId: u32, fingerprint: u32, paramCount: u32, encoding: fc.constantFrom(1, 2), samplesSeen: fc.nat(), chunkCount: fc.integer({ min: 1000, max: 0xffff }) }),
     index: fc.integer({ min: 0, max: 999 }),
     payload: fc.uint8Array({ minLength: 1, maxLength: CHUNK_BYTES }),
   }),
-  fc.record({ type: fc.constant(MsgType.Need), from: id, incarnation: u32, xfer: u32, dir: fc.constantFrom(0, 1), have: u16, ranges: fc.array(fc.tuple(u16, u16), { maxLength: 40 }) }),
-  fc.record({ type: fc.constant(MsgType.Leave), from: id, incarnation: u32 }),
+  fc.record({ type: fc.constant(MsgType.Need), from: id, incarnation: inc, xfer: u32, dir: fc.constantFrom(0, 1), have: u16, ranges: fc.array(fc.tuple(u16, u16), { maxLength: 40 }) }),
+  fc.record({ type: fc.constant(MsgType.Leave), from: id, incarnation: inc }),
 ) as fc.Arbitrary<Msg>;
 
 test('every message round-trips through the codec and fits a datagram once sealed', () => {
@@ -47,7 +50,7 @@ test('every message round-trips through the codec and fits a datagram once seale
 
 test('a chunk with the longest id and a full payload still fits 1200 bytes after sealing', () => {
   const m: Msg = {
-    type: MsgType.Chunk, from: 'x'.repeat(MAX_ID_BYTES), incarnation: 1, xfer: 1, dir: 0,
+    type: MsgType.Chunk, from: 'x'.repeat(MAX_ID_BYTES), incarnation: 1, xfer: 1, challenge: 0xffffffff, dir: 0,
     meta: { snapshotId: 1, fingerprint: 2, paramCount: 3, encoding: 1, samplesSeen: 1e12, chunkCount: 0xffff }, index: 0xfffe, payload: new Uint8Array(CHUNK_BYTES),
   };
   const sealed = new Sealer(randomBytes(32), 'c', 'x').seal(encode(m));

@@ -12,7 +12,7 @@ import { PRESETS, resolvePreset } from '../../src/sync/config';
 
 const plain = (x: Msg | null) => (x && 'payload' in x ? { ...x, payload: [...x.payload] } : x);
 const chunk = (chunkBytes: number | undefined, payloadBytes: number): Msg => ({
-  type: MsgType.Chunk, from: 'a'.repeat(48), incarnation: 7, xfer: 9, dir: 1, index: 0,
+  type: MsgType.Chunk, from: 'a'.repeat(48), incarnation: 7, xfer: 9, challenge: 11, dir: 1, index: 0,
   meta: { snapshotId: 1, fingerprint: 2, paramCount: 3, encoding: 1, samplesSeen: 5, chunkCount: 4, ...(chunkBytes === undefined ? {} : { chunkBytes }) },
   payload: new Uint8Array(payloadBytes).fill(3),
 });
@@ -32,7 +32,7 @@ test('a wide chunk round-trips as type 14 with its size; a plain one stays type 
 
 test('a wide chunk is refused when it claims an impossible size or carries more than it claims, or exceeds the receiver limit', () => {
   const good = encode(chunk(4000, 4000), datagramLimit(4000));
-  const at = 1 + 1 + 48 + 4 + 4 + 1 + 4 + 4 + 4 + 1 + 8 + 2; // the chunkBytes field
+  const at = 1 + 1 + 48 + 4 + 4 + 4 + 1 + 4 + 4 + 4 + 1 + 8 + 2; // the chunkBytes field (after xfer, challenge, dir, ...)
   for (const bad of [4002, CHUNK_BYTES, 0, MAX_CHUNK_BYTES + 4, 3996]) {
     const b = Buffer.from(good);
     b.writeUInt32BE(bad, at);

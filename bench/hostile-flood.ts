@@ -1,0 +1,198 @@
+// The hostile run of issue 12: the default job (`vctrain train`) while a process on the same
+// machine, without taking part in the cluster, sends at least --datagrams datagrams at every
+// board's port: random bytes, and truncated, replayed and bit-flipped copies of genuine sealed
+// traffic (recorded from two nodes that ran under the cluster's key before: what a LAN sniffer
+// holds). Loopback only, bounded in count and rate.
+//
+//   node --import tsx bench/hostile-flood.ts [--datagrams 100000] [--rate 4000] [--results bench/results] [-- TRAIN FLAGS]
+//
+// Reports the consensus accuracy, how many hostile datagrams were accepted (a reply of the
+// exchange kinds to the flooder, a blend or a member from the recorded ids), each board's drop
+// counters by reason and its gossip CPU share. The script reads the run's key only to record
+// the "earlier" traffic and to read the boards' replies; the flood itself is sent as recorded.
+import { spawn } from 'node:child_process';
+import * as dgram from 'node:dgram';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { randomBytes, randomInt } from 'node:crypto';
+import { ARCH_FINGERPRINT, PARAM_COUNT } from '../src/net/spec';
+import { initParams } from '../src/net/lenet';
+import { GossipNode, UdpTransport, loadKeyFile } from '../src/sync/index';
+import { Opener } from '../src/sync/crypto';
+import { decode } from '../src/sync/messages';
+import type { MessageHandler, Transport } from '../src/sync/transport';
+
+const argv = process.argv.slice(2);
+const dash = argv.indexOf('--');
+const own = dash >= 0 ? argv.slice(0, dash) : argv;
+const trainFlags = dash >= 0 ? argv.slice(dash + 1) : [];
+const flag = (name: string, dflt: string) => {
+  const i = own.indexOf(`--${name}`);
+  return i >= 0 ? own[i + 1] : dflt;
+};
+// --datagrams 0 runs the same job without the flood: the peer to compare with
+const TOTAL = Number(flag('datagrams', '100000'));
+const RATE = Number(flag('rate', '4000'));
+const RESULTS = flag('results', path.join(__dirname, 'results'));
+const EXCHANGE_KINDS = new Set([6, 8, 9, 10, 11]); // Accept, Chunk, Need, Commit, CommitAck
+const KIND_NAMES = ['random', 'truncated', 'replayed', 'bit-flipped'] as const;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Keeps a copy of every datagram it sends: the recording. */
+class Recorder implements Transport {
+  constructor(private readonly inner: UdpTransport, readonly log: Buffer[]) {}
+  get address(): string { return this.inner.address; }
+  send(to: string, d: Uint8Array): void {
+    this.log.push(Buffer.from(d));
+    this.inner.send(to, d);
+  }
+  onMessage(h: MessageHandler): void { this.inner.onMessage(h); }
+  close(): Promise<void> { return this.inner.close(); }
+}
+
+async function record(key: Buffer): Promise<Buffer[]> {
+  const log: Buffer[] = [];
+  const ts = await Promise.all([0, 1].map(() => UdpTransport.open({ host: '127.0.0.1', port: 0 })));
+  const params = [initParams(1), initParams(2)];
+  const nodes = ts.map((t, i) => new GossipNode({
+    transport: new Recorder(t, log), key, cluster: 'vctrain', id: `rec-${i}`, seeds: [ts[1 - i].address], preset: 'local',
+    tune: { exchangeIntervalMs: 1e9, cpuBudget: 0 }, fingerprint: ARCH_FINGERPRINT, paramCount: PARAM_COUNT,
+    getSnapshot: () => ({ params: params[i], samplesSeen: 1000 }),
+  }));
+  for (const n of nodes) n.start();
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline && log.length < 600) {
+    if (!nodes[0].busy && nodes[0].members().length) nodes[0].exchangeNow();
+    await sleep(50);
+    for (const n of nodes) n.poll();
+  }
+  for (const n of nodes) await n.stop();
+  for (const t of ts) await t.close();
+  if (log.length < 100) throw new Error(`recorded only ${log.length} datagrams`);
+  return log;
+}
+
+function hostile(kind: number, rec: Buffer[]): Buffer {
+  const r = rec[randomInt(rec.length)];
+  switch (KIND_NAMES[kind]) {
+    case 'random': {
+      const d = randomBytes(1 + randomInt(1200));
+      if (randomInt(2)) d[0] = 2; // half carry the wire version, so they reach the AEAD
+      return d;
+    }
+    case 'truncated': return Buffer.from(r.subarray(0, randomInt(1, r.length)));
+    case 'replayed': return r;
+    default: {
+      const d = Buffer.from(r);
+      const bit = randomInt(d.length * 8);
+      d[bit >> 3] ^= 1 << (bit & 7);
+      return d;
+    }
+  }
+}
+
+async function main(): Promise<void> {
+  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'vct-hostile-'));
+  const bin = path.join(__dirname, '..', 'bin', 'vctrain.cjs');
+  const trainArgs = ['train', '--out', out, '--json', ...trainFlags];
+  const load0 = os.loadavg();
+  const t0 = Date.now();
+  const child = spawn(process.execPath, [bin, ...trainArgs], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let stdout = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+  const exited = new Promise<number>((r) => child.on('close', (c) => r(c ?? -1)));
+
+  // the boards' ports, from their start events
+  const wi = trainFlags.indexOf('--workers');
+  const workers = wi >= 0 ? Number(trainFlags[wi + 1]) : 4;
+  const ports: string[] = [];
+  while (ports.length < workers) {
+    await sleep(200);
+    ports.length = 0;
+    for (let i = 0; i < workers; i++) {
+      const f = path.join(out, `board-${i}`, 'board.log.jsonl');
+      if (!fs.existsSync(f)) continue;
+      const start = fs.readFileSync(f, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)).find((e) => e.event === 'start');
+      if (start) ports.push(start.listen);
+    }
+    if (child.exitCode !== null) throw new Error('train ended before every board started');
+  }
+  const key = loadKeyFile(path.join(out, 'cluster.key'));
+  const rec = await record(key);
+  process.stderr.write(`hostile-flood: boards at ${ports.join(', ')}; ${rec.length} recorded datagrams; flooding ${TOTAL} at ${RATE}/s\n`);
+
+  const sock = dgram.createSocket('udp4');
+  await new Promise<void>((r) => sock.bind(0, '127.0.0.1', () => r()));
+  const opener = new Opener(key, 'vctrain');
+  const replies: Record<string, number> = {};
+  let exchangeReplies = 0;
+  sock.on('message', (d) => {
+    const o = opener.open(d);
+    const m = o.ok ? decode(o.plain) : null;
+    const k = m ? String(m.type) : 'unreadable';
+    replies[k] = (replies[k] ?? 0) + 1;
+    if (m && EXCHANGE_KINDS.has(m.type)) exchangeReplies++;
+  });
+  const sentByKind = [0, 0, 0, 0];
+  const tFlood = Date.now();
+  let sent = 0;
+  while (sent < TOTAL && child.exitCode === null) {
+    // one 10 ms slice at a time, so the rate holds without a busy loop
+    const due = Math.min(TOTAL, Math.floor(((Date.now() - tFlood) / 1000) * RATE));
+    while (sent < due) {
+      // every board gets every kind: the kind changes once per round over the boards
+      const kind = Math.floor(sent / ports.length) % 4;
+      const port = ports[sent % ports.length];
+      const [host, p] = [port.slice(0, port.lastIndexOf(':')), Number(port.slice(port.lastIndexOf(':') + 1))];
+      sock.send(hostile(kind, rec), p, host);
+      sentByKind[kind]++;
+      sent++;
+    }
+    await sleep(10);
+  }
+  const floodSeconds = (Date.now() - tFlood) / 1000;
+  const code = await exited;
+  sock.close();
+  const wall = (Date.now() - t0) / 1000;
+  const load1 = os.loadavg();
+
+  const summary = JSON.parse(stdout.trim().split('\n').pop() ?? '{}') as { testAccuracy?: number; workers?: number; epochs?: number };
+  const boards = [];
+  let recordedIdsSeen = 0;
+  for (let i = 0; i < workers; i++) {
+    const events = fs.readFileSync(path.join(out, `board-${i}`, 'board.log.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+    const last = [...events].reverse().find((e) => e.dropped);
+    recordedIdsSeen += events.filter((e) => (e.event === 'log' && /rec-\d/.test(e.message)) || (e.event === 'blend' && /^rec-/.test(e.peer))).length;
+    boards.push({ board: i, averages: last?.averages, cpuShare: last?.cpuShare, dropped: last?.dropped });
+  }
+  const accepted = exchangeReplies + recordedIdsSeen;
+  const lines = [
+    '# Hostile flood during the default job',
+    '',
+    `Command: \`node --import tsx bench/hostile-flood.ts --datagrams ${TOTAL} --rate ${RATE}${trainFlags.length ? ` -- ${trainFlags.join(' ')}` : ''}\``,
+    `(runs \`vctrain ${trainArgs.slice(0, 1).concat(trainArgs.slice(3)).join(' ')}\`), ${new Date().toISOString()}, load average ${load0.map((v) => v.toFixed(1)).join(' ')} at the start, ${load1.map((v) => v.toFixed(1)).join(' ')} at the end, ${os.cpus().length} CPUs.`,
+    '',
+    `- train exit code ${code}; consensus test accuracy ${summary.testAccuracy !== undefined ? (summary.testAccuracy * 100).toFixed(2) + '%' : 'none'}; ${summary.workers} boards, ${summary.epochs} epochs, ${wall.toFixed(0)} s`,
+    `- hostile datagrams sent: ${sent} in ${floodSeconds.toFixed(0)} s (${KIND_NAMES.map((k, i) => `${k} ${sentByKind[i]}`).join(', ')}), from one socket at 127.0.0.1, round robin over every board`,
+    `- recorded traffic: ${rec.length} datagrams of two nodes (rec-0, rec-1) that ran an exchange under the cluster key before the flood`,
+    `- accepted: ${accepted} (replies of the exchange kinds to the flooder: ${exchangeReplies}; log lines or blends naming a recorded id: ${recordedIdsSeen})`,
+    `- replies to the flooder by message type: ${JSON.stringify(replies)} (2 = Ack, 1 = Ping: a replayed Ping is answered, and its address challenged)`,
+    '',
+    '| board | averages | gossip CPU share | dropped by reason |',
+    '|---|---|---|---|',
+    ...boards.map((b) => `| ${b.board} | ${b.averages} | ${b.cpuShare !== undefined ? (b.cpuShare * 100).toFixed(2) + '%' : '?'} | ${JSON.stringify(b.dropped)} |`),
+    '',
+  ];
+  const text = lines.join('\n');
+  process.stdout.write(text);
+  fs.mkdirSync(RESULTS, { recursive: true });
+  fs.writeFileSync(path.join(RESULTS, TOTAL ? 'hostile-flood.md' : 'hostile-flood-baseline.md'), text);
+  fs.rmSync(out, { recursive: true, force: true });
+}
+
+main().catch((e) => {
+  process.stderr.write(`hostile-flood: ${(e as Error).stack ?? e}\n`);
+  process.exit(1);
+});
