@@ -276,8 +276,9 @@ export class GossipNode {
     this.transport.send(addr, sealed);
   }
 
-  /** false if the datagram did not authenticate, or came from an address not yet proven (a replay
-   * may): its cost is not gossip's (see start). */
+  /** false if the datagram did not authenticate: its cost is not gossip's (see start). An
+   * authenticated datagram from an address not yet proven (a first contact, or a replay to a
+   * restarted board) is charged; the progress guarantee keeps such a flood from starving averages. */
   private receive(d: Uint8Array, from: string): boolean {
     if (!this.running) return true;
     const opened = this.open(d, from);
@@ -303,7 +304,7 @@ export class GossipNode {
       if (m.type === MsgType.Ping) this.membership.answerStranger(m, from);
       else if (m.type === MsgType.Ack) this.membership.relayedAck(m, from);
       else s.dropped.stranger++;
-      return false;
+      return true;
     }
     switch (m.type) {
       case MsgType.Ping:
