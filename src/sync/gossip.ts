@@ -9,9 +9,8 @@
 //
 // A lost reply, a dead peer or a timeout at any point before Commit means no averaging on either
 // side; nothing is ever applied from a partial snapshot. Once B has sent its reply it waits for
-// Commit past its own timeout, long enough for all of A's retries (see watchdog). (Two generals: if
-// every Commit retry is lost, A has averaged and B has not; with 10 retries that needs 10 losses in
-// a row.)
+// Commit past its own timeout, long enough for all of A's retries (two generals: if all 10 Commit
+// retries are lost, A has averaged and B has not).
 // A board is busy from Propose/Accept until its blend has been applied, so exchanges never
 // overlap and each blend is computed from the snapshot actually sent.
 //
@@ -19,15 +18,16 @@
 // trainer a ready Blend (or null) between steps. A joiner with needsModel first pulls a full model
 // from a peer (Propose with mode Pull) and poll() returns it as an 'adopt' Blend.
 //
-// This file is the node's wiring and its receive path; the parts live beside it: exchange.ts (the
-// state machine above), join.ts (pulls), transfer.ts (chunks and pacing), budget.ts (CPU budget),
-// membership.ts (who is alive).
+// This file is the node's wiring and its dispatch; the parts live beside it: exchange.ts (the state
+// machine above), join.ts (pulls), transfer.ts (chunks and pacing), budget.ts (CPU budget), intake.ts
+// (size, shedding, AEAD), membership.ts (who is alive).
 import type { Blend } from './averaging';
-import { CpuBudget, cpuNow, Shedder } from './budget';
+import { CpuBudget, cpuNow } from './budget';
 import { RealClock, type Clock } from './clock';
 import { resolvePreset, type GossipPreset } from './config';
 import { emptyStats, type GossipNodeOptions, type GossipStats, type MemberInfo, type NodeContext, type Snapshot } from './context';
 import { Opener, Sealer } from './crypto';
+import { Intake } from './intake';
 import { Exchanges } from './exchange';
 import { Joins } from './join';
 import { datagramLimit, decode, encode, MAX_ID_BYTES, Mode, MsgType, RefuseReason, type Msg, type MsgBody } from './messages';
@@ -48,7 +48,7 @@ export class GossipNode {
   private readonly random: () => number;
   private readonly log: (line: string) => void;
   private readonly sealer: Sealer;
-  private readonly opener: Opener;
+  private readonly intake: Intake;
   private readonly membership: Membership;
   private readonly fingerprint: number;
   private readonly paramCount: number;
@@ -59,13 +59,11 @@ export class GossipNode {
   private readonly pacer: Pacer;
   private readonly exchanges: Exchanges;
   private readonly joins: Joins;
-  private readonly shedder = new Shedder();
   private readonly timers = new Set<number>();
   private running = false;
   /** When the last blend was made (or the node started): see averageAtLeastEveryMs. */
   private lastAverageAt: number;
-  /** The blend poll() hands out next. */
-  private pending: Blend | null = null;
+  private pending: Blend | null = null; // the blend poll() hands out next
   private snapshotSeq = 1;
   private sameIdLogged = false;
   private missedForNoPeer = false;
@@ -81,11 +79,11 @@ export class GossipNode {
     this.random = opts.random ?? Math.random;
     this.log = opts.log ?? (() => {});
     this.sealer = new Sealer(opts.key, opts.cluster, opts.id);
-    this.opener = new Opener(opts.key, opts.cluster);
     this.paramCount = opts.paramCount;
     this.fingerprint = fingerprintHash(opts.fingerprint, this.paramCount);
     this.maxDatagram = datagramLimit(this.preset.chunkBytes);
     this.counts = emptyStats(opts.id);
+    this.intake = new Intake(new Opener(opts.key, opts.cluster), this.counts, this.maxDatagram, this.clock);
     this.budget = new CpuBudget({
       cpuBudget: this.preset.cpuBudget,
       cpuBudgetFloorCores: this.preset.cpuBudgetFloorCores,
@@ -281,7 +279,7 @@ export class GossipNode {
    * restarted board) is charged; the progress guarantee keeps such a flood from starving averages. */
   private receive(d: Uint8Array, from: string): boolean {
     if (!this.running) return true;
-    const opened = this.open(d, from);
+    const opened = this.intake.open(d, from);
     if (!opened) return false;
     const s = this.counts;
     const m = decode(opened.plain, this.maxDatagram);
@@ -346,31 +344,6 @@ export class GossipNode {
         break;
     }
     return true;
-  }
-
-  /** The authenticated plaintext of a datagram, or null (counted) for anything else. */
-  /** The plaintext and the sender's nonce epoch of an authenticated datagram, or null. */
-  private open(d: Uint8Array, from: string): { plain: Buffer; epoch: Buffer } | null {
-    const s = this.counts;
-    s.datagramsReceived++;
-    s.bytesReceived += d.length;
-    if (d.length > this.maxDatagram) {
-      s.dropped.short++;
-      return null;
-    }
-    const now = this.clock.now();
-    if (this.shedder.shed(from, now)) {
-      s.dropped.shed++;
-      return null;
-    }
-    const r = this.opener.open(d);
-    if (!r.ok) {
-      s.dropped[r.reason]++;
-      if (r.reason !== 'replay') this.shedder.failed(from, now);
-      return null;
-    }
-    this.shedder.passed(from);
-    return r;
   }
 
   private onNeed(m: Msg & { type: MsgType.Need }): void {

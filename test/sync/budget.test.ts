@@ -7,7 +7,7 @@ import { WIRE_VERSION } from '../../src/sync/crypto';
 import { FAST, mulberry32 } from './harness';
 import { Encoding, GossipNode, MemoryNetwork, VirtualClock, applyBlend, type GossipPreset } from '../../src/sync/index';
 import { CHUNK_BYTES } from '../../src/sync/messages';
-import { Shedder } from '../../src/sync/budget';
+import { Shedder } from '../../src/sync/intake';
 import type { MemoryTransport } from '../../src/sync/memory';
 
 interface B {

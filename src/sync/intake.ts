@@ -1,0 +1,79 @@
+// What a datagram meets before anything reads it: the size rule, flood shedding and the AEAD. Its
+// cost is anyone's to impose, so it is kept apart from the protocol (and, by GossipNode, from the
+// CPU budget); every refusal is counted by reason in the node's stats.
+import type { Clock } from './clock';
+import type { GossipStats } from './context';
+import type { Opener } from './crypto';
+
+export class Intake {
+  private readonly shedder = new Shedder();
+
+  constructor(
+    private readonly opener: Opener,
+    private readonly stats: GossipStats,
+    private readonly maxDatagram: number,
+    private readonly clock: Clock,
+  ) {}
+
+  /** The plaintext and the sender's nonce epoch of an authenticated datagram, or null (counted). */
+  open(d: Uint8Array, from: string): { plain: Buffer; epoch: Buffer } | null {
+    const s = this.stats;
+    s.datagramsReceived++;
+    s.bytesReceived += d.length;
+    if (d.length > this.maxDatagram) {
+      s.dropped.short++;
+      return null;
+    }
+    const now = this.clock.now();
+    if (this.shedder.shed(from, now)) {
+      s.dropped.shed++;
+      return null;
+    }
+    const r = this.opener.open(d);
+    if (!r.ok) {
+      s.dropped[r.reason]++;
+      if (r.reason !== 'replay') this.shedder.failed(from, now);
+      return null;
+    }
+    this.shedder.passed(from);
+    return r;
+  }
+}
+
+/** Sheds a flood: a source (host:port) whose datagrams failed authentication `limit` times within
+ * `windowMs` is not opened for `coolMs`, except one datagram in `probeEvery`, so a real peer whose
+ * address a flooder forged recovers with its next good datagram. Bounded: at most `maxSources`
+ * remembered, the oldest forgotten first. */
+export class Shedder {
+  private readonly sources = new Map<string, { fails: number; since: number; until: number; skipped: number }>();
+
+  constructor(
+    private readonly limit = 32,
+    private readonly windowMs = 1000,
+    private readonly coolMs = 5000,
+    private readonly probeEvery = 16,
+    private readonly maxSources = 4096,
+  ) {}
+
+  /** True: drop this datagram unopened. */
+  shed(from: string, now: number): boolean {
+    const s = this.sources.get(from);
+    if (!s || s.until <= now) return false;
+    return ++s.skipped % this.probeEvery !== 0;
+  }
+
+  failed(from: string, now: number): void {
+    let s = this.sources.get(from);
+    if (!s || (s.until <= now && now - s.since > this.windowMs)) {
+      if (!s && this.sources.size >= this.maxSources) this.sources.delete(this.sources.keys().next().value!);
+      s = { fails: 0, since: now, until: 0, skipped: 0 };
+      this.sources.set(from, s);
+    }
+    if (++s.fails >= this.limit) s.until = now + this.coolMs;
+  }
+
+  /** An authenticated datagram from `from`: it is a peer, not (only) a flooder. */
+  passed(from: string): void {
+    if (this.sources.size > 0) this.sources.delete(from);
+  }
+}
