@@ -118,12 +118,12 @@ test('a worker configured only by a file and one only by VCTRAIN_* variables joi
   assert.equal(a.code, 0, a.stderr);
   assert.equal(b.code, 0, b.stderr);
   for (const [name, r, shard] of [['file', a, '0/2'], ['env', b, '1/2']] as const) {
-    const events = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { event: string; shard?: string; peers?: number });
+    const events = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { event: string; shard?: string; message?: string });
     assert.equal(events.find((e) => e.event === 'start')?.shard, shard, `${name} worker's shard`);
     assert.ok(events.some((e) => e.event === 'done'), `${name} worker did not finish`);
-    // peers counts members now (0 again once the other has left): any sighting means it joined.
-    const most = Math.max(...events.map((e) => e.peers ?? 0));
-    assert.ok(most >= 1, `${name} worker never had its peer as a member`);
+    // Its own log says when the peer joined; the once-a-second member counts of the progress lines can
+    // miss a short run's whole meeting on a loaded machine.
+    assert.ok(events.some((e) => e.event === 'log' && / joined /.test(e.message ?? '')), `${name} worker never had its peer as a member`);
   }
   // Each wrote where its own source said.
   assert.ok(fs.existsSync(path.join(outA, 'metrics.csv')) && fs.existsSync(path.join(outB, 'metrics.csv')));

@@ -16,7 +16,7 @@ import { writeTinyMnist } from './tiny-data';
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vct-names-'));
 process.on('exit', () => fs.rmSync(tmp, { recursive: true, force: true }));
 
-function worker(args: string[]): Promise<{ code: number | null; events: { event: string; peers?: number }[]; stderr: string }> {
+function worker(args: string[]): Promise<{ code: number | null; events: { event: string; peers?: number; message?: string }[]; stderr: string }> {
   const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('VCTRAIN_')));
   const c = spawn(process.execPath, [BIN, 'worker', ...args, '--log', 'json'], { env: clean, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '', stderr = '';
@@ -46,7 +46,11 @@ test('a board that knows its peer only by two host names joins it once', async (
   ]);
   assert.equal(a.code, 0, a.stderr);
   assert.equal(b.code, 0, b.stderr);
+  // Who joined, from each board's own log ("member ID at ADDR joined"): the progress lines sample the
+  // member count once a second, and on a loaded machine these short runs can meet and part between two.
+  const joined = (r: typeof a) => new Set(r.events.filter((e) => e.event === 'log' && / joined /.test(e.message ?? '')).map((e) => e.message!.split(' ')[1]));
+  assert.equal(joined(a).size, 1, `A (peers localhost and ${second}) saw ${[...joined(a)].join(', ') || 'no member'} join, not one board once`);
+  assert.equal(joined(b).size, 1, 'B never saw A');
   const most = (r: typeof a) => Math.max(...r.events.map((e) => e.peers ?? 0));
-  assert.equal(most(a), 1, `A (peers localhost and ${second}) counted ${most(a)} members for one board`);
-  assert.equal(most(b), 1, 'B never saw A');
+  assert.ok(most(a) <= 1, `A counted ${most(a)} members for one board`);
 });
