@@ -96,7 +96,7 @@ test('a worker configured only by a file and one only by VCTRAIN_* variables joi
   generateKeyFile(key);
   const [pa, pb] = await freeUdpPorts(2);
   const outA = path.join(tmp, 'a'), outB = path.join(tmp, 'b');
-  const common = { 'key-file': key, data, epochs: 10, batch: 16, device: 'cpu', threads: 1, gossip: 'local', 'gossip-interval': 300 };
+  const common = { 'key-file': key, data, epochs: 40, batch: 16, device: 'cpu', threads: 1, gossip: 'local', 'gossip-interval': 300 };
   const conf = write('a.toml', Object.entries({ ...common, listen: `127.0.0.1:${pa}`, peers: [`127.0.0.1:${pb}`], shard: '0/2', out: outA, log: 'json' })
     .map(([k, v]) => `${k} = ${JSON.stringify(v)}`).join('\n') + '\n');
   const envB: NodeJS.ProcessEnv = {};

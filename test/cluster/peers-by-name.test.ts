@@ -38,7 +38,7 @@ test('a board that knows its peer only by two host names joins it once', async (
   const key = path.join(tmp, 'cluster.key');
   generateKeyFile(key);
   const [pa, pb] = await freeUdpPorts(2);
-  const common = ['--key-file', key, '--data', data, '--epochs', '10', '--batch', '16', '--device', 'cpu', '--threads', '1', '--gossip', 'local', '--gossip-interval', '300'];
+  const common = ['--key-file', key, '--data', data, '--epochs', '40', '--batch', '16', '--device', 'cpu', '--threads', '1', '--gossip', 'local', '--gossip-interval', '300'];
   const [a, b] = await Promise.all([
     worker(['--listen', `127.0.0.1:${pa}`, '--peers', `localhost:${pb},${second}:${pb}`, '--shard', '0/2', '--out', path.join(tmp, 'a'), ...common]),
     // B names nobody: if A's names did not resolve, the two would never meet.
