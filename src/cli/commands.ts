@@ -75,6 +75,8 @@ export const TRAIN = command({
     'fault-board': { kind: 'string', hidden: true, help: 'I:STEPS', meta: 'I:STEPS' },
     // ...or stop making progress after N steps (blocked, deaf to signals), as a wedged GL driver would.
     'hang-board': { kind: 'string', hidden: true, help: 'I:STEPS', meta: 'I:STEPS' },
+    // ...or turn its parameters to NaN after N steps, as a diverging run would.
+    'diverge-board': { kind: 'string', hidden: true, help: 'I:STEPS', meta: 'I:STEPS' },
     watchdog: { kind: 'positive', default: 120, help: 'seconds a board may go without a word (progress, log) before it is killed and reported as hung', meta: 'S' },
     'gossip-interval': { kind: 'posint', hidden: true, help: 'test: mean ms between exchanges', meta: 'MS' },
   },
@@ -101,6 +103,7 @@ export const WORKER = command({
     snapshots: { kind: 'bool', help: 'keep each epoch\'s parameters as epoch-E.f32 in --out (1.7 MB each): `vctrain report` draws the consensus curve from them' },
     'die-after': { kind: 'posint', hidden: true, help: 'test: SIGKILL itself after N steps', meta: 'N' },
     'hang-after': { kind: 'posint', hidden: true, help: 'test: block forever (deaf to signals) after N steps', meta: 'N' },
+    'diverge-after': { kind: 'posint', hidden: true, help: 'test: write a NaN into the parameters after N steps', meta: 'N' },
     'gossip-interval': { kind: 'posint', hidden: true, help: 'test: mean ms between exchanges', meta: 'MS' },
     config: { kind: 'string', help: 'a TOML or JSON file of flag values (keys as the flags are named; also VCTRAIN_CONFIG)', meta: 'FILE' },
   },

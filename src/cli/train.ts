@@ -131,7 +131,7 @@ async function trainCluster(s: TrainingSettings, out: string, workers: number, f
     ...(f['gossip-budget'] !== undefined ? ['--gossip-budget', String(f['gossip-budget'])] : []),
   ];
   const extraArgs: Record<number, string[]> = {};
-  const fault = (flag: 'fault-board' | 'hang-board', workerFlag: string) => {
+  const fault = (flag: 'fault-board' | 'hang-board' | 'diverge-board', workerFlag: string) => {
     const v = f[flag];
     if (v === undefined) return;
     const m = /^(\d+):(\d+)$/.exec(v);
@@ -140,6 +140,7 @@ async function trainCluster(s: TrainingSettings, out: string, workers: number, f
   };
   fault('fault-board', '--die-after');
   fault('hang-board', '--hang-after');
+  fault('diverge-board', '--diverge-after');
   const table = new BoardTable(process.stdout);
   process.stdout.write(`${workers} boards on loopback UDP, ${s.epochs} epoch${s.epochs === 1 ? '' : 's'} each, run directory ${rel(out)}\n`);
   const res = await runCluster({

@@ -55,6 +55,7 @@ export async function workerCommand(argv: string[]): Promise<number> {
       snapshots: f.snapshots,
       dieAfterSteps: f['die-after'],
       hangAfterSteps: f['hang-after'],
+      divergeAfterSteps: f['diverge-after'],
       exchangeIntervalMs: f['gossip-interval'],
       gossipBudget: f['gossip-budget'],
     },

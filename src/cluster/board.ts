@@ -31,6 +31,8 @@ export interface BoardOptions extends TrainingSettings {
   dieAfterSteps?: number;
   /** Test hook: the training thread blocks for good after this many steps (signals go unheard), as in a wedged driver call. */
   hangAfterSteps?: number;
+  /** Test hook: a NaN is written into the parameters after this many steps, as an exploding gradient would leave them. */
+  divergeAfterSteps?: number;
   /** Seconds between progress events. */
   progressEvery?: number;
   /** How often the trainer hands the gossip thread a fresh copy of its parameters. */
@@ -110,7 +112,9 @@ export function startBoard(o: BoardOptions, emit: (ev: BoardEvent) => void): Boa
         beforeStep: () => {
           // after a GL fault the trainer is on the CPU engine: gossip's floor of one core's time goes
           if (trainer.engineInfo.device !== 'gl') gossip.floorCores = 0;
-          gossip.between(trainer, trainer.samplesSeen, o.publishEveryMs!, (b) => emit({ event: 'blend', kind: b.kind, peer: b.peer, weight: b.weight }));
+          // here, not in onStep: parameters set between an epoch's last step and its evaluation would not be that epoch's
+          if (steps === o.divergeAfterSteps) trainer.setParams(trainer.getParams().fill(NaN, 0, 1));
+          gossip.between(trainer, trainer.samplesSeen, o.publishEveryMs!, (b) => emit({ event: 'blend', kind: b.kind, peer: b.peer, weight: b.weight, ...b.distance }));
         },
         onStep(r) {
           window.add(r.images);

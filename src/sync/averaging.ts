@@ -19,8 +19,17 @@ export function peerWeight(selfSamples: number, peerSamples: number, minW: numbe
   return Math.min(maxW, Math.max(minW, w));
 }
 
-/** null if the peer's parameters may be blended with ours, else why not. */
-export function checkSnapshot(self: Float32Array, peer: Float32Array, g: GuardOptions): string | null {
+/** How far a peer's snapshot is from ours: what the guards judge, and what a blend event logs. */
+export interface SnapshotDistance {
+  /** Larger norm over the smaller one. */
+  normRatio: number;
+  /** |peer - self| / |self|: with the blend weight w, an average moves us by w times this, in
+   * units of our own norm. */
+  relDistance: number;
+}
+
+/** The distance, or why the snapshot cannot be measured (a length or a non-finite value). */
+export function measureSnapshot(self: Float32Array, peer: Float32Array): SnapshotDistance | string {
   if (self.length !== peer.length) return `length ${peer.length} != ${self.length}`;
   let ss = 0, pp = 0, dd = 0;
   for (let i = 0; i < peer.length; i++) {
@@ -35,12 +44,20 @@ export function checkSnapshot(self: Float32Array, peer: Float32Array, g: GuardOp
   if (!Number.isFinite(ss)) return 'own parameters are not finite';
   const ns = Math.sqrt(ss), np = Math.sqrt(pp), nd = Math.sqrt(dd);
   const tiny = 1e-12;
-  if (ns > tiny || np > tiny) {
-    const ratio = (Math.max(ns, np) + tiny) / (Math.min(ns, np) + tiny);
-    if (ratio > g.maxNormRatio) return `norm ratio ${ratio.toFixed(2)} > ${g.maxNormRatio}`;
-    if (nd > g.maxRelDistance * Math.max(ns, np)) return `distance ${(nd / Math.max(ns, np)).toFixed(2)} x norm > ${g.maxRelDistance}`;
-  }
+  return { normRatio: (Math.max(ns, np) + tiny) / (Math.min(ns, np) + tiny), relDistance: nd === 0 ? 0 : (nd + tiny) / (ns + tiny) };
+}
+
+/** Why a measured snapshot may not be blended, or null. */
+export function guardProblem(m: SnapshotDistance, g: GuardOptions): string | null {
+  if (m.normRatio > g.maxNormRatio) return `norm ratio ${m.normRatio.toFixed(2)} > ${g.maxNormRatio}`;
+  if (m.relDistance > g.maxRelDistance) return `distance ${m.relDistance.toFixed(2)} x own norm > ${g.maxRelDistance}`;
   return null;
+}
+
+/** null if the peer's parameters may be blended with ours, else why not. */
+export function checkSnapshot(self: Float32Array, peer: Float32Array, g: GuardOptions): string | null {
+  const m = measureSnapshot(self, peer);
+  return typeof m === 'string' ? m : guardProblem(m, g);
 }
 
 /** What an exchange (or a join) leaves for the trainer: plain data, so it crosses a thread as is. */
@@ -52,13 +69,16 @@ export interface Blend {
   /** 'average': the delta w_peer * (x_peer - x_self_snapshot), added to the parameters;
    * 'adopt': the peer's parameters, which replace ours. */
   values: Float32Array;
+  /** How far the peer's snapshot was from ours ('average' only): logged, so that the guard's
+   * margin over honest exchanges can be read off a run. */
+  distance?: SnapshotDistance;
 }
 
-export function makeAverage(peerId: string, self: Float32Array, peer: Float32Array, wPeer: number): Blend {
+export function makeAverage(peerId: string, self: Float32Array, peer: Float32Array, wPeer: number, distance?: SnapshotDistance): Blend {
   if (peer.length !== self.length) throw new Error(`blend: peer sent ${peer.length} params, snapshot had ${self.length}`);
   const values = new Float32Array(self.length);
   for (let i = 0; i < values.length; i++) values[i] = wPeer * (peer[i] - self[i]);
-  return { kind: 'average', weight: wPeer, peer: peerId, values };
+  return { kind: 'average', weight: wPeer, peer: peerId, values, ...(distance ? { distance } : {}) };
 }
 
 export function makeAdopt(peerId: string, peer: Float32Array): Blend {

@@ -2,7 +2,7 @@
 // protocol is drawn at the top of gossip.ts). Nothing is applied from a partial snapshot; a blend
 // is handed to the trainer only once both halves are here, authenticated and past the guards.
 import { randomBytes } from 'node:crypto';
-import { checkSnapshot, makeAverage, peerWeight } from './averaging';
+import { guardProblem, makeAverage, measureSnapshot, peerWeight, type SnapshotDistance } from './averaging';
 import { maybeReport, sendNeed, type NodeContext, type Snapshot } from './context';
 import { Mode, MsgType, RefuseReason, type Msg } from './messages';
 import { Incoming, metaProblem, type Flow, type Outgoing } from './transfer';
@@ -25,6 +25,7 @@ interface Exchange {
   inc?: Incoming;
   peerParams?: Float32Array;
   weight?: number;
+  distance?: SnapshotDistance;
   tries: number;
   overdue?: boolean;
 }
@@ -161,7 +162,7 @@ export class Exchanges {
     const ctx = this.ctx;
     const ex = this.current;
     if (ex && ex.role === 'resp' && ex.peer === m.from && ex.xfer === m.xfer && ex.challenge === m.challenge && ex.state === 'replying') {
-      ctx.deliver(makeAverage(ex.peer, ex.own!.params, ex.peerParams!, ex.weight!));
+      ctx.deliver(makeAverage(ex.peer, ex.own!.params, ex.peerParams!, ex.weight!, ex.distance));
       this.lastCommitted = { peer: ex.peer, xfer: ex.xfer, challenge: ex.challenge };
       ctx.send(from, { type: MsgType.CommitAck, xfer: m.xfer });
       this.end(true);
@@ -204,7 +205,8 @@ export class Exchanges {
     const peerParams = ex.inc!.params();
     ex.inc = undefined; // reassembly memory goes back as soon as the snapshot is decoded
     if (ex.role === 'resp') ex.own = ctx.snapshot();
-    const why = checkSnapshot(ex.own!.params, peerParams, ctx.preset);
+    const d = measureSnapshot(ex.own!.params, peerParams);
+    const why = typeof d === 'string' ? d : guardProblem(d, ctx.preset);
     if (why) {
       ctx.stats.refused++;
       ctx.log(`refused snapshot from ${ex.peer}: ${why}`);
@@ -212,6 +214,7 @@ export class Exchanges {
       return this.end(false, 'other');
     }
     ex.peerParams = peerParams;
+    ex.distance = d as SnapshotDistance;
     ex.weight = peerWeight(ex.own!.samplesSeen, meta.samplesSeen, ctx.preset.minWeight, ctx.preset.maxWeight);
     if (ex.role === 'resp') {
       ex.state = 'replying';
@@ -220,7 +223,7 @@ export class Exchanges {
       return;
     }
     // initiator: both halves are here; our blend is ready now, the peer's once it hears Commit
-    ctx.deliver(makeAverage(ex.peer, ex.own!.params, peerParams, ex.weight));
+    ctx.deliver(makeAverage(ex.peer, ex.own!.params, peerParams, ex.weight, ex.distance));
     ex.state = 'committing';
     ex.out = undefined;
     ex.tries = 0;

@@ -76,6 +76,8 @@ export class Membership {
   /** Last time any authenticated datagram came from each member: as good as an ack (a model transfer
    * can queue a ping's ack behind a thousand chunks). */
   private readonly lastHeard = new Map<string, number>();
+  /** Which member answered a seed's challenge (a seed may be a host name). */
+  private readonly seedMembers = new Map<string, string>();
 
   constructor(
     readonly selfId: string,
@@ -154,6 +156,7 @@ export class Membership {
     if (addr === undefined || (addr !== from && isIpAddress(addr)) || m.from === this.selfId) return false;
     this.challenges.delete(m.seq);
     this.challengedAddrs.delete(addr);
+    if (this.seeds.includes(addr)) this.seedMembers.set(addr, m.from);
     const known = this.members.get(m.from);
     if (!known) {
       if (this.members.size >= 2 * this.maxMembers) return false;
@@ -382,7 +385,10 @@ export class Membership {
     const lonely = this.alive().length === 0;
     if (!lonely && this.tick % 5 !== 0) return;
     for (const s of this.seeds) {
-      if (known.has(s)) continue;
+      // a seed given as a host name never equals a member's IP address: without the member it
+      // proved, it would be resolved and pinged every 5th period for ever
+      const proven = this.seedMembers.get(s);
+      if (known.has(s) || (proven !== undefined && this.members.get(proven)?.state === MemberState.Alive)) continue;
       this.challenge(s);
     }
   }

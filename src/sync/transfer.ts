@@ -149,9 +149,10 @@ export class Outgoing {
     this.sentAt = new Float64Array(snap.meta.chunkCount).fill(-Infinity);
     this.sentSeq = new Float64Array(snap.meta.chunkCount).fill(-1);
   }
-  /** The receiver reports holding `n` chunks. */
+  /** The receiver reports holding `n` chunks: never more than we have sent (a claim of 65535
+   * would open the window wide and let a key holder switch our flow control off). */
   confirm(n: number): void {
-    if (n > this.have) this.have = n;
+    if (n > this.have) this.have = Math.min(n, this.next);
   }
   /** Queue the chunks a receiver reports missing, as [start, len] ranges. Every range ends at a chunk
    * the receiver holds (a zero-length range names the newest one it got), so a missing chunk whose

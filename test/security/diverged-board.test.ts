@@ -10,6 +10,8 @@ import fc from 'fast-check';
 import { consensus, type ClusterResult } from '../../src/cluster/supervisor';
 import { writeParamsFile } from '../../src/cluster/params-file';
 import { PARAM_COUNT } from '../../src/net/spec';
+import { runCli } from '../cluster/cli-run';
+import { writeTinyMnist } from '../cluster/tiny-data';
 
 let dir: string;
 before(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vct-div-'))));
@@ -52,4 +54,24 @@ test('all boards finite: nobody is diverged and every board is in', () => {
   assert.deepEqual(c.diverged, []);
   assert.deepEqual(c.final!.boards, [0, 1]);
   assert.ok(c.final!.params.every((v) => v === 2));
+});
+
+test('`vctrain train` exits 1 when a board diverges, names it, and averages the others', async () => {
+  // 200 training images: 2 batches of 64 per epoch on each of two boards; board 1's parameters
+  // turn NaN after its second step, as an exploding gradient would leave them.
+  const data = writeTinyMnist(path.join(dir, 'data'), 20, 10);
+  const out = path.join(dir, 'run');
+  const r = await runCli([
+    'train', '--workers', '2', '--epochs', '2', '--data', data, '--out', out, '--device', 'cpu', '--threads', '1',
+    '--diverge-board', '1:2', '--json',
+  ], { timeoutMs: 120_000 });
+  assert.equal(r.signal, null, `the run had to be killed\n${r.stdout}${r.stderr}`);
+  assert.equal(r.code, 1, `a run with a diverged board does not pass for a clean one\n${r.stdout}${r.stderr}`);
+  const s = r.json!;
+  assert.deepEqual(s.diverged, [1]);
+  assert.deepEqual(s.died, []);
+  assert.deepEqual(s.boardsInConsensus, [0]);
+  assert.equal(s.error, 'boards that diverged: 1');
+  assert.equal(typeof s.testAccuracy, 'number', 'the consensus of the finite board is evaluated');
+  assert.match(r.stdout, /boards that diverged \(NaN or Inf parameters, left out of the consensus\): 1\n/);
 });
