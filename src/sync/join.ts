@@ -1,7 +1,7 @@
 // Joining: a board without a model pulls a full one from a peer (Propose with mode Pull) before
 // it averages, and every board serves such pulls (at most MAX_SERVES at once).
 import { fresh32 } from './exchange';
-import { makeAdopt } from './averaging';
+import { guardProblem, makeAdopt, measureSnapshot } from './averaging';
 import { maybeReport, sendNeed, type NodeContext } from './context';
 import { Mode, MsgType, RefuseReason, type Msg } from './messages';
 import { Incoming, metaProblem, type Flow, type Outgoing } from './transfer';
@@ -170,12 +170,15 @@ export class Joins {
     const params = p.inc!.params();
     p.inc = undefined;
     this.pull = null;
-    for (let i = 0; i < params.length; i++) {
-      if (!Number.isFinite(params[i])) {
-        ctx.stats.refused++;
-        ctx.log(`refused model from ${p.peer}: non-finite value at ${i}`);
-        return;
-      }
+    // The model is taken whole, so no distance guard: our own initialisation is as far from a
+    // trained model as training went. Its norm is checked: training changes it by a few per cent
+    // (4% over the default job), a model scaled up or zeroed by a key holder far more.
+    const d = measureSnapshot(ctx.snapshot().params, params);
+    const why = typeof d === 'string' ? d : guardProblem(d, { maxNormRatio: ctx.preset.maxNormRatio, maxRelDistance: Infinity });
+    if (why) {
+      ctx.stats.refused++;
+      ctx.log(`refused model from ${p.peer}: ${why}`);
+      return; // the next tryPull asks another peer
     }
     ctx.deliver(makeAdopt(p.peer, params));
     ctx.log(`received a full model from ${p.peer}`);

@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { randomBytes } from 'node:crypto';
-import { FAST } from '../sync/harness';
+import { Cluster, FAST } from '../sync/harness';
 import { Encoding, GossipNode, MemoryNetwork, VirtualClock } from '../../src/sync/index';
 import { CHUNK_BYTES } from '../../src/sync/messages';
 import { Outgoing, encodeSnapshot } from '../../src/sync/transfer';
@@ -76,4 +76,21 @@ test('a seed given as a host name is looked up while it is not a member, not for
   assert.ok(at.lookups - joined <= 2, `${at.lookups - joined} look-ups of the seed while its member was alive`);
   void a.stop();
   void b.stop();
+});
+
+test('a joiner refuses a pulled model whose norm is far from its own and pulls from another peer', () => {
+  const logs: string[] = [];
+  const c = new Cluster({ n: 0, dim: 300, seed: 23, logs });
+  const poisoner = c.add({ vec: c.randomVector().map((v) => v * 1000) });
+  const joiner = c.add({ needsModel: true });
+  const own = joiner.vec.slice();
+  c.run(1500);
+  assert.deepEqual(joiner.vec, own, 'nothing adopted from the x1000 model');
+  assert.ok(joiner.node.stats().refused >= 1, 'the pull was refused, not lost');
+  assert.ok(logs.some((l) => /b1: refused model from b0: norm ratio/.test(l)), logs.filter((l) => l.includes('b1:')).join('\n'));
+  const honest = c.add();
+  c.run(3000, 2, () => joiner.vec[0] === honest.vec[0]);
+  assert.deepEqual(joiner.vec, honest.vec, 'the honest peer\'s model is adopted');
+  assert.equal(poisoner.node.stats().averages, 0);
+  c.stop();
 });
