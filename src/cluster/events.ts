@@ -61,9 +61,9 @@ export type BoardEvent =
       imagesPerSecond: number;
       samplesSeen: number;
     } & GossipCounters)
-  // normRatio and relDistance (averages only): how far the peer's snapshot was from ours, against
-  // the guards maxNormRatio and maxRelDistance
-  | { event: 'blend'; kind: 'average' | 'adopt'; peer: string; weight: number; normRatio?: number; relDistance?: number }
+  // normRatio, relDistance, ownDistance (averages only): how far the peer's snapshot was from ours,
+  // against the guards maxNormRatio, maxRelDistance and maxStep (weight x ownDistance)
+  | { event: 'blend'; kind: 'average' | 'adopt'; peer: string; weight: number; normRatio?: number; relDistance?: number; ownDistance?: number }
   | { event: 'epoch'; epoch: number; testAccuracy: number; testLoss: number; snapshot?: string; checkpoint: string }
   | ({
       event: 'done';

@@ -11,6 +11,8 @@
 export interface GuardOptions {
   maxNormRatio: number;
   maxRelDistance: number;
+  /** The most one average may move us, in units of our own norm (weight x |peer - self| / |self|). */
+  maxStep: number;
 }
 
 export function peerWeight(selfSamples: number, peerSamples: number, minW: number, maxW: number): number {
@@ -23,9 +25,12 @@ export function peerWeight(selfSamples: number, peerSamples: number, minW: numbe
 export interface SnapshotDistance {
   /** Larger norm over the smaller one. */
   normRatio: number;
-  /** |peer - self| / |self|: with the blend weight w, an average moves us by w times this, in
-   * units of our own norm. */
+  /** |peer - self| over the larger norm (symmetric: both sides of an exchange judge alike, and a
+   * board holding the mean of several others is not refused by them for its shorter norm). An
+   * average moves us by weight x relDistance x the larger norm, at most maxNormRatio x ours. */
   relDistance: number;
+  /** |peer - self| / |self|: times the blend weight, how far an average moves us in our own norm. */
+  ownDistance: number;
 }
 
 /** The distance, or why the snapshot cannot be measured (a length or a non-finite value). */
@@ -44,20 +49,27 @@ export function measureSnapshot(self: Float32Array, peer: Float32Array): Snapsho
   if (!Number.isFinite(ss)) return 'own parameters are not finite';
   const ns = Math.sqrt(ss), np = Math.sqrt(pp), nd = Math.sqrt(dd);
   const tiny = 1e-12;
-  return { normRatio: (Math.max(ns, np) + tiny) / (Math.min(ns, np) + tiny), relDistance: nd === 0 ? 0 : (nd + tiny) / (ns + tiny) };
+  return {
+    normRatio: (Math.max(ns, np) + tiny) / (Math.min(ns, np) + tiny),
+    relDistance: nd === 0 ? 0 : nd / Math.max(ns, np, tiny),
+    ownDistance: nd === 0 ? 0 : nd / Math.max(ns, tiny),
+  };
 }
 
-/** Why a measured snapshot may not be blended, or null. */
-export function guardProblem(m: SnapshotDistance, g: GuardOptions): string | null {
+/** Why a measured snapshot may not be blended with weight `weight`, or null. The step guard is the
+ * bound on what one exchange can do (a key holder claiming many samples only gets a larger weight,
+ * so a larger step, so refused sooner); the other two refuse what no honest board sends. */
+export function guardProblem(m: SnapshotDistance, g: GuardOptions, weight: number): string | null {
   if (m.normRatio > g.maxNormRatio) return `norm ratio ${m.normRatio.toFixed(2)} > ${g.maxNormRatio}`;
-  if (m.relDistance > g.maxRelDistance) return `distance ${m.relDistance.toFixed(2)} x own norm > ${g.maxRelDistance}`;
+  if (m.relDistance > g.maxRelDistance) return `distance ${m.relDistance.toFixed(2)} x norm > ${g.maxRelDistance}`;
+  if (weight * m.ownDistance > g.maxStep) return `step ${(weight * m.ownDistance).toFixed(2)} x own norm > ${g.maxStep}`;
   return null;
 }
 
-/** null if the peer's parameters may be blended with ours, else why not. */
-export function checkSnapshot(self: Float32Array, peer: Float32Array, g: GuardOptions): string | null {
+/** null if the peer's parameters may be blended with ours at `weight`, else why not. */
+export function checkSnapshot(self: Float32Array, peer: Float32Array, g: GuardOptions, weight: number): string | null {
   const m = measureSnapshot(self, peer);
-  return typeof m === 'string' ? m : guardProblem(m, g);
+  return typeof m === 'string' ? m : guardProblem(m, g, weight);
 }
 
 /** What an exchange (or a join) leaves for the trainer: plain data, so it crosses a thread as is. */

@@ -56,8 +56,15 @@ export interface GossipPreset {
   maxWeight: number;
   /** Refuse a peer whose parameter norm differs from ours by more than this factor. */
   maxNormRatio: number;
-  /** Refuse a peer farther than this from us, relative to our norm. */
+  /** Refuse a peer farther than this from us, relative to the larger norm (symmetric). Honest boards
+   * of the default job were at most 0.081 apart when they averaged, two boards trained apart for the
+   * whole job 0.24, two initialisations of different seeds 1.41 (benches pair those); a negated
+   * model is 2 (bench/results/guard-distance.md). */
   maxRelDistance: number;
+  /** Refuse an average that would move us by more than this times our own norm: the bound on one
+   * exchange, whatever the peer claims (honest averages of the default job moved a board by at most
+   * 0.046 of its norm; other seeds' initialisations, which benches pair, 0.71). */
+  maxStep: number;
 }
 
 const common = {
@@ -77,7 +84,8 @@ const common = {
   minWeight: 0.1,
   maxWeight: 0.9,
   maxNormRatio: 4,
-  maxRelDistance: 2,
+  maxRelDistance: 1.5,
+  maxStep: 1,
 };
 
 export const PRESETS: Record<'local' | 'lan', GossipPreset> = {

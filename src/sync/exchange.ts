@@ -205,8 +205,9 @@ export class Exchanges {
     const peerParams = ex.inc!.params();
     ex.inc = undefined; // reassembly memory goes back as soon as the snapshot is decoded
     if (ex.role === 'resp') ex.own = ctx.snapshot();
+    const weight = peerWeight(ex.own!.samplesSeen, meta.samplesSeen, ctx.preset.minWeight, ctx.preset.maxWeight);
     const d = measureSnapshot(ex.own!.params, peerParams);
-    const why = typeof d === 'string' ? d : guardProblem(d, ctx.preset);
+    const why = typeof d === 'string' ? d : guardProblem(d, ctx.preset, weight);
     if (why) {
       ctx.stats.refused++;
       ctx.log(`refused snapshot from ${ex.peer}: ${why}`);
@@ -215,7 +216,7 @@ export class Exchanges {
     }
     ex.peerParams = peerParams;
     ex.distance = d as SnapshotDistance;
-    ex.weight = peerWeight(ex.own!.samplesSeen, meta.samplesSeen, ctx.preset.minWeight, ctx.preset.maxWeight);
+    ex.weight = weight;
     if (ex.role === 'resp') {
       ex.state = 'replying';
       ex.out = ctx.outgoing(ex.own!);

@@ -174,7 +174,7 @@ export class Joins {
     // trained model as training went. Its norm is checked: training changes it by a few per cent
     // (4% over the default job), a model scaled up or zeroed by a key holder far more.
     const d = measureSnapshot(ctx.snapshot().params, params);
-    const why = typeof d === 'string' ? d : guardProblem(d, { maxNormRatio: ctx.preset.maxNormRatio, maxRelDistance: Infinity });
+    const why = typeof d === 'string' ? d : guardProblem(d, { maxNormRatio: ctx.preset.maxNormRatio, maxRelDistance: Infinity, maxStep: Infinity }, 1);
     if (why) {
       ctx.stats.refused++;
       ctx.log(`refused model from ${p.peer}: ${why}`);
