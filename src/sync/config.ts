@@ -63,7 +63,7 @@ export interface GossipPreset {
   maxRelDistance: number;
   /** Refuse an average that would move us by more than this times our own norm: the bound on one
    * exchange, whatever the peer claims (honest averages of the default job moved a board by at most
-   * 0.046 of its norm; other seeds' initialisations, which benches pair, 0.71). */
+   * 0.040 of its norm; other seeds' initialisations, which benches pair, 0.71). */
   maxStep: number;
 }
 

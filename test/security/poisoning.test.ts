@@ -1,7 +1,7 @@
 // M4 of the security review: how far one authenticated exchange with a key holder (or a buggy
 // board) can move a board. The claimed sample count only raises the blend weight, up to maxWeight;
 // the step guard refuses an average that would move us by more than maxStep (1) times our own
-// norm, whatever the weight: honest averages of the default job moved a board by at most 0.046 of
+// norm, whatever the weight: honest averages of the default job moved a board by at most 0.040 of
 // its norm (bench/results/guard-distance.md). At e1feb50 only the norm ratio (4) and a distance of
 // 2 x the larger norm were checked: a negated model got in and moved a board by 1.8 x its norm.
 import { test } from 'node:test';
