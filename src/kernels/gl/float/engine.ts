@@ -5,6 +5,7 @@
 import type { Activation, Engine, SgdOptions, Tensor } from '../../engine';
 import { GlFaultError, GlUnavailableError } from '../errors';
 import { loadGl, type WebGLContext } from '../load-gl';
+import { floatUnsupported } from '../profile';
 import { VERTEX_SHADER } from '../program';
 import type { GlStats } from '../engine';
 import { floatLayout, floatSource, kernelKey, type FloatKernel } from './program';
@@ -36,27 +37,6 @@ export interface FloatRunner {
 }
 
 interface Program { prog: unknown; samplers: unknown[]; uniforms: Map<string, unknown>; special: unknown[] }
-
-/** Why a context cannot run the float profile, or null if it can: float textures, and an RGBA32F
- *  framebuffer that is complete (an extension list can promise it without the driver agreeing). */
-export function floatUnsupported(gl: WebGLContext): string | null {
-  if (!gl.getExtension('OES_texture_float')) return 'no OES_texture_float';
-  gl.getExtension('WEBGL_color_buffer_float');
-  gl.getExtension('EXT_color_buffer_float');
-  const tex = gl.createTexture(), fb = gl.createFramebuffer();
-  const prevFb = gl.getParameter(gl.FRAMEBUFFER_BINDING), prevTex = gl.getParameter(gl.TEXTURE_BINDING_2D);
-  gl.bindTexture(gl.TEXTURE_2D, tex);
-  gl.texImage2D(gl.TEXTURE_2D, 0, gl.RGBA, 1, 1, 0, gl.RGBA, gl.FLOAT, null);
-  gl.bindFramebuffer(gl.FRAMEBUFFER, fb);
-  gl.framebufferTexture2D(gl.FRAMEBUFFER, gl.COLOR_ATTACHMENT0, gl.TEXTURE_2D, tex, 0);
-  const status = gl.checkFramebufferStatus(gl.FRAMEBUFFER);
-  gl.bindFramebuffer(gl.FRAMEBUFFER, prevFb);
-  gl.bindTexture(gl.TEXTURE_2D, prevTex);
-  gl.deleteFramebuffer(fb);
-  gl.deleteTexture(tex);
-  while (gl.getError() !== gl.NO_ERROR) { /* the probe's errors are not the engine's */ }
-  return status === gl.FRAMEBUFFER_COMPLETE ? null : `an RGBA32F framebuffer is not complete (status 0x${Number(status).toString(16)})`;
-}
 
 export class FloatEngine implements Engine, FloatRunner {
   readonly kind = 'gl' as const;
