@@ -7,6 +7,7 @@ import * as os from 'node:os';
 import { FloatEngine } from '../src/kernels/gl/float/engine';
 import { loadGl } from '../src/kernels/gl/load-gl';
 import { LeNet, initParams, mulberry32 } from '../src/net/lenet';
+import { tfjsLeNet } from '../src/bench/peers';
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2).filter((a) => !a.startsWith('--'));
@@ -34,19 +35,7 @@ async function main(): Promise<void> {
   tf.registerBackend('webgl', () => new webgl.MathBackendWebGL(new webgl.GPGPUContext(ctx)), 1);
   await tf.setBackend('webgl');
   tf.enableProdMode();
-  const L = tf.layers;
-  const model = tf.sequential({
-    layers: [
-      L.conv2d({ inputShape: [28, 28, 1], filters: 20, kernelSize: 5, activation: 'tanh' }),
-      L.maxPooling2d({ poolSize: 2, strides: 2 }),
-      L.conv2d({ filters: 50, kernelSize: 5, activation: 'tanh' }),
-      L.maxPooling2d({ poolSize: 2, strides: 2 }),
-      L.flatten(),
-      L.dense({ units: 500, activation: 'tanh' }),
-      L.dense({ units: 10, activation: 'softmax' }),
-    ],
-  });
-  model.compile({ optimizer: tf.train.sgd(0.05), loss: 'categoricalCrossentropy' });
+  const model = tfjsLeNet(tf);
   const tx = tf.tensor4d(images, [batch, 28, 28, 1]);
   const ty = tf.oneHot(tf.tensor1d(Int32Array.from(labels), 'int32'), 10).toFloat();
 

@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { closeRows, relErr, rowRtol } from './helpers';
+import { destroyFloatEngine, floatEngine } from './float-helpers';
 import * as cconv from '../../src/kernels/cpu/conv2d';
 import * as cdense from '../../src/kernels/cpu/dense';
 import * as cbias from '../../src/kernels/cpu/bias';
@@ -14,18 +15,7 @@ import * as cact from '../../src/kernels/cpu/activation';
 import * as cxent from '../../src/kernels/cpu/softmax_xent';
 import * as csgd from '../../src/kernels/cpu/sgd';
 import type { Activation } from '../../src/kernels/engine';
-import { FloatEngine } from '../../src/kernels/gl/float/engine';
 
-let engine: FloatEngine | undefined;
-function floatEngine(): FloatEngine {
-  if (engine) return engine;
-  try {
-    engine = FloatEngine.create();
-  } catch (err) {
-    assert.fail(`no float GL context for the float tests: ${(err as Error).message} (run under xvfb-run -a -s '-screen 0 64x64x24')`);
-  }
-  return engine;
-}
 
 // Sums of up to a few hundred products of values in [-1,1] in float32, in another order than the
 // twin: each term adds at most one float32 rounding (2^-24 relative) of the running sum, bounded by
@@ -180,4 +170,4 @@ test('the float engine reports its passes and fetches, and a wrong-size write na
   e.dispose(x); e.dispose(y);
 });
 
-test.after(() => engine?.destroy());
+test.after(destroyFloatEngine);

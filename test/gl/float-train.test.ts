@@ -3,6 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { relErr } from './helpers';
+import { destroyFloatEngine, floatEngine } from './float-helpers';
 import { CpuEngine } from '../../src/kernels/cpu/engine';
 import { FloatEngine } from '../../src/kernels/gl/float/engine';
 import { chooseProfile, type ContextFacts } from '../../src/kernels/gl/profile';
@@ -11,16 +12,6 @@ import { LeNet, initParams, mulberry32 } from '../../src/net/lenet';
 import type { Activation } from '../../src/kernels/engine';
 import { paramOffsets } from '../../src/net/spec';
 
-let engine: FloatEngine | undefined;
-function floatEngine(): FloatEngine {
-  if (engine) return engine;
-  try {
-    engine = FloatEngine.create();
-  } catch (err) {
-    assert.fail(`no float GL context: ${(err as Error).message} (run under xvfb-run -a -s '-screen 0 64x64x24')`);
-  }
-  return engine;
-}
 
 function batch(n: number, seed: number) {
   const rnd = mulberry32(seed);
@@ -90,4 +81,4 @@ test('on this context (llvmpipe renders to RGBA32F) the engine opened without --
   opened.engine.destroy();
 });
 
-test.after(() => engine?.destroy());
+test.after(destroyFloatEngine);

@@ -6,7 +6,8 @@ import type { Activation, Engine, SgdOptions, Tensor } from '../../engine';
 import { GlFaultError, GlUnavailableError } from '../errors';
 import { loadGl, type WebGLContext } from '../load-gl';
 import { floatUnsupported } from '../profile';
-import { VERTEX_SHADER } from '../program';
+import { checkGl, dataTexture, linkProgram, passQuad } from '../plumbing';
+import { GlTensor, type TexRef } from '../tensor';
 import type { GlStats } from '../engine';
 import { floatLayout, floatSource, kernelKey, type FloatKernel } from './program';
 import { activationBackward } from './activation';
@@ -18,21 +19,14 @@ import { repack } from './reshape';
 import { sgdUpdate } from './sgd';
 import { softmax, softmaxCrossEntropy } from './softmax_xent';
 
-interface TexRef { tex: unknown; w: number; h: number; refs: number }
-
-export class FloatTensor implements Tensor {
-  readonly size: number;
-  disposed = false;
-  constructor(readonly shape: readonly number[], public ref: TexRef) {
-    this.size = shape.reduce((a, b) => a * b, 1);
-  }
-}
+/** A float tensor: a shape over a reference-counted RGBA32F texture (float/program.ts layout). */
+export { GlTensor as FloatTensor };
 
 /** What the float kernels need from the engine. */
 export interface FloatRunner {
   /** Largest texture side the layouts use. */
   readonly side: number;
-  run(k: FloatKernel, inputs: FloatTensor[], uniforms?: Record<string, number>): FloatTensor;
+  run(k: FloatKernel, inputs: GlTensor[], uniforms?: Record<string, number>): GlTensor;
   dispose(t: Tensor): void;
 }
 
@@ -77,48 +71,20 @@ export class FloatEngine implements Engine, FloatRunner {
     // 4096 keeps every LeNet tensor to a few rows of texels and is what a Pi 4's v3d allows.
     this.side = Math.min(4096, gl.getParameter(gl.MAX_TEXTURE_SIZE) as number);
     this.fbo = gl.createFramebuffer();
-    this.quad = gl.createBuffer();
-    gl.bindBuffer(gl.ARRAY_BUFFER, this.quad);
-    gl.bufferData(gl.ARRAY_BUFFER, new Float32Array([-1, -1, 1, -1, -1, 1, 1, 1]), gl.STATIC_DRAW);
-    this.vs = this.compile(gl.VERTEX_SHADER, VERTEX_SHADER, 'vertex');
+    ({ quad: this.quad, vs: this.vs } = passQuad(gl));
     this.check('context setup');
   }
 
   // --- GL plumbing ---------------------------------------------------------------------------
 
-  private check(what: string): void {
-    const gl = this.gl;
-    if (this.destroyed) throw new GlFaultError(`${what}: the GL engine was destroyed`);
-    if (gl.isContextLost?.()) throw new GlFaultError(`${what}: GL context lost`);
-    const err = gl.getError();
-    if (err !== gl.NO_ERROR) throw new GlFaultError(`${what}: GL error 0x${Number(err).toString(16)}`, err);
-  }
-
-  private compile(type: number, src: string, name: string): unknown {
-    const gl = this.gl;
-    const sh = gl.createShader(type);
-    if (!sh) throw new GlFaultError(`${name}: createShader failed (context lost?)`);
-    gl.shaderSource(sh, src);
-    gl.compileShader(sh);
-    if (!gl.getShaderParameter(sh, gl.COMPILE_STATUS))
-      throw new GlFaultError(`${name}: shader did not compile: ${gl.getShaderInfoLog(sh)}`);
-    return sh;
-  }
+  private check(what: string): void { checkGl(this.gl, what, this.destroyed); }
 
   private program(k: FloatKernel): Program {
     const key = kernelKey(k);
     const hit = this.programs.get(key);
     if (hit) return hit;
     const gl = this.gl;
-    const fs = this.compile(gl.FRAGMENT_SHADER, floatSource(k, this.side), k.name);
-    const prog = gl.createProgram();
-    gl.attachShader(prog, this.vs);
-    gl.attachShader(prog, fs);
-    gl.bindAttribLocation(prog, 0, 'a_pos');
-    gl.linkProgram(prog);
-    if (!gl.getProgramParameter(prog, gl.LINK_STATUS))
-      throw new GlFaultError(`${k.name}: program did not link: ${gl.getProgramInfoLog(prog)}`);
-    gl.deleteShader(fs);
+    const prog = linkProgram(gl, this.vs, floatSource(k, this.side), k.name);
     this.stats.programs++;
     const p: Program = {
       prog,
@@ -134,14 +100,7 @@ export class FloatEngine implements Engine, FloatRunner {
     const { w, h } = floatLayout(shape, this.side);
     const free = this.pool.get(`${w}x${h}`);
     if (free && free.length) return { tex: free.pop(), w, h, refs: 1 };
-    const gl = this.gl;
-    const tex = gl.createTexture();
-    gl.bindTexture(gl.TEXTURE_2D, tex);
-    gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_MIN_FILTER, gl.NEAREST);
-    gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_MAG_FILTER, gl.NEAREST);
-    gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_WRAP_S, gl.CLAMP_TO_EDGE);
-    gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_WRAP_T, gl.CLAMP_TO_EDGE);
-    gl.texImage2D(gl.TEXTURE_2D, 0, gl.RGBA, w, h, 0, gl.RGBA, gl.FLOAT, null);
+    const tex = dataTexture(this.gl, w, h, this.gl.FLOAT);
     return { tex, w, h, refs: 1 };
   }
 
@@ -165,7 +124,7 @@ export class FloatEngine implements Engine, FloatRunner {
     }
   }
 
-  run(k: FloatKernel, inputs: FloatTensor[], uniforms: Record<string, number> = {}): FloatTensor {
+  run(k: FloatKernel, inputs: GlTensor[], uniforms: Record<string, number> = {}): GlTensor {
     for (const t of inputs) if (t.disposed) throw new Error(`${k.name}: input tensor was disposed`);
     return this.gl_(k.name, () => {
       if (this.gl.isContextLost?.()) throw new GlFaultError(`${k.name}: GL context lost`);
@@ -195,21 +154,21 @@ export class FloatEngine implements Engine, FloatRunner {
       this.stats.passes++;
       this.stats.fetches += k.fetches * out.w * out.h;
       this.stats.maxFragmentFetches = Math.max(this.stats.maxFragmentFetches, k.fetches);
-      return new FloatTensor([...k.outShape], out);
+      return new GlTensor([...k.outShape], out);
     });
   }
 
   // --- Engine contract -----------------------------------------------------------------------
 
   tensor(shape: readonly number[], data?: Float32Array): Tensor {
-    const t = new FloatTensor([...shape], this.gl_('tensor', () => this.alloc(shape)));
+    const t = new GlTensor([...shape], this.gl_('tensor', () => this.alloc(shape)));
     this.write(t, data ?? new Float32Array(t.size));
     return t;
   }
 
   write(t: Tensor, data: Float32Array): void {
     if (data.length !== t.size) throw new Error(`write: tensor holds ${t.size} values, got ${data.length}`);
-    const g = t as FloatTensor, gl = this.gl;
+    const g = t as GlTensor, gl = this.gl;
     const l = floatLayout(g.shape, this.side);
     const buf = new Float32Array(l.w * l.h * 4);
     if (l.D % 4 === 0) buf.set(data);
@@ -223,7 +182,7 @@ export class FloatEngine implements Engine, FloatRunner {
   }
 
   read(t: Tensor): Float32Array {
-    const g = t as FloatTensor, gl = this.gl;
+    const g = t as GlTensor, gl = this.gl;
     if (g.disposed) throw new Error('read: tensor was disposed');
     const l = floatLayout(g.shape, this.side);
     const buf = new Float32Array(l.w * l.h * 4);
@@ -243,44 +202,44 @@ export class FloatEngine implements Engine, FloatRunner {
   reshape(t: Tensor, shape: readonly number[]): Tensor {
     const size = shape.reduce((a, b) => a * b, 1);
     if (size !== t.size) throw new Error(`reshape: [${t.shape}] -> [${shape}] changes the size`);
-    const g = t as FloatTensor;
+    const g = t as GlTensor;
     const last = (s: readonly number[]) => (s.length ? s[s.length - 1] : 1);
     // The same flat order of texels: the texture is shared. Otherwise the rows are re-padded.
     if (last(shape) === last(g.shape) || (last(shape) % 4 === 0 && last(g.shape) % 4 === 0)) {
       g.ref.refs++;
-      return new FloatTensor([...shape], g.ref);
+      return new GlTensor([...shape], g.ref);
     }
     return repack(this, g, shape);
   }
 
   dispose(t: Tensor): void {
-    const g = t as FloatTensor;
+    const g = t as GlTensor;
     if (g.disposed) return;
     g.disposed = true;
     if (!this.destroyed) try { this.release(g.ref); } catch { /* a lost context has nothing to free */ }
   }
 
-  conv2d(x: Tensor, w: Tensor, b: Tensor, act: Activation): Tensor { return conv2d(this, x as FloatTensor, w as FloatTensor, b as FloatTensor, act); }
-  conv2dBackwardInput(dy: Tensor, w: Tensor, xShape: readonly number[]): Tensor { return conv2dBackwardInput(this, dy as FloatTensor, w as FloatTensor, xShape); }
-  conv2dBackwardFilter(x: Tensor, dy: Tensor, wShape: readonly number[]): Tensor { return conv2dBackwardFilter(this, x as FloatTensor, dy as FloatTensor, wShape); }
-  dense(x: Tensor, w: Tensor, b: Tensor, act: Activation): Tensor { return dense(this, x as FloatTensor, w as FloatTensor, b as FloatTensor, act); }
-  denseBackwardInput(dy: Tensor, w: Tensor): Tensor { return denseBackwardInput(this, dy as FloatTensor, w as FloatTensor); }
-  denseBackwardWeight(x: Tensor, dy: Tensor): Tensor { return denseBackwardWeight(this, x as FloatTensor, dy as FloatTensor); }
-  biasGrad(dy: Tensor): Tensor { return biasGrad(this, dy as FloatTensor); }
-  activationBackward(act: Activation, y: Tensor, dy: Tensor): Tensor { return activationBackward(this, act, y as FloatTensor, dy as FloatTensor); }
-  maxPool(x: Tensor): Tensor { return maxPool(this, x as FloatTensor); }
-  maxPoolBackward(x: Tensor, y: Tensor, dy: Tensor): Tensor { return maxPoolBackward(this, x as FloatTensor, y as FloatTensor, dy as FloatTensor); }
+  conv2d(x: Tensor, w: Tensor, b: Tensor, act: Activation): Tensor { return conv2d(this, x as GlTensor, w as GlTensor, b as GlTensor, act); }
+  conv2dBackwardInput(dy: Tensor, w: Tensor, xShape: readonly number[]): Tensor { return conv2dBackwardInput(this, dy as GlTensor, w as GlTensor, xShape); }
+  conv2dBackwardFilter(x: Tensor, dy: Tensor, wShape: readonly number[]): Tensor { return conv2dBackwardFilter(this, x as GlTensor, dy as GlTensor, wShape); }
+  dense(x: Tensor, w: Tensor, b: Tensor, act: Activation): Tensor { return dense(this, x as GlTensor, w as GlTensor, b as GlTensor, act); }
+  denseBackwardInput(dy: Tensor, w: Tensor): Tensor { return denseBackwardInput(this, dy as GlTensor, w as GlTensor); }
+  denseBackwardWeight(x: Tensor, dy: Tensor): Tensor { return denseBackwardWeight(this, x as GlTensor, dy as GlTensor); }
+  biasGrad(dy: Tensor): Tensor { return biasGrad(this, dy as GlTensor); }
+  activationBackward(act: Activation, y: Tensor, dy: Tensor): Tensor { return activationBackward(this, act, y as GlTensor, dy as GlTensor); }
+  maxPool(x: Tensor): Tensor { return maxPool(this, x as GlTensor); }
+  maxPoolBackward(x: Tensor, y: Tensor, dy: Tensor): Tensor { return maxPoolBackward(this, x as GlTensor, y as GlTensor, dy as GlTensor); }
   softmaxCrossEntropy(logits: Tensor, labels: Tensor): { losses: Tensor; dLogits: Tensor } {
-    return softmaxCrossEntropy(this, logits as FloatTensor, labels as FloatTensor);
+    return softmaxCrossEntropy(this, logits as GlTensor, labels as GlTensor);
   }
-  softmax(logits: Tensor): Tensor { return softmax(this, logits as FloatTensor); }
+  softmax(logits: Tensor): Tensor { return softmax(this, logits as GlTensor); }
 
   sgdUpdate(w: Tensor, g: Tensor, v: Tensor | null, opts: SgdOptions): void {
-    const r = sgdUpdate(this, w as FloatTensor, g as FloatTensor, v as FloatTensor | null, opts);
+    const r = sgdUpdate(this, w as GlTensor, g as GlTensor, v as GlTensor | null, opts);
     // Results land in new textures (a pass cannot read its own target); the handles take them over.
-    const swap = (dst: FloatTensor, src: FloatTensor) => { this.release(dst.ref); dst.ref = src.ref; };
-    swap(w as FloatTensor, r.w);
-    if (r.v && v) swap(v as FloatTensor, r.v);
+    const swap = (dst: GlTensor, src: GlTensor) => { this.release(dst.ref); dst.ref = src.ref; };
+    swap(w as GlTensor, r.w);
+    if (r.v && v) swap(v as GlTensor, r.v);
   }
 
   flush(): void {
