@@ -76,14 +76,14 @@ export class GossipThread {
   private blends: Blend[] = [];
   private taken = 0;
   private trainerMs = 0;
+  /** GossipThreadOptions.cpuBudgetFloorCores as of now, sent with each publish (see CpuBudget.floorCores). */
+  floorCores: number;
+  private counters: GossipCounters = { peers: 0, bytesSent: 0, bytesReceived: 0, averages: 0, adopts: 0, refused: 0 };
   /** Why the thread ended when nobody asked it to (an uncaught error, an exit): the board must
    * not train on as if it were still in the cluster. */
   private failure: string | null = null;
   private ended = false;
   private stopping = false;
-  /** GossipThreadOptions.cpuBudgetFloorCores as of now, sent with each publish (see CpuBudget.floorCores). */
-  floorCores: number;
-  private counters: GossipCounters = { peers: 0, bytesSent: 0, bytesReceived: 0, averages: 0, adopts: 0, refused: 0 };
   private leftWaiter: ((c: GossipCounters) => void) | null = null;
   /** The thread was started with the parameters: they count as published then. */
   private publishedAt = performance.now();
