@@ -42,10 +42,7 @@ export interface BudgetOptions {
 
 interface Sample {
   t: number;
-  /** counted gossip CPU (forgiven ms taken out) */
   gossip: number;
-  /** all gossip CPU: forgiven ms are gossip's too, not the training the share divides by */
-  raw: number;
   proc: number;
 }
 
@@ -74,12 +71,14 @@ export class CpuBudget {
    * meanwhile: "gossip per training second", also on a board that shares its cores. From the
    * node's start on, so that the first exchanges count too. extraMs is added to gossip's side. */
   share(extraMs = 0): number {
-    const now = this.o.now(), proc = this.o.processCpu(), raw = this.o.gossipCpu(), used = raw - this.forgiven;
+    // Forgiven ms leave the process clock as well as gossip's: they are gossip's CPU, not training,
+    // and counted as training they would raise the allowance (a junk flood bought legitimate gossip room).
+    const now = this.o.now(), proc = this.o.processCpu() - this.forgivenMs, used = this.counted();
     const h = this.history;
-    if (h.length === 0 || now - h[h.length - 1].t >= 1000) h.push({ t: now, gossip: used, raw, proc });
+    if (h.length === 0 || now - h[h.length - 1].t >= 1000) h.push({ t: now, gossip: used, proc });
     while (h.length > 2 && now - h[1].t >= SHARE_WINDOW_MS) h.shift();
     const g = used - h[0].gossip + extraMs;
-    const rest = Math.max(proc - h[0].proc - (raw - h[0].raw), this.floorCores * (now - h[0].t));
+    const rest = Math.max(proc - h[0].proc - (used - h[0].gossip), this.floorCores * (now - h[0].t));
     return g <= 0 ? 0 : rest <= 0 ? Infinity : g / rest;
   }
 
