@@ -15,6 +15,8 @@ import * as cact from '../../src/kernels/cpu/activation';
 import * as cxent from '../../src/kernels/cpu/softmax_xent';
 import * as csgd from '../../src/kernels/cpu/sgd';
 import type { Activation } from '../../src/kernels/engine';
+import { conv2dBackwardFilter } from '../../src/kernels/gl/float/conv2d';
+import type { FloatTensor } from '../../src/kernels/gl/float/engine';
 
 
 // Sums of up to a few hundred products of values in [-1,1] in float32, in another order than the
@@ -59,6 +61,10 @@ test('float conv2d forward, input gradient, filter gradient and bias gradient ma
     for (const act of ACTS) check(`conv2d ${tag} ${act}`, e.read(keep(e.conv2d(gx, gw, gb, act))), cconv.conv2d(x, xs, w, ws, b, act));
     check(`conv2dBackwardInput ${tag}`, e.read(keep(e.conv2dBackwardInput(gdy, gw, xs))), cconv.conv2dBackwardInput(dy, w, xs, ws));
     check(`conv2dBackwardFilter ${tag}`, e.read(keep(e.conv2dBackwardFilter(gx, gdy, ws))), cconv.conv2dBackwardFilter(x, xs, dy, ws));
+    // Partial sums over groups of n whose last group is short (N = 7 in groups of 2 or 3).
+    for (const frags of [1, 3 * size(ws) / K]) {
+      check(`conv2dBackwardFilter ${tag} split for ${frags} fragments`, e.read(keep(conv2dBackwardFilter(e, gx as FloatTensor, gdy as FloatTensor, ws, frags))), cconv.conv2dBackwardFilter(x, xs, dy, ws));
+    }
     check(`biasGrad ${tag}`, e.read(keep(e.biasGrad(gdy))), cbias.biasGrad(dy, ys));
     for (const t of made) e.dispose(t);
   };
@@ -67,6 +73,7 @@ test('float conv2d forward, input gradient, filter gradient and bias gradient ma
   one({ N: 2, C: 3, O: 4, H: 9, W: 9, K: 3, seed: 2 });
   // A batch larger than the filter-gradient split's group, so partial sums over n are added.
   one({ N: 9, C: 1, O: 2, H: 8, W: 8, K: 5, seed: 3 });
+  one({ N: 7, C: 2, O: 3, H: 7, W: 10, K: 3, seed: 4 });
   fc.assert(fc.property(convCase, (c) => { one(c); }), { numRuns: 4, seed: 4 });
 });
 
