@@ -6,6 +6,7 @@ import { relErr } from './helpers';
 import { destroyFloatEngine, floatEngine } from './float-helpers';
 import { CpuEngine } from '../../src/kernels/cpu/engine';
 import { FloatEngine } from '../../src/kernels/gl/float/engine';
+import { GlUnavailableError } from '../../src/kernels/gl/errors';
 import { chooseProfile, type ContextFacts } from '../../src/kernels/gl/profile';
 import { openGl } from '../../src/kernels/select';
 import { LeNet, initParams, mulberry32 } from '../../src/net/lenet';
@@ -79,6 +80,16 @@ test('on this context (llvmpipe renders to RGBA32F) the engine opened without --
   assert.ok(opened.engine instanceof FloatEngine, opened.why);
   assert.match(opened.why, /complete RGBA32F framebuffer/);
   opened.engine.destroy();
+});
+
+test('--profile float on a context without float textures or float targets is refused in one line saying which', () => {
+  const fake = (ext: boolean, status: number) => ({
+    FRAMEBUFFER_COMPLETE: 0x8cd5, NO_ERROR: 0, getError: () => 0, getExtension: (n: string) => (ext && n === 'OES_texture_float' ? {} : null),
+    createTexture: () => ({}), createFramebuffer: () => ({}), getParameter: () => null, bindTexture: () => {}, texImage2D: () => {},
+    bindFramebuffer: () => {}, framebufferTexture2D: () => {}, checkFramebufferStatus: () => status, deleteFramebuffer: () => {}, deleteTexture: () => {},
+  });
+  assert.throws(() => new FloatEngine(fake(false, 0x8cd5)), (e: Error) => e instanceof GlUnavailableError && /^profile float: no OES_texture_float$/.test(e.message));
+  assert.throws(() => new FloatEngine(fake(true, 0x8cdd)), (e: Error) => e instanceof GlUnavailableError && /^profile float: an RGBA32F framebuffer is not complete \(status 0x8cdd\)$/.test(e.message));
 });
 
 test.after(destroyFloatEngine);
