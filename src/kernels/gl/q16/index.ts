@@ -32,3 +32,4 @@ export * from './tensor';
 export * from './activation';
 export * from './conv2d';
 export * from './dense';
+export * from './relayout';

@@ -5,48 +5,61 @@
 // exact-fp32 -> q16 store, the saturation count and the checked store that redoes a saturated one.
 import type { GlEngine } from '../engine';
 import { glf, PACKING } from '../glsl';
-import { decode, encode, fromTexels, Q16_GLSL, toTexels } from '../q16';
+import { decode, encode, fromTexels, Q16_GLSL, Q16_ZERO, toTexels } from '../q16';
 import type { GlTensor, TexRef } from '../tensor';
+
+/** 'channel-pairs' is the working layout above. 'batch-pairs' (relayout.ts) holds samples 2m, 2m+1
+ *  of one channel in a texel, texel (c·W + w, m·H + h): the weight-gradient kernels' operands. */
+export type Q16Layout = 'channel-pairs' | 'batch-pairs';
 
 export class Q16Tensor {
   disposed = false;
   /** Values are (code - 32768)·2^e. */
-  constructor(readonly shape: readonly number[], readonly e: number, public ref: TexRef) {}
+  constructor(readonly shape: readonly number[], readonly e: number, public ref: TexRef, readonly layout: Q16Layout = 'channel-pairs') {}
   get size(): number { return this.shape.reduce((a, b) => a * b, 1); }
 }
 
-export function q16Rect(shape: readonly number[]): { w: number; h: number } {
+/** Throws the one-line error a kernel gives for an operand in the wrong layout or disposed. */
+export function expectLayout(op: string, t: Q16Tensor, layout: Q16Layout): void {
+  if (t.disposed) throw new Error(`${op}: input [${t.shape}] was disposed`);
+  if (t.layout !== layout) throw new Error(`${op}: input [${t.shape}] is in ${t.layout} layout, this kernel reads ${layout}`);
+}
+
+export function q16Rect(shape: readonly number[], layout: Q16Layout = 'channel-pairs'): { w: number; h: number } {
   const [N, C, H, W] = shape;
+  if (layout === 'batch-pairs') return { w: C * W, h: Math.ceil(N / 2) * H };
   if (C % 2) throw new Error(`q16: a tensor of shape [${shape}] needs an even channel count (pad with a zero channel)`);
   return { w: (C / 2) * W, h: N * H };
 }
 
-/** Host flat order (NCHW) <-> q16 texel order. */
-export function texelOrder(shape: readonly number[]): Int32Array {
-  const [N, C, H, W] = shape, { w } = q16Rect(shape);
+/** Host flat order (NCHW) -> code slot in the layout's texels (2 per texel). */
+export function texelOrder(shape: readonly number[], layout: Q16Layout = 'channel-pairs'): Int32Array {
+  const [N, C, H, W] = shape, { w } = q16Rect(shape, layout);
   const at = new Int32Array(N * C * H * W);
   for (let n = 0; n < N; n++) for (let c = 0; c < C; c++) for (let h = 0; h < H; h++) for (let x = 0; x < W; x++) {
-    const texel = (n * H + h) * w + (c >> 1) * W + x;
-    at[((n * C + c) * H + h) * W + x] = 2 * texel + (c & 1);
+    const slot = layout === 'batch-pairs' ? 2 * (((n >> 1) * H + h) * w + c * W + x) + (n & 1) : 2 * ((n * H + h) * w + (c >> 1) * W + x) + (c & 1);
+    at[((n * C + c) * H + h) * W + x] = slot;
   }
   return at;
 }
 
-/** Uploads host values (NCHW) as a q16 tensor at step 2^e, rounding with rand. */
-export function uploadQ16(g: GlEngine, shape: readonly number[], values: Float32Array, e: number, rand: () => number): { t: Q16Tensor; saturated: number } {
+/** Uploads host values (NCHW) as a q16 tensor at step 2^e, rounding with rand; slots no value
+ *  fills (odd N in batch pairs) hold zero. */
+export function uploadQ16(g: GlEngine, shape: readonly number[], values: Float32Array, e: number, rand: () => number,
+  layout: Q16Layout = 'channel-pairs'): { t: Q16Tensor; saturated: number } {
   const { codes, saturated } = encode(values, e, rand);
-  const order = texelOrder(shape), placed = new Uint16Array(codes.length);
+  const { w, h } = q16Rect(shape, layout);
+  const order = texelOrder(shape, layout), placed = new Uint16Array(2 * w * h).fill(Q16_ZERO);
   for (let i = 0; i < codes.length; i++) placed[order[i]] = codes[i];
-  const { w, h } = q16Rect(shape);
   const ref = g.allocRect(w, h);
   g.uploadRect(ref, toTexels(placed));
-  return { t: new Q16Tensor([...shape], e, ref), saturated };
+  return { t: new Q16Tensor([...shape], e, ref, layout), saturated };
 }
 
 /** Reads a q16 tensor back as host values (NCHW) and its raw codes (0 = saturated store). */
 export function readQ16(g: GlEngine, t: Q16Tensor): { values: Float32Array; codes: Uint16Array } {
-  const placed = fromTexels(g.readRect(t.ref), t.size + (t.size & 1));
-  const order = texelOrder(t.shape), codes = new Uint16Array(t.size);
+  const placed = fromTexels(g.readRect(t.ref), 2 * t.ref.w * t.ref.h);
+  const order = texelOrder(t.shape, t.layout), codes = new Uint16Array(t.size);
   for (let i = 0; i < t.size; i++) codes[i] = placed[order[i]];
   return { values: decode(codes, t.e), codes };
 }
