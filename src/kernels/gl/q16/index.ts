@@ -33,3 +33,4 @@ export * from './activation';
 export * from './conv2d';
 export * from './dense';
 export * from './relayout';
+export * from './wgrad';
