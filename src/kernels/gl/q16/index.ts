@@ -34,3 +34,5 @@ export * from './conv2d';
 export * from './dense';
 export * from './relayout';
 export * from './wgrad';
+export * from './maxpool';
+export * from './softmax_xent';
