@@ -105,24 +105,29 @@ void main() {
   return new Q16Tensor([...shape], e, out);
 }
 
-/** Saturated stores (code 0) in a q16 tensor: a GPU pass counts them per 32 texels of a row, the
- *  host adds up the small result. */
+/** Texels a saturation-count fragment reads: Mesa's vc4 compiler issues all of a shader's fetches
+ *  early and keeps their results live, so 16 ran single-threaded and 32 failed register allocation;
+ *  8 compiles two-threaded. */
+const SAT_PER = 8;
+
+/** Saturated stores (code 0) in a q16 tensor: a GPU pass counts them per SAT_PER texels of a row,
+ *  the host adds up the small result. */
 export function countSaturated(g: GlEngine, t: Q16Tensor): number {
-  const { w, h } = q16Rect(t.shape), cw = Math.ceil(w / 32);
+  const { w, h } = t.ref, cw = Math.ceil(w / SAT_PER);
   const out = g.allocRect(cw, h);
   const taps: string[] = [];
-  for (let k = 0; k < 32; k++) {
+  for (let k = 0; k < SAT_PER; k++) {
     taps.push(`t = texture2D(u_q, vec2(x0 + ${glf(k + 0.5)}, fy) * inv); live = x0 + ${glf(k)} < ${glf(w)} ? 1.0 : 0.0;
   n += live * ((t.r + t.g == 0.0 ? 1.0 : 0.0) + (t.b + t.a == 0.0 ? 1.0 : 0.0));`);
   }
   g.runRaw({
-    name: 'q16:saturated', key: `q16:saturated|${w}x${h}`, target: out, fetches: 32,
+    name: 'q16:saturated', key: `q16:saturated|${w}x${h}`, target: out, fetches: SAT_PER,
     inputs: [{ name: 'q', tex: t.ref.tex }],
     source: () => `precision highp float;
 uniform sampler2D u_q;
 void main() {
   vec2 inv = vec2(${glf(1 / w)}, ${glf(1 / h)});
-  float x0 = floor(gl_FragCoord.x) * 32.0, fy = gl_FragCoord.y;
+  float x0 = floor(gl_FragCoord.x) * ${glf(SAT_PER)}, fy = gl_FragCoord.y;
   vec4 t; float live; float n = 0.0;
   ${taps.join('\n  ')}
   gl_FragColor = vec4(n * ${glf(1 / 255)}, 0.0, 0.0, 0.0);

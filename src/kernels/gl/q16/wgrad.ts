@@ -14,16 +14,21 @@ import { expectLayout, PRELUDE, type Q16Tensor } from './tensor';
 
 const divisors = (n: number) => Array.from({ length: n }, (_, k) => k + 1).filter((d) => n % d === 0);
 
-/** How the reduction over (sample pair, row, column) is cut into chunks, and where partials land. */
+/** How the reduction over (sample pair, row, column) is cut into chunks of B pairs x R rows x QC
+ *  columns, and where the partials land. Few distinct column offsets: Mesa's vc4 compiler keeps
+ *  every distinct texture coordinate of a shader live (conv1's 2 rows x 24 columns, 48 taps, failed
+ *  register allocation; 8 x 8 compiles two-threaded). */
 export function chunking(NP: number, P: number, Q: number, E: number, O: number, taps: number, maxSide: number) {
-  const R = Math.max(...divisors(P).filter((r) => r * Q <= taps), 1);
-  const B = R === P ? Math.max(...divisors(NP).filter((b) => b * P * Q <= taps), 1) : 1;
-  const S = (NP / B) * (P / R);
+  const side = Math.max(1, Math.floor(Math.sqrt(taps)));
+  const QC = Math.max(...divisors(Q).filter((c) => c <= side), 1);
+  const R = Math.max(...divisors(P).filter((r) => r * QC <= taps), 1);
+  const B = R === P && QC === Q ? Math.max(...divisors(NP).filter((b) => b * P * Q <= taps), 1) : 1;
+  const S = (NP / B) * (P / R) * (Q / QC);
   // partials of chunk s = sy·SX + sx, weight (o, e) at texel (sx·E + e, sy·O + o): as square as fits
   const fits = divisors(S).filter((sx) => sx * E <= maxSide && (S / sx) * O <= maxSide);
   if (!fits.length) throw new Error(`q16 weight gradient: ${S} chunks of ${O}x${E} partials do not fit a ${maxSide}-texel side; raise the taps a fragment`);
   const SX = fits.reduce((a, b) => (Math.abs(Math.log((b * E) / ((S / b) * O))) < Math.abs(Math.log((a * E) / ((S / a) * O))) ? b : a));
-  return { R, B, S, SX, SY: S / SX };
+  return { R, QC, B, SX, SY: S / SX };
 }
 
 // A value of a texel in code units: t.r is byte/255 rounded to fp32 (within 2^-25), so t.r·65280 is
@@ -44,12 +49,12 @@ export function weightGradQ16(g: GlEngine, x: Q16Tensor | null, dy: Q16Tensor, w
   if (O2 !== O || Nx !== N || Cx < C || H - K + 1 !== P || W - K + 1 !== Q)
     throw new Error(`${op}: dy [${dy.shape}], x [${x?.shape ?? '-'}] and weights [${wShape}] do not fit together`);
   const NP = Math.ceil(N / 2), E = x ? C * K * K : 1;
-  const { R, B, SX, SY } = chunking(NP, P, Q, E, O, taps, g.profile.maxTextureSide);
+  const { R, QC, B, SX, SY } = chunking(NP, P, Q, E, O, taps, g.profile.maxTextureSide);
   const tw = SX * E, th = SY * O;
   const target = g.allocRect(tw, th);
   const dyW = O * Q, dyH = NP * P, xW = Cx * W, xH = NP * H;
   const lines: string[] = [];
-  for (let b = 0; b < B; b++) for (let r = 0; r < R; r++) for (let q = 0; q < Q; q++) {
+  for (let b = 0; b < B; b++) for (let r = 0; r < R; r++) for (let q = 0; q < QC; q++) {
     const a = `code2(texture2D(u_dy, bdy + vec2(${glf(q / dyW)}, ${glf((b * P + r) / dyH)})))`;
     lines.push(x ? `acc += dot(${a}, code2(texture2D(u_x, bx + vec2(${glf(q / xW)}, ${glf((b * H + r) / xH)}))));`
       : `v = ${a}; acc += v.x + v.y;`);
@@ -71,10 +76,11 @@ void main() {
   ${split('ij', K, 'i', 'j')}
   ${split('fc.y', O, 'sy', 'o')}
   float s = sy * ${glf(SX)} + sx;
-  ${split('s', P / R, 'mb', 'pb')}
-  // the chunk starts at sample pair mb·B, row pb·R; dy texel (o·Q + q, m·P + p), x texel (c·W + q + j, m·H + p + i)
-  vec2 bdy = (vec2(o * ${glf(Q)}, mb * ${glf(B * P)} + pb * ${glf(R)}) + 0.5) * vec2(${glf(1 / dyW)}, ${glf(1 / dyH)});
-  ${x ? `vec2 bx = (vec2(c * ${glf(W)} + j, mb * ${glf(B * H)} + pb * ${glf(R)} + i) + 0.5) * vec2(${glf(1 / xW)}, ${glf(1 / xH)});` : ''}
+  ${split('s', Q / QC, 'sp', 'qb')}
+  ${split('sp', P / R, 'mb', 'pb')}
+  // the chunk starts at sample pair mb·B, row pb·R, column qb·QC; dy texel (o·Q + q, m·P + p), x texel (c·W + q + j, m·H + p + i)
+  vec2 bdy = (vec2(o * ${glf(Q)} + qb * ${glf(QC)}, mb * ${glf(B * P)} + pb * ${glf(R)}) + 0.5) * vec2(${glf(1 / dyW)}, ${glf(1 / dyH)});
+  ${x ? `vec2 bx = (vec2(c * ${glf(W)} + qb * ${glf(QC)} + j, mb * ${glf(B * H)} + pb * ${glf(R)} + i) + 0.5) * vec2(${glf(1 / xW)}, ${glf(1 / xH)});` : ''}
   float acc = 0.0;${x ? '' : ' vec2 v;'}
   ${lines.join('\n  ')}
   gl_FragColor = packFloat(acc);
