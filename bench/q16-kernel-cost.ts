@@ -3,7 +3,7 @@
 // every kernel: passes, fragments, texture fetches read off its emitted GLSL (cost/glsl-count.ts),
 // its multiply-adds, and what Mesa's vc4 compiler makes of each program (QPU instructions, threads).
 // Counts, not timings: the load of the machine does not change them.
-//   xvfb-run -a -s '-screen 0 64x64x24' npx tsx bench/q16-kernel-cost.ts [--batch 64] [--taps 64] [--vc4-compiler PATH] [--json OUT] [--dump DIR]
+//   xvfb-run -a -s '-screen 0 64x64x24' npx tsx bench/q16-kernel-cost.ts [--batch 64] [--taps 128] [--vc4-compiler PATH] [--json OUT] [--dump DIR]
 import * as fs from 'node:fs';
 import { GlEngine } from '../src/kernels/gl/engine';
 import { loadGl } from '../src/kernels/gl/load-gl';
@@ -16,7 +16,7 @@ import * as q from '../src/kernels/gl/q16/index';
 import { mulberry32 } from '../src/util/rng';
 
 const arg = (name: string) => { const i = process.argv.indexOf(name); return i > 0 ? process.argv[i + 1] : undefined; };
-const B = Number(arg('--batch') ?? 64), taps = Number(arg('--taps') ?? 64);
+const B = Number(arg('--batch') ?? 64), taps = Number(arg('--taps') ?? 128);
 const f = loadGl();
 if ('error' in f) throw new Error(f.error);
 const raw = f.create(1, 1, { alpha: false, antialias: false, depth: false, stencil: false, preserveDrawingBuffer: false });

@@ -100,7 +100,7 @@ export function conv2dBackwardInputQ16(g: GlEngine, dy: Q16Tensor, w: Float32Arr
  * and dy [N,O,P,Q], both in channel pairs: relaid in batch pairs, then wgrad.ts's exact partial sums.
  * `taps` caps the straight-line length of a fragment (2 fetches a tap).
  */
-export function conv2dBackwardFilterQ16(g: GlEngine, x: Q16Tensor, dy: Q16Tensor, wShape: readonly number[], taps = 64): { dW: Float32Array; dB: Float32Array } {
+export function conv2dBackwardFilterQ16(g: GlEngine, x: Q16Tensor, dy: Q16Tensor, wShape: readonly number[], taps = 128): { dW: Float32Array; dB: Float32Array } {
   const xb = toBatchPairs(g, x), dyb = toBatchPairs(g, dy);
   try {
     const dW = Float32Array.from(weightGradQ16(g, xb, dyb, wShape, taps));

@@ -6,11 +6,11 @@
 // (In channel pairs a one-output fragment would use one of each texel's two values: 2 fetches.)
 // One fragment sums one chunk of the reduction (B sample pairs x R rows x Q columns, straight-line,
 // at most `taps` taps) for one weight, in fp32 over products of codes, and stores the partial sum
-// exactly (the engine's RGBA8 float packing, one value a texel). The host adds the chunks' partials
+// exactly (the engine's RGBA8 float layout, one value a texel; packFinite below). The host adds the chunks' partials
 // in float64 and scales by 2^(ex + ey). A weight gradient is never rounded to 16 bits.
 import type { GlEngine } from '../engine';
-import { glf, PACKING } from '../glsl';
-import { expectLayout, PRELUDE, type Q16Tensor } from './tensor';
+import { glf } from '../glsl';
+import { expectLayout, type Q16Tensor } from './tensor';
 
 const divisors = (n: number) => Array.from({ length: n }, (_, k) => k + 1).filter((d) => n % d === 0);
 
@@ -34,13 +34,43 @@ export function chunking(NP: number, P: number, Q: number, E: number, O: number,
 // A value of a texel in code units: t.r is byte/255 rounded to fp32 (within 2^-25), so t.r·65280 is
 // within 0.002 of byte·256; the product, the add and the subtraction round by at most 0.002 each:
 // a decoded code is within 0.008 of the stored code (the tests take 0.01).
+// The partial sum's float32 bits, as the engine's packing lays them out (glsl.ts packFloat: R =
+// mantissa bits 0-7, G = 8-15, B = 16-22 + exponent bit 0, A = exponent bits 1-7 + sign), for the
+// values a partial can take: finite, below 2^64 in size (a chunk of T taps is at most T·2^31 in
+// code² units), and flushed to +0 below 2^-60 (a partial that small is 2^-60 code², far inside the
+// 0.01-step decode error of any nonzero operand). Scaling by 2^60 first leaves a one-sided 7-step
+// exponent ladder: about 60 QPU instructions where packFloat's NaN/Inf/-0 cases and two-sided
+// ladders take 320, which was a third of a dense weight-gradient fragment.
+const PACK_FINITE = `
+vec4 packFinite(float x) {
+  float a = abs(x);
+  if (a < ${glf(2 ** -60)}) return vec4(0.0);
+  float m = a * ${glf(2 ** 60)}, e = -60.0;
+  bool k;
+  k = m >= ${glf(2 ** 64)}; m *= k ? ${glf(2 ** -64)} : 1.0; e += k ? 64.0 : 0.0;
+  k = m >= ${glf(2 ** 32)}; m *= k ? ${glf(2 ** -32)} : 1.0; e += k ? 32.0 : 0.0;
+  k = m >= ${glf(2 ** 16)}; m *= k ? ${glf(2 ** -16)} : 1.0; e += k ? 16.0 : 0.0;
+  k = m >= 256.0; m *= k ? ${glf(2 ** -8)} : 1.0; e += k ? 8.0 : 0.0;
+  k = m >= 16.0; m *= k ? 0.0625 : 1.0; e += k ? 4.0 : 0.0;
+  k = m >= 4.0; m *= k ? 0.25 : 1.0; e += k ? 2.0 : 0.0;
+  k = m >= 2.0; m *= k ? 0.5 : 1.0; e += k ? 1.0 : 0.0;
+  float mant = (m - 1.0) * ${glf(2 ** 23)};
+  float m2 = floor(mant * ${glf(2 ** -16)}), r1 = mant - m2 * 65536.0;
+  float m1 = floor(r1 * ${glf(2 ** -8)}), m0 = r1 - m1 * 256.0;
+  float be = e + 127.0, ehi = floor(be * 0.5), elo = be - 2.0 * ehi;
+  return vec4(m0, m1, m2 + 128.0 * elo, ehi + (x < 0.0 ? 128.0 : 0.0)) * ${glf(1 / 255)};
+}`;
+
 const DECODE = `vec2 code2(vec4 t) { return vec2(dot(t.rg, vec2(65280.0, 255.0)), dot(t.ba, vec2(65280.0, 255.0))) - 32768.0; }`;
 
 /**
  * Partial sums for dW (x given) or dB (x null), summed on the host: Float64Array [O, C, K, K] or [O],
  * in value units. dy [N, O, P, Q] and x [N, Cx, H, W] in batch pairs, Cx >= wShape's C.
+ * `taps` 128: by Mesa's vc4 compiler at batch 64 (bench/q16-kernel-cost.ts), conv2's dW costs 12.7
+ * QPU instructions a multiply-add at 64 taps, 11.8 at 128, 11.4 at 256, where conv1's chunk fails
+ * register allocation; all two-threaded up to 128.
  */
-export function weightGradQ16(g: GlEngine, x: Q16Tensor | null, dy: Q16Tensor, wShape: readonly number[], taps = 64): Float64Array {
+export function weightGradQ16(g: GlEngine, x: Q16Tensor | null, dy: Q16Tensor, wShape: readonly number[], taps = 128): Float64Array {
   const op = x ? 'q16:weightGrad' : 'q16:biasGrad';
   expectLayout(op, dy, 'batch-pairs');
   if (x) expectLayout(op, x, 'batch-pairs');
@@ -64,10 +94,10 @@ export function weightGradQ16(g: GlEngine, x: Q16Tensor | null, dy: Q16Tensor, w
   g.runRaw({
     name: op, key: `${op}|${dy.shape}|${x?.shape}|${wShape}|${taps}|${g.profile.maxTextureSide}`, target, fetches: lines.length * (x ? 2 : 1),
     inputs: x ? [{ name: 'dy', tex: dy.ref.tex }, { name: 'x', tex: x.ref.tex }] : [{ name: 'dy', tex: dy.ref.tex }],
-    source: () => `${PRELUDE}
+    source: () => `precision highp float;
 uniform sampler2D u_dy;
 ${x ? 'uniform sampler2D u_x;' : ''}
-${PACKING}
+${PACK_FINITE}
 ${DECODE}
 void main() {
   vec2 fc = floor(gl_FragCoord.xy);
@@ -83,9 +113,9 @@ void main() {
   ${x ? `vec2 bx = (vec2(c * ${glf(W)} + qb * ${glf(QC)} + j, mb * ${glf(B * H)} + pb * ${glf(R)} + i) + 0.5) * vec2(${glf(1 / xW)}, ${glf(1 / xH)});` : ''}
   float acc = 0.0;${x ? '' : ' vec2 v;'}
   ${lines.join('\n  ')}
-  gl_FragColor = packFloat(acc);
+  gl_FragColor = packFinite(acc);
 }`,
-    draws: [{ x: 0, y: 0, w: tw, h: th, uniforms: { inf: Infinity, nan: NaN, zero: 0 } }],
+    draws: [{ x: 0, y: 0, w: tw, h: th, uniforms: {} }],
   });
   const bytes = g.readRect(target);
   g.release(target);
