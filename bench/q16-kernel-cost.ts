@@ -35,14 +35,13 @@ function book<T>(kernel: string, mads: number, f: () => T): T {
   rows.push({ kernel, draws: Array.from({ length: rec.draws.length - d0 }, (_, i) => d0 + i), mads });
   return r;
 }
-const up = (shape: number[], amp: number, e: number) => q.uploadQ16(g, shape, rand(shape.reduce((a, b) => a * b, 1), amp), e, rnd).t;
 const sat = (name: string, t: q.Q16Tensor) => book(`saturation count (${name})`, 0, () => q.countSaturated(g, t));
 
-// weights: conv1's input channel padded to 2 (a zero channel), as the forward kernel needs pairs
-const w1 = rand(20 * 2 * 25, 0.3).map((v, i) => (Math.floor(i / 25) % 2 ? 0 : v)), w2 = rand(50 * 20 * 25, 0.1);
-const w3 = rand(800 * 500, 0.05), w4 = rand(500 * 10, 0.1);
-const x0 = up([B, 2, 28, 28], 1, -15);
-const a1 = book('conv1 fwd + tanh', B * 20 * 576 * 25, () => q.conv2dQ16(g, x0, w1, [20, 2, 5, 5], rand(20, 0.1), 'tanh', -14, 1)); sat('a1', a1);
+const w1 = rand(20 * 25, 0.3), w2 = rand(50 * 20 * 25, 0.1), w3 = rand(800 * 500, 0.05), w4 = rand(500 * 10, 0.1);
+// the images, uploaded twice from the host: in x-pairs for conv1's forward pass, in batch pairs for its weight gradient
+const images = rand(B * 784, 1);
+const x0 = q.uploadQ16(g, [B, 1, 28, 28], images, -15, rnd, 'x-pairs').t, x0b = q.uploadQ16(g, [B, 1, 28, 28], images, -15, rnd, 'batch-pairs').t;
+const a1 = book('conv1 fwd + tanh', B * 20 * 576 * 25, () => q.conv2dQ16(g, x0, w1, [20, 1, 5, 5], rand(20, 0.1), 'tanh', -14, 1)); sat('a1', a1);
 const p1 = book('pool1 fwd', 0, () => q.maxPoolQ16(g, a1));
 const a2 = book('conv2 fwd + tanh', B * 50 * 64 * 500, () => q.conv2dQ16(g, p1, w2, [50, 20, 5, 5], rand(50, 0.1), 'tanh', -14, 2)); sat('a2', a2);
 const p2 = book('pool2 fwd', 0, () => q.maxPoolQ16(g, a2));
@@ -62,7 +61,7 @@ book('conv2 dW, dB', B * 50 * 64 * 500, () => q.conv2dBackwardFilterQ16(g, p1, d
 const dP1 = book('conv2 dX', B * 50 * 64 * 500, () => q.conv2dBackwardInputQ16(g, dZ2, w2, [50, 20, 5, 5], [B, 20, 12, 12], stepExponent(0.01), 10)); sat('dP1', dP1);
 const dA1 = book('pool1 bwd', 0, () => q.maxPoolBackwardQ16(g, a1, dP1));
 const dZ1 = book('tanh gradient (conv1)', 0, () => q.activationBackwardQ16(g, 'tanh', a1, dA1, dA1.e, 11)); sat('dZ1', dZ1);
-book('conv1 dW, dB', B * 20 * 576 * 25, () => q.conv2dBackwardFilterQ16(g, x0, dZ1, [20, 1, 5, 5], taps));
+book('conv1 dW, dB', B * 20 * 576 * 25, () => q.conv2dBackwardFilterQ16(g, x0b, dZ1, [20, 1, 5, 5], taps));
 g.flush();
 
 // per program: fetches a fragment (from its GLSL) and the vc4 compiler's figures
