@@ -11,6 +11,7 @@ import { countShader } from '../src/kernels/gl/cost/glsl-count';
 import { recordContext } from '../src/kernels/gl/cost/recorder';
 import { compileVc4, findVc4Compiler, type Vc4ShaderStats } from '../src/kernels/gl/cost/vc4-compiler';
 import { lenetMultiplyAdds } from '../src/bench/step-cost';
+import { PI3_DEFAULTS, project } from '../src/kernels/gl/cost/pi3-model';
 import { stepExponent } from '../src/kernels/gl/q16';
 import * as q from '../src/kernels/gl/q16/index';
 import { mulberry32 } from '../src/util/rng';
@@ -26,13 +27,17 @@ const g = GlEngine.create({ gl: rec.gl, profile: 'vc4' });
 const rnd = mulberry32(7);
 const rand = (n: number, a: number) => Float32Array.from({ length: n }, () => (rnd() * 2 - 1) * a);
 
-interface Row { kernel: string; draws: number[]; mads: number }
+// a runRaw call is one framebuffer target and so one vc4 job, however many draws (uniform sets) it makes
+let jobs = 0;
+const runRaw = g.runRaw.bind(g);
+g.runRaw = (pass) => { jobs++; runRaw(pass); };
+interface Row { kernel: string; draws: number[]; jobs: number; mads: number }
 const rows: Row[] = [];
 /** Runs `f` and books the draws it made, with the multiply-adds it does, under `kernel`. */
 function book<T>(kernel: string, mads: number, f: () => T): T {
-  const d0 = rec.draws.length;
+  const d0 = rec.draws.length, j0 = jobs;
   const r = f();
-  rows.push({ kernel, draws: Array.from({ length: rec.draws.length - d0 }, (_, i) => d0 + i), mads });
+  rows.push({ kernel, draws: Array.from({ length: rec.draws.length - d0 }, (_, i) => d0 + i), jobs: jobs - j0, mads });
   return r;
 }
 const sat = (name: string, t: q.Q16Tensor) => book(`saturation count (${name})`, 0, () => q.countSaturated(g, t));
@@ -92,18 +97,24 @@ const out = rows.map((r) => {
     else if (s) { lane += d.fragments * s.instructions; threads = Math.min(threads, s.threads); }
   }
   const instr = [...programs].map((p) => vc4.get(p)).filter((s): s is Vc4ShaderStats => !!s && !('error' in s)).map((s) => s.instructions);
-  return { kernel: r.kernel, passes: r.draws.length, fragments, fetches, mads: r.mads, laneInstructions: vc4.size ? lane : null, instructions: instr, threads: vc4.size ? threads : null, failed };
+  return { kernel: r.kernel, jobs: r.jobs, passes: r.draws.length, fragments, fetches, mads: r.mads, laneInstructions: vc4.size ? lane : null, instructions: instr, threads: vc4.size ? threads : null, failed };
 });
-const total = (k: 'fetches' | 'fragments' | 'passes' | 'mads') => out.reduce((a, r) => a + r[k], 0);
+const total = (k: 'fetches' | 'fragments' | 'passes' | 'jobs' | 'mads') => out.reduce((a, r) => a + r[k], 0);
 const lane = out.reduce((a, r) => a + (r.laneInstructions ?? 0), 0), mads = lenetMultiplyAdds() * B;
 const M = (n: number) => (n / 1e6).toFixed(1);
-const L = [`| kernel | passes | fragments | M fetches | fetches / MAD | vc4 instr / fragment | threads | instr / MAD |`, '|---|---|---|---|---|---|---|---|'];
+const L = [`| kernel | jobs | draws | fragments | M fetches | fetches / MAD | vc4 instr / fragment | threads | instr / MAD |`, '|---|---|---|---|---|---|---|---|---|'];
 for (const r of out) {
-  L.push(`| ${r.kernel} | ${r.passes} | ${r.fragments} | ${M(r.fetches)} | ${r.mads ? (r.fetches / r.mads).toFixed(2) : '-'} | ${r.failed ? `FAILED: ${r.failed}` : r.instructions.join(', ')} | ${r.threads ?? '-'} | ${r.mads && r.laneInstructions ? (r.laneInstructions / r.mads).toFixed(2) : '-'} |`);
+  L.push(`| ${r.kernel} | ${r.jobs} | ${r.passes} | ${r.fragments} | ${M(r.fetches)} | ${r.mads ? (r.fetches / r.mads).toFixed(2) : '-'} | ${r.failed ? `FAILED: ${r.failed}` : r.instructions.join(', ')} | ${r.threads ?? '-'} | ${r.mads && r.laneInstructions ? (r.laneInstructions / r.mads).toFixed(2) : '-'} |`);
 }
-L.push(`| **step** | ${total('passes')} | ${total('fragments')} | **${M(total('fetches'))}** | ${(total('fetches') / mads).toFixed(2)} | | ${out.some((r) => r.threads === 1) ? 'some 1' : 'all 2'} | **${vc4.size ? (lane / mads).toFixed(2) : '-'}** |`);
+L.push(`| **step** | ${total('jobs')} | ${total('passes')} | ${total('fragments')} | **${M(total('fetches'))}** | ${(total('fetches') / mads).toFixed(2)} | | ${out.some((r) => r.threads === 1) ? 'some 1' : 'all 2'} | **${vc4.size ? (lane / mads).toFixed(2) : '-'}** |`);
 console.log(`batch ${B}, weight-gradient taps a fragment ${taps}; ${M(mads)} M multiply-adds a step (lenetMultiplyAdds); vc4 compiler: ${'path' in found ? found.path : found.absent}`);
 console.log(L.join('\n'));
+// Pi 3 projection (cost/pi3-model.ts defaults), with the model's per-pass cost charged per job and per draw
+if (vc4.size) for (const [what, passes] of [['jobs', total('jobs')], ['draws', total('passes')]] as const) {
+  const pr = [project({ batch: B, passes, fetches: total('fetches'), laneInstructions: lane }), project({ batch: B, passes, fetches: total('fetches'), laneInstructions: lane }, PI3_DEFAULTS, PI3_DEFAULTS.idleClockMHz)];
+  console.log(`projected Pi 3, pass cost per ${what} (${passes}): ${pr.map((p) => `${p.imagesPerSecond[0].toFixed(0)}-${p.imagesPerSecond[1].toFixed(0)} images/s at ${p.clockMHz} MHz`).join(', ')}; ` +
+    `ceiling ${pr[0].ceiling.toFixed(0)} (${pr[0].bound}-bound: TMU ${(pr[0].tmuSeconds * 1e3).toFixed(0)} ms, ALU ${(pr[0].aluSeconds! * 1e3).toFixed(0)} ms a step at peak)`);
+}
 const json = arg('--json');
-if (json) fs.writeFileSync(json, JSON.stringify({ batch: B, multiplyAdds: mads, fetches: total('fetches'), laneInstructions: lane, kernels: out }, null, 1) + '\n');
+if (json) fs.writeFileSync(json, JSON.stringify({ batch: B, taps, multiplyAdds: mads, jobs: total('jobs'), draws: total('passes'), fetches: total('fetches'), laneInstructions: lane, kernels: out }, null, 1) + '\n');
 g.destroy();
