@@ -4,10 +4,10 @@
 // Both operands come in batch pairs (relayout.ts): a texel holds samples 2m and 2m+1 of one channel,
 // so each of a fragment's two fetches a tap brings two values it multiplies: 1 fetch a multiply-add.
 // (In channel pairs a one-output fragment would use one of each texel's two values: 2 fetches.)
-// One fragment sums one chunk of the reduction (B sample pairs x R rows x Q columns, straight-line,
+// One fragment sums one chunk of the reduction (B sample pairs x R rows x QC columns, straight-line,
 // at most `taps` taps) for one weight, in fp32 over products of codes, and stores the partial sum
-// exactly (the engine's RGBA8 float layout, one value a texel; packFinite below). The host adds the chunks' partials
-// in float64 and scales by 2^(ex + ey). A weight gradient is never rounded to 16 bits.
+// exactly (the engine's RGBA8 float layout, one value a texel; packFinite below). The host adds the
+// chunks' partials in float64 and scales by 2^(ex + ey). A weight gradient is never rounded to 16 bits.
 import type { GlEngine } from '../engine';
 import { glf } from '../glsl';
 import { expectLayout, type Q16Tensor } from './tensor';
@@ -31,9 +31,6 @@ export function chunking(NP: number, P: number, Q: number, E: number, O: number,
   return { R, QC, B, SX, SY: S / SX };
 }
 
-// A value of a texel in code units: t.r is byte/255 rounded to fp32 (within 2^-25), so t.r·65280 is
-// within 0.002 of byte·256; the product, the add and the subtraction round by at most 0.002 each:
-// a decoded code is within 0.008 of the stored code (the tests take 0.01).
 // The partial sum's float32 bits, as the engine's packing lays them out (glsl.ts packFloat: R =
 // mantissa bits 0-7, G = 8-15, B = 16-22 + exponent bit 0, A = exponent bits 1-7 + sign), for the
 // values a partial can take: finite, below 2^64 in size (a chunk of T taps is at most T·2^31 in
@@ -61,6 +58,9 @@ vec4 packFinite(float x) {
   return vec4(m0, m1, m2 + 128.0 * elo, ehi + (x < 0.0 ? 128.0 : 0.0)) * ${glf(1 / 255)};
 }`;
 
+// A value of a texel in code units: t.r is byte/255 rounded to fp32 (within 2^-25), so t.r·65280 is
+// within 0.002 of byte·256; the product, the add and the subtraction round by at most 0.002 each:
+// a decoded code is within 0.008 of the stored code (the tests take 0.01).
 const DECODE = `vec2 code2(vec4 t) { return vec2(dot(t.rg, vec2(65280.0, 255.0)), dot(t.ba, vec2(65280.0, 255.0))) - 32768.0; }`;
 
 /**
