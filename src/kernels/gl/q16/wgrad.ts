@@ -36,8 +36,8 @@ export function chunking(NP: number, P: number, Q: number, E: number, O: number,
 // values a partial can take: finite, below 2^64 in size (a chunk of T taps is at most T·2^31 in
 // code² units), and flushed to +0 below 2^-60 (a partial that small is 2^-60 code², far inside the
 // 0.01-step decode error of any nonzero operand). Scaling by 2^60 first leaves a one-sided 7-step
-// exponent ladder: about 60 QPU instructions where packFloat's NaN/Inf/-0 cases and two-sided
-// ladders take 320, which was a third of a dense weight-gradient fragment.
+// exponent ladder: 123 QPU instructions by the vc4 compiler where packFloat's NaN/Inf/-0 cases and two-sided
+// ladders take 321, which was a third of a dense weight-gradient fragment.
 const PACK_FINITE = `
 vec4 packFinite(float x) {
   float a = abs(x);
