@@ -7,7 +7,7 @@
 // One fragment sums one chunk of the reduction (B sample pairs x R rows x QC columns, straight-line,
 // at most `taps` taps) for one weight, in fp32 over products of codes, and stores the partial sum
 // exactly (the engine's RGBA8 float layout, one value a texel; packFinite below). The host adds the
-// chunks' partials in float64 and scales by 2^(ex + ey). A weight gradient is never rounded to 16 bits.
+// chunks' partials in float64 and scales them. A weight gradient is never rounded to 16 bits.
 import type { GlEngine } from '../engine';
 import { glf } from '../glsl';
 import { expectLayout, type Q16Tensor } from './tensor';
@@ -33,11 +33,11 @@ export function chunking(NP: number, P: number, Q: number, E: number, O: number,
 
 // The partial sum's float32 bits, as the engine's packing lays them out (glsl.ts packFloat: R =
 // mantissa bits 0-7, G = 8-15, B = 16-22 + exponent bit 0, A = exponent bits 1-7 + sign), for the
-// values a partial can take: finite, below 2^64 in size (a chunk of T taps is at most T·2^31 in
-// code² units), and flushed to +0 below 2^-60 (a partial that small is 2^-60 code², far inside the
-// 0.01-step decode error of any nonzero operand). Scaling by 2^60 first leaves a one-sided 7-step
-// exponent ladder: 123 QPU instructions by the vc4 compiler where packFloat's NaN/Inf/-0 cases and two-sided
-// ladders take 321, which was a third of a dense weight-gradient fragment.
+// values a partial can take: finite, below 2^64 in size (a chunk of T taps is at most T·2^15 in
+// (1/255)² code² units), and flushed to +0 below 2^-60 of those units (far inside the 0.01-code
+// decode error of any nonzero operand). Scaling by 2^60 first leaves a one-sided 7-step exponent
+// ladder: 123 QPU instructions by the vc4 compiler where packFloat's NaN/Inf/-0 cases and
+// two-sided ladders take 321, which was a third of a dense weight-gradient fragment.
 const PACK_FINITE = `
 vec4 packFinite(float x) {
   float a = abs(x);
@@ -58,17 +58,22 @@ vec4 packFinite(float x) {
   return vec4(m0, m1, m2 + 128.0 * elo, ehi + (x < 0.0 ? 128.0 : 0.0)) * ${glf(1 / 255)};
 }`;
 
-// A value of a texel in code units: t.r is byte/255 rounded to fp32 (within 2^-25), so t.r·65280 is
-// within 0.002 of byte·256; the product, the add and the subtraction round by at most 0.002 each:
-// a decoded code is within 0.008 of the stored code (the tests take 0.01).
-const DECODE = `vec2 code2(vec4 t) { return vec2(dot(t.rg, vec2(65280.0, 255.0)), dot(t.ba, vec2(65280.0, 255.0))) - 32768.0; }`;
+// A texel's two values in units of 1/255 of a code: u/255 - 128.50196 = hi·256/255 + lo/255 - 32768/255,
+// read as t.r·256 + t.g - c. Cheaper on vc4 than dot(t.rg, (65280, 255)) - 32768 (the conv2 weight
+// gradient at 128 taps: 2,479 QPU instructions against 2,971; the compiler folds the byte unpacks
+// into the adds), and as close: t.r is byte/255 within 2^-25, so t.r·256 is within 2^-17; the sum
+// (< 257) rounds by at most 2^-16, c = fl(32768/255) is off by at most 2^-17, and the subtraction
+// rounds by at most 2^-18 (Sterbenz makes it exact above 64.25): within 2^-15.1 of u/255, i.e. a
+// decoded code is within 0.0088 of the stored one (the tests take 0.01). Partial sums are therefore
+// in (1/255)² code² (1/255 code for the bias); the host scales by 255²·2^(ex+ey) (255·2^ey).
+const DECODE = `vec2 code2(vec4 t) { return vec2(t.r * 256.0 + t.g, t.b * 256.0 + t.a) - ${glf(32768 / 255)}; }`;
 
 /**
  * Partial sums for dW (x given) or dB (x null), summed on the host: Float64Array [O, C, K, K] or [O],
  * in value units. dy [N, O, P, Q] and x [N, Cx, H, W] in batch pairs, Cx >= wShape's C.
- * `taps` 128: by Mesa's vc4 compiler at batch 64 (bench/q16-kernel-cost.ts), conv2's dW costs 12.7
- * QPU instructions a multiply-add at 64 taps, 11.8 at 128, 11.4 at 256, where conv1's chunk fails
- * register allocation; all two-threaded up to 128.
+ * `taps` 128: by Mesa's vc4 compiler at batch 64 (bench/q16-kernel-cost.ts), conv2's dW costs 10.6
+ * QPU instructions a multiply-add at 64 taps, 9.8 at 128, 9.4 at 256, where conv1's 144-tap chunk
+ * fails register allocation; all two-threaded up to 128.
  */
 export function weightGradQ16(g: GlEngine, x: Q16Tensor | null, dy: Q16Tensor, wShape: readonly number[], taps = 128): Float64Array {
   const op = x ? 'q16:weightGrad' : 'q16:biasGrad';
@@ -120,7 +125,7 @@ void main() {
   const bytes = g.readRect(target);
   g.release(target);
   const part = new Float32Array(bytes.buffer, bytes.byteOffset, tw * th);
-  const out = new Float64Array(O * E), scale = 2 ** (dy.e + (x ? x.e : 0));
+  const out = new Float64Array(O * E), scale = x ? 255 * 255 * 2 ** (dy.e + x.e) : 255 * 2 ** dy.e;
   for (let sy = 0; sy < SY; sy++) for (let o = 0; o < O; o++) for (let sx = 0; sx < SX; sx++) {
     const row = (sy * O + o) * tw + sx * E;
     for (let e = 0; e < E; e++) out[o * E + e] += part[row + e];
