@@ -15,14 +15,14 @@ import { expectLayout, type Q16Tensor } from './tensor';
 const divisors = (n: number) => Array.from({ length: n }, (_, k) => k + 1).filter((d) => n % d === 0);
 
 /** How the reduction over (sample pair, row, column) is cut into chunks of B pairs x R rows x QC
- *  columns, and where the partials land. Few distinct column offsets: Mesa's vc4 compiler keeps
- *  every distinct texture coordinate of a shader live (conv1's 2 rows x 24 columns, 48 taps, failed
- *  register allocation; 8 x 8 compiles two-threaded). */
+ *  columns, and where the partials land. Rows and columns at most sqrt(taps) each: Mesa's vc4
+ *  compiler keeps every distinct texture coordinate of a shader live (conv1's 2 rows x 24 columns,
+ *  48 taps, and its 12 x 12 failed register allocation; 2 pairs x 8 x 8 compiles two-threaded). */
 export function chunking(NP: number, P: number, Q: number, E: number, O: number, taps: number, maxSide: number) {
   const side = Math.max(1, Math.floor(Math.sqrt(taps)));
   const QC = Math.max(...divisors(Q).filter((c) => c <= side), 1);
-  const R = Math.max(...divisors(P).filter((r) => r * QC <= taps), 1);
-  const B = R === P && QC === Q ? Math.max(...divisors(NP).filter((b) => b * P * Q <= taps), 1) : 1;
+  const R = Math.max(...divisors(P).filter((r) => r <= side && r * QC <= taps), 1);
+  const B = Math.max(...divisors(NP).filter((b) => b * R * QC <= taps), 1);
   const S = (NP / B) * (P / R) * (Q / QC);
   // partials of chunk s = sy·SX + sx, weight (o, e) at texel (sx·E + e, sy·O + o): as square as fits
   const fits = divisors(S).filter((sx) => sx * E <= maxSide && (S / sx) * O <= maxSide);
