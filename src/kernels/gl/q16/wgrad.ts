@@ -94,8 +94,9 @@ export function weightGradQ16(g: GlEngine, x: Q16Tensor | null, dy: Q16Tensor, w
     lines.push(x ? `acc += dot(${a}, code2(texture2D(u_x, bx + vec2(${glf(q / xW)}, ${glf((b * H + r) / xH)}))));`
       : `v = ${a}; acc += v.x + v.y;`);
   }
-  const split = (v: string, d: number, hi: string, lo: string) =>
-    `float ${hi} = floor((${v} + 0.5) * ${glf(1 / d)}); float ${lo} = ${v} - ${hi} * ${glf(d)};`;
+  // v (an integer) = hi·d + lo; by 1 it is (v, 0), which the compiler cannot see through floor
+  const split = (v: string, d: number, hi: string, lo: string) => (d === 1 ? `float ${hi} = ${v}; float ${lo} = 0.0;`
+    : `float ${hi} = floor((${v} + 0.5) * ${glf(1 / d)}); float ${lo} = ${v} - ${hi} * ${glf(d)};`);
   g.runRaw({
     name: op, key: `${op}|${dy.shape}|${x?.shape}|${wShape}|${taps}|${g.profile.maxTextureSide}`, target, fetches: lines.length * (x ? 2 : 1),
     inputs: x ? [{ name: 'dy', tex: dy.ref.tex }, { name: 'x', tex: x.ref.tex }] : [{ name: 'dy', tex: dy.ref.tex }],
