@@ -7,9 +7,10 @@
 //     while gossiping with the `local` preset the way the product does (bench/gossip-board.ts:
 //     gossip on its own thread, the default CPU budget); each reports gossip's CPU time (the
 //     thread's own clock plus publishing and blending on the trainer) against the rest of the
-//     process's CPU time. Target: at most 5%.
+//     process's CPU time. Target: at most 5%. A board's epoch is --epoch-images images (default
+//     2,000: the default job's shard), and each board is owed an average per epoch as in the product.
 //
-//   node --import tsx bench/gossip-exchange.ts [--repeats 5] [--seconds 30] [--batch 16] [--out bench/results]
+//   node --import tsx bench/gossip-exchange.ts [--repeats 5] [--seconds 30] [--batch 16] [--epoch-images 2000] [--out bench/results]
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -38,10 +39,11 @@ export interface OverheadFigure {
   boards: number;
   seconds: number;
   batch: number;
+  epochImages: number;
   engine: string;
   /** The gossip thread's CPU budget the boards ran with. */
   budget: number;
-  perBoard: { index: number; steps: number; trainMs: number; gossipMs: number; share: number; averages: number; bytesSent: number; bytesReceived: number }[];
+  perBoard: { index: number; steps: number; epochs: number; trainMs: number; gossipMs: number; share: number; averages: number; bytesSent: number; bytesReceived: number }[];
   /** sum gossip ms / sum training ms over boards. */
   share: number;
   maxShare: number;
@@ -113,7 +115,7 @@ async function exchangeFigure(encoding: Encoding, repeats: number): Promise<Exch
   return { encoding: encoding === Encoding.F16 ? 'fp16' : 'fp32', ms: median(msAll), msAll, bytes, datagrams, cpuMs: cpu };
 }
 
-export async function overheadFigure(boards: number, seconds: number, batch: number, preset: 'local' | 'lan', budget?: number): Promise<OverheadFigure> {
+export async function overheadFigure(boards: number, seconds: number, batch: number, preset: 'local' | 'lan', budget?: number, epochImages = 2000): Promise<OverheadFigure> {
   const dir = mkdtempSync(join(tmpdir(), 'vct-gossip-bench-'));
   const keyFile = join(dir, 'cluster.key');
   generateKeyFile(keyFile);
@@ -123,7 +125,7 @@ export async function overheadFigure(boards: number, seconds: number, batch: num
   const results: Promise<Record<string, any>>[] = [];
   try {
     for (let i = 0; i < boards; i++) {
-      const args = [String(i), keyFile, String(seconds), String(batch), preset, String(base + i), addrs.filter((_, j) => j !== i).join(','), ...(budget !== undefined ? [String(budget)] : [])];
+      const args = [String(i), keyFile, String(seconds), String(batch), preset, String(base + i), addrs.filter((_, j) => j !== i).join(','), budget !== undefined ? String(budget) : '-', String(epochImages)];
       const k = spawn(process.execPath, ['--import', 'tsx', join(__dirname, 'gossip-board.ts'), ...args], {
         cwd: resolve(__dirname, '..'), stdio: ['ignore', 'pipe', 'inherit'],
       });
@@ -139,20 +141,20 @@ export async function overheadFigure(boards: number, seconds: number, batch: num
     }
     const rs = await Promise.all(results);
     const perBoard = rs.map((r) => ({
-      index: r.index, steps: r.steps, trainMs: r.trainMs, gossipMs: r.gossipMs, share: r.gossipMs / r.trainMs,
+      index: r.index, steps: r.steps, epochs: r.epochs, trainMs: r.trainMs, gossipMs: r.gossipMs, share: r.gossipMs / r.trainMs,
       averages: r.stats.averages, bytesSent: r.stats.bytesSent, bytesReceived: r.stats.bytesReceived,
     }));
     const share = perBoard.reduce((s, b) => s + b.gossipMs, 0) / perBoard.reduce((s, b) => s + b.trainMs, 0);
-    return { boards, seconds, batch, engine: rs[0].engine, budget: budget ?? GOSSIP_THREAD_CPU_BUDGET, perBoard, share, maxShare: Math.max(...perBoard.map((b) => b.share)) };
+    return { boards, seconds, batch, epochImages, engine: rs[0].engine, budget: budget ?? GOSSIP_THREAD_CPU_BUDGET, perBoard, share, maxShare: Math.max(...perBoard.map((b) => b.share)) };
   } finally {
     for (const k of kids) if (k.exitCode === null) k.kill('SIGKILL');
   }
 }
 
 /** For the bench helper: runs both parts; `overhead: false` skips the 4-process part. */
-export async function runGossipExchangeBench(o: { repeats?: number; seconds?: number; batch?: number; boards?: number; overhead?: boolean } = {}): Promise<GossipBenchResult> {
+export async function runGossipExchangeBench(o: { repeats?: number; seconds?: number; batch?: number; boards?: number; epochImages?: number; overhead?: boolean } = {}): Promise<GossipBenchResult> {
   const exchange = [await exchangeFigure(Encoding.F32, o.repeats ?? 5), await exchangeFigure(Encoding.F16, o.repeats ?? 5)];
-  const overhead = o.overhead === false ? null : await overheadFigure(o.boards ?? 4, o.seconds ?? 30, o.batch ?? 16, 'local');
+  const overhead = o.overhead === false ? null : await overheadFigure(o.boards ?? 4, o.seconds ?? 30, o.batch ?? 16, 'local', undefined, o.epochImages ?? 2000);
   return { paramCount: PARAM_COUNT, exchange, overhead, when: new Date().toISOString(), load: { avg1: loadavg()[0], cores: cpus().length } };
 }
 
@@ -166,9 +168,9 @@ export function formatGossipExchangeBench(r: GossipBenchResult): string {
   if (r.exchange.length === 2) L.push(`  fp16/fp32: time ${(r.exchange[1].ms / r.exchange[0].ms).toFixed(2)}, bytes ${(r.exchange[1].bytes / r.exchange[0].bytes).toFixed(2)}`);
   const o = r.overhead;
   if (o) {
-    L.push(`gossip overhead at ${o.boards} boards (processes on this machine, gossip on its own thread with a budget of ${(100 * o.budget).toFixed(1)}% of training CPU as in the product), ${o.seconds} s, batch ${o.batch}, ${o.engine}, preset local (CPU time):`);
+    L.push(`gossip overhead at ${o.boards} boards (processes on this machine, gossip on its own thread with a budget of ${(100 * o.budget).toFixed(1)}% of training CPU as in the product), ${o.seconds} s, batch ${o.batch}, epochs of ${o.epochImages} images, ${o.engine}, preset local (CPU time):`);
     for (const b of o.perBoard) {
-      L.push(`  board ${b.index}: ${b.steps} steps, training ${(b.trainMs / 1000).toFixed(1)} s CPU, gossip ${b.gossipMs.toFixed(0)} ms = ${(100 * b.share).toFixed(2)}%, ` +
+      L.push(`  board ${b.index}: ${b.steps} steps (${b.epochs} epochs), training ${(b.trainMs / 1000).toFixed(1)} s CPU, gossip ${b.gossipMs.toFixed(0)} ms = ${(100 * b.share).toFixed(2)}%, ` +
         `${b.averages} averages, sent ${(b.bytesSent / 1e6).toFixed(1)} MB, received ${(b.bytesReceived / 1e6).toFixed(1)} MB`);
     }
     L.push(`  overall: gossip time / training time = ${(100 * o.share).toFixed(2)}% (worst board ${(100 * o.maxShare).toFixed(2)}%; target <= 5%)`);
@@ -182,7 +184,7 @@ if (require.main === module) {
     return i >= 0 ? process.argv[i + 1] : d;
   };
   void (async () => {
-    const r = await runGossipExchangeBench({ repeats: Number(flag('repeats', '5')), seconds: Number(flag('seconds', '30')), batch: Number(flag('batch', '16')) });
+    const r = await runGossipExchangeBench({ repeats: Number(flag('repeats', '5')), seconds: Number(flag('seconds', '30')), batch: Number(flag('batch', '16')), epochImages: Number(flag('epoch-images', '2000')) });
     const text = formatGossipExchangeBench(r);
     process.stdout.write(text);
     const out = resolve(flag('out', join(__dirname, 'results')));

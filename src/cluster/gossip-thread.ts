@@ -43,6 +43,9 @@ export interface BlendTarget {
   getParams(): Float32Array;
   setParams(p: Float32Array): void;
   resetMomentum(): void;
+  /** Epochs the trainer has finished, where it has epochs: a board is owed an average in each
+   * (see ProgressGuarantee in sync/budget.ts). Read between steps; a change starts the next epoch. */
+  readonly epoch?: number;
 }
 
 /** Folds one blend from GossipThread.poll() into the parameters, between two steps. */
@@ -56,7 +59,7 @@ function foldIn(b: Blend, t: BlendTarget): void {
 
 /** blendsTaken: how many blends the trainer had taken (poll()) when it read these parameters. */
 /** trainerMs: CPU ms the training thread has spent on gossip's behalf in all (see charge()). */
-type ToThread = { type: 'snapshot'; params: Float32Array; samplesSeen: number; blendsTaken: number; trainerMs: number; floorCores: number } | { type: 'leave' };
+type ToThread = { type: 'snapshot'; params: Float32Array; samplesSeen: number; blendsTaken: number; trainerMs: number; floorCores: number } | { type: 'epoch' } | { type: 'leave' };
 type FromThread =
   | { type: 'ready'; address: string; id: string }
   | { type: 'blend'; blend: Blend }
@@ -76,6 +79,7 @@ export class GossipThread {
   private blends: Blend[] = [];
   private taken = 0;
   private trainerMs = 0;
+  private epochSeen: number | undefined;
   /** GossipThreadOptions.cpuBudgetFloorCores as of now, sent with each publish (see CpuBudget.floorCores). */
   floorCores: number;
   private counters: GossipCounters = { peers: 0, bytesSent: 0, bytesReceived: 0, averages: 0, adopts: 0, refused: 0 };
@@ -144,11 +148,15 @@ export class GossipThread {
   /**
    * What a trainer does between two steps: fold in every blend that is ready, then publish the
    * parameters if a blend changed them or the last publish is `everyMs` old (each publish is a full
-   * copy, a readback on the GL engine: not every step). The trainer CPU this takes is charged to the
+   * copy, a readback on the GL engine: not every step), and tell the thread when an epoch begins. The trainer CPU this takes is charged to the
    * gossip budget, and returned.
    */
   between(t: BlendTarget, samplesSeen: number, everyMs: number, onBlend?: (b: Blend) => void): number {
     const c0 = cpuNow();
+    if (t.epoch !== undefined && t.epoch !== this.epochSeen) {
+      this.epochSeen = t.epoch;
+      this.w.postMessage({ type: 'epoch' } satisfies ToThread);
+    }
     for (let b = this.poll(); b; b = this.poll()) {
       foldIn(b, t);
       onBlend?.(b);
@@ -265,6 +273,8 @@ export async function threadMain(data: { options: GossipThreadOptions }): Promis
         // soon as it has applied the blend.
         if (m.blendsTaken < blendsSent) return;
         snap = { params: m.params, samplesSeen: m.samplesSeen };
+      } else if (m.type === 'epoch') {
+        node.epochBegan();
       } else if (m.type === 'leave') {
         clearInterval(statsTicker);
         await node.leave();

@@ -110,3 +110,73 @@ export class CpuBudget {
     return this.o.gossipCpu() - this.forgiven;
   }
 }
+
+/** What fraction of an epoch a board waits for an average before its exchanges may go past the
+ * budget: late enough that the budget's own exchanges usually come first (a guaranteed one is then
+ * not an extra), early enough that one refusal by a busy peer still leaves time within the epoch. */
+export const GUARANTEE_AT = 0.5;
+
+/**
+ * The progress the budget cannot take away: at least one average per epoch of the trainer's. Tied
+ * to epochs, not to wall time, so it costs the same share of training on a busy board as on a quiet
+ * one: a 3 s guarantee let through twice as many exchanges per training second beside a CPU hog,
+ * and took the share to 6.4% (bench/results/default-job-issue11.md). Until the trainer reports
+ * epochs (epochBegan), or when a node has none to report, `everyMs` of wall time stands in; an
+ * everyMs of 0 turns the guarantee off.
+ */
+export class ProgressGuarantee {
+  private lastAverageAt: number;
+  private epochAt = -1;
+  private epochMs = 0;
+  /** Counts epochs, so that a pursuit begun in an earlier one stops. */
+  private epochs = 0;
+
+  /** `propose` tries an exchange past the budget (if the node is free); a board that is due
+   * proposes every `retryMs` until it has its average, not only at its scheduled ticks. */
+  constructor(
+    private readonly everyMs: number,
+    private readonly now: () => number,
+    private readonly timer: (fn: () => void, ms: number) => void,
+    private readonly propose: () => void,
+    private readonly retryMs: number,
+  ) {
+    this.lastAverageAt = now();
+  }
+
+  averaged(): void {
+    this.lastAverageAt = this.now();
+  }
+
+  /** The trainer began an epoch. */
+  epochBegan(): void {
+    const now = this.now();
+    if (this.epochAt >= 0) this.epochMs = now - this.epochAt;
+    this.epochAt = now;
+    const epoch = ++this.epochs;
+    const pursue = (ms: number): void => {
+      if (ms === Infinity) return;
+      this.timer(() => {
+        if (epoch !== this.epochs) return;
+        const due = this.dueIn();
+        if (due === 0) this.propose();
+        pursue(due > 0 ? due : this.retryMs);
+      }, ms);
+    };
+    pursue(this.dueIn());
+  }
+
+  /** ms until the board is overdue (0: it is), Infinity if not this epoch (or never: everyMs 0). */
+  dueIn(): number {
+    const now = this.now();
+    if (this.everyMs <= 0) return Infinity;
+    if (this.epochAt < 0) return Math.max(0, this.lastAverageAt + this.everyMs - now);
+    if (this.lastAverageAt >= this.epochAt) return Infinity; // this epoch has its average
+    // the first epoch's length is not known yet: everyMs stands in for the wait
+    const wait = this.epochMs > 0 ? GUARANTEE_AT * this.epochMs : this.everyMs;
+    return Math.max(0, this.epochAt + wait - now);
+  }
+
+  overdue(): boolean {
+    return this.dueIn() === 0;
+  }
+}

@@ -22,7 +22,7 @@
 // machine above), join.ts (pulls), transfer.ts (chunks and pacing), budget.ts (CPU budget), intake.ts
 // (size, shedding, AEAD), membership.ts (who is alive).
 import type { Blend } from './averaging';
-import { CpuBudget, cpuNow } from './budget';
+import { CpuBudget, cpuNow, ProgressGuarantee } from './budget';
 import { RealClock, type Clock } from './clock';
 import { resolvePreset, type GossipPreset } from './config';
 import { emptyStats, type GossipNodeOptions, type GossipStats, type MemberInfo, type NodeContext, type Snapshot } from './context';
@@ -61,8 +61,7 @@ export class GossipNode {
   private readonly joins: Joins;
   private readonly timers = new Set<number>();
   private running = false;
-  /** When the last blend was made (or the node started): see averageAtLeastEveryMs. */
-  private lastAverageAt: number;
+  private readonly guarantee: ProgressGuarantee;
   private pending: Blend | null = null; // the blend poll() hands out next
   private snapshotSeq = 1;
   private sameIdLogged = false;
@@ -110,7 +109,8 @@ export class GossipNode {
       sendChunk: (f, i, resent) => this.sendChunk(f, i, resent),
       timer: (fn, ms) => void this.timer(fn, ms),
     });
-    this.lastAverageAt = this.clock.now();
+    this.guarantee = new ProgressGuarantee(this.preset.averageAtLeastEveryMs, () => this.clock.now(), (fn, ms) => this.timer(fn, ms),
+      () => void (this.busy || this.startExchange()), this.preset.exchangeIntervalMs / 4);
     const ctx = this.context();
     this.exchanges = new Exchanges(ctx);
     this.joins = new Joins(ctx, !!opts.needsModel);
@@ -131,6 +131,11 @@ export class GossipNode {
     this.membership.start();
     this.scheduleExchange();
     this.joins.start();
+  }
+
+  /** The trainer began an epoch: the board is owed an average within it (ProgressGuarantee). */
+  epochBegan(): void {
+    this.guarantee.epochBegan();
   }
 
   /** See CpuBudget.floorCores. */
@@ -220,18 +225,13 @@ export class GossipNode {
       deliver: (b) => this.deliver(b),
       blendWaiting: () => this.pending !== null,
       haveModel: () => this.joins.haveModel,
-      overdue: () => this.overdue(),
+      overdue: () => this.guarantee.overdue(),
     };
-  }
-
-  private overdue(): boolean {
-    const every = this.preset.averageAtLeastEveryMs;
-    return every > 0 && this.clock.now() - this.lastAverageAt >= every;
   }
 
   private deliver(b: Blend): void {
     this.pending = b;
-    this.lastAverageAt = this.clock.now();
+    this.guarantee.averaged();
     if (this.opts.onBlend) this.clock.setTimeout(() => this.opts.onBlend?.(), 0);
   }
 
@@ -381,7 +381,7 @@ export class GossipNode {
     if (!this.running || this.busy || !this.joins.haveModel) return false;
     let overdue = false;
     if (!peerId && this.budget.over()) {
-      if (!this.overdue()) {
+      if (!this.guarantee.overdue()) {
         this.counts.budget.skipped++;
         this.counts.budget.lastAt = this.clock.now();
         return false;

@@ -81,6 +81,39 @@ test('an expensive exchange under a tight budget: every board still averages at 
   assert.ok(skipped.every((s) => s > 0), `and the budget did refuse: skipped ${skipped}`);
 });
 
+test('with the trainer\'s epochs reported, every board averages in every epoch, at about one guaranteed exchange per board and epoch', () => {
+  // the same expensive exchanges and tight budget; epochs of 4 s, begun at staggered times (boards
+  // are not in step), and a wall-clock stand-in of 1 s that must no longer set the rate once epochs come
+  const epochMs = 4000, epochs = 8;
+  const c = cluster(4, { cpuBudget: 0.02, averageAtLeastEveryMs: 1000, exchangeIntervalMs: 200 }, 20);
+  c.run(2000);
+  const starts: number[][] = c.boards.map(() => []);
+  const t0 = c.clock.now();
+  for (let t = 0; t < epochs * epochMs + 1500; t += 5) {
+    c.boards.forEach((b, i) => {
+      const at = t - 500 * i;
+      if (at >= 0 && at % epochMs === 0 && at / epochMs < epochs) {
+        b.node.epochBegan();
+        starts[i].push(c.clock.now());
+      }
+    });
+    c.run(5);
+  }
+  const end = c.clock.now();
+  c.stop();
+  c.boards.forEach((b, i) => {
+    // epoch 1's length is not known yet (the 1 s stand-in waits); from epoch 2 on, half an epoch
+    for (let k = 0; k < epochs; k++) {
+      const from = starts[i][k], to = starts[i][k + 1] ?? from + epochMs;
+      assert.ok(b.averagesAt.some((a) => a >= from && a < to), `board ${i} epoch ${k + 1} (${from - t0}-${to - t0} ms): averages at ${b.averagesAt.map((a) => a - t0)}`);
+    }
+    const during = b.averagesAt.filter((a) => a >= starts[i][1] && a < end).length;
+    const perEpoch = during / ((end - starts[i][1]) / epochMs);
+    // each board is owed one and answers others': about 2 per epoch; the 1 s stand-in would give ~4
+    assert.ok(perEpoch <= 2.5, `board ${i}: ${perEpoch.toFixed(2)} averages per epoch (${b.averagesAt.length} in all)`);
+  });
+});
+
 test('without the guarantee the same budget starves averaging (the guarantee is what the test above measured)', () => {
   const c = cluster(4, { cpuBudget: 0.02, averageAtLeastEveryMs: 0, exchangeIntervalMs: 200 }, 20);
   c.run(2000);
