@@ -61,7 +61,7 @@ function foldIn(b: Blend, t: BlendTarget): void {
 /** trainerMs: CPU ms the training thread has spent on gossip's behalf in all (see charge()). */
 type ToThread = { type: 'snapshot'; params: Float32Array; samplesSeen: number; blendsTaken: number; trainerMs: number; floorCores: number } | { type: 'epoch' } | { type: 'leave' };
 type FromThread =
-  | { type: 'ready'; address: string; id: string }
+  | { type: 'ready'; address: string; id: string; threadCpuMs?: number }
   | { type: 'blend'; blend: Blend }
   | { type: 'stats'; counters: GossipCounters }
   | { type: 'log'; message: string }
@@ -86,8 +86,12 @@ export class GossipThread {
   private leftWaiter: ((c: GossipCounters) => void) | null = null;
   /** The thread was started with the parameters: they count as published then. */
   private publishedAt = performance.now();
-  private constructor(private readonly w: Worker, readonly address: string, readonly id: string, floorCores: number) {
+  /** CPU ms the thread took to start (loading its modules, opening the socket), before any gossip:
+   * a benchmark of gossip's running cost starts its count here. */
+  readonly startCpuMs: number;
+  private constructor(private readonly w: Worker, readonly address: string, readonly id: string, floorCores: number, startCpuMs: number) {
     this.floorCores = floorCores;
+    this.startCpuMs = startCpuMs;
   }
 
   /**
@@ -101,7 +105,7 @@ export class GossipThread {
       w.on('message', (m: FromThread) => {
         switch (m.type) {
           case 'ready':
-            self = new GossipThread(w, m.address, m.id, o.cpuBudgetFloorCores ?? 0);
+            self = new GossipThread(w, m.address, m.id, o.cpuBudgetFloorCores ?? 0, m.threadCpuMs ?? 0);
             resolve(self);
             break;
           case 'failed':
@@ -286,7 +290,7 @@ export async function threadMain(data: { options: GossipThreadOptions }): Promis
       }
     });
     node.start();
-    send({ type: 'ready', address: transport.address, id });
+    send({ type: 'ready', address: transport.address, id, ...(threadCpu ? { threadCpuMs: threadCpu() } : {}) });
   } catch (e) {
     send({ type: 'failed', message: (e as Error).message });
   }
