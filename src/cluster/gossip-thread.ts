@@ -13,6 +13,7 @@ import { Worker, parentPort } from 'node:worker_threads';
 import { ARCH_FINGERPRINT, PARAM_COUNT } from '../net/spec';
 import { applyBlend, type Blend } from '../sync/averaging';
 import { cpuNow, threadCpuClock } from '../sync/budget';
+import type { Aead } from '../sync/crypto';
 import type { GossipCounters } from './events';
 
 export interface GossipThreadOptions {
@@ -21,6 +22,8 @@ export interface GossipThreadOptions {
   peers: string[];
   keyFile: string;
   cluster: string;
+  /** The cluster's AEAD (GossipNodeOptions.aead). */
+  aead?: Aead;
   id?: string;
   /** Used to name the node when no id is given. */
   boardIndex: number;
@@ -235,7 +238,7 @@ export async function threadMain(data: { options: GossipThreadOptions }): Promis
         ...(s.budget.lastAt >= 0 ? { budgetLastAgoS: (performance.now() - s.budget.lastAt) / 1000 } : {}) };
     };
     const node = new GossipNode({
-      transport, key, cluster: o.cluster, id, seeds: o.peers, preset: o.preset,
+      transport, key, cluster: o.cluster, aead: o.aead, id, seeds: o.peers, preset: o.preset,
       fingerprint: ARCH_FINGERPRINT, paramCount: PARAM_COUNT,
       tune: {
         ...(o.exchangeIntervalMs ? { exchangeIntervalMs: o.exchangeIntervalMs } : {}),

@@ -3,6 +3,7 @@
 import type { Blend } from './averaging';
 import type { CpuBudget } from './budget';
 import type { Clock } from './clock';
+import type { Aead } from './crypto';
 import type { GossipPreset } from './config';
 import { MsgType, type MsgBody } from './messages';
 import type { Membership } from './membership';
@@ -13,6 +14,9 @@ export interface GossipNodeOptions {
   transport: Transport;
   key: Buffer;
   cluster: string;
+  /** The cluster's AEAD (default AES-256-GCM): every board of a cluster names the same; a datagram
+   * sealed with another is dropped, and the first one logged. */
+  aead?: Aead;
   /** Unique per board (at most 48 bytes of UTF-8). */
   id: string;
   /** Called when an exchange starts; must return a copy (or a fresh array) of the current parameters. */

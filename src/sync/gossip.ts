@@ -26,7 +26,7 @@ import { CpuBudget, cpuNow, ProgressGuarantee } from './budget';
 import { RealClock, type Clock } from './clock';
 import { resolvePreset, type GossipPreset } from './config';
 import { emptyStats, type GossipNodeOptions, type GossipStats, type MemberInfo, type NodeContext, type Snapshot } from './context';
-import { Opener, Sealer } from './crypto';
+import { DEFAULT_AEAD, Opener, Sealer } from './crypto';
 import { Intake } from './intake';
 import { Exchanges } from './exchange';
 import { Joins } from './join';
@@ -77,12 +77,12 @@ export class GossipNode {
     this.clock = opts.clock ?? new RealClock();
     this.random = opts.random ?? Math.random;
     this.log = opts.log ?? (() => {});
-    this.sealer = new Sealer(opts.key, opts.cluster, opts.id);
+    this.sealer = new Sealer(opts.key, opts.cluster, opts.id, opts.aead);
     this.paramCount = opts.paramCount;
     this.fingerprint = fingerprintHash(opts.fingerprint, this.paramCount);
     this.maxDatagram = datagramLimit(this.preset.chunkBytes);
     this.counts = emptyStats(opts.id);
-    this.intake = new Intake(new Opener(opts.key, opts.cluster), this.counts, this.maxDatagram, this.clock);
+    this.intake = new Intake(new Opener(opts.key, opts.cluster, opts.aead), this.counts, this.maxDatagram, this.clock, opts.aead ?? DEFAULT_AEAD, this.log);
     this.budget = new CpuBudget({
       cpuBudget: this.preset.cpuBudget,
       cpuBudgetFloorCores: this.preset.cpuBudgetFloorCores,
