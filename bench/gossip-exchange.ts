@@ -22,6 +22,7 @@ import { initParams } from '../src/net/lenet';
 import { ARCH_FINGERPRINT, PARAM_COUNT } from '../src/net/spec';
 import { Encoding, GossipNode, UdpTransport, applyBlend, generateKeyFile, type Blend, type GossipPreset } from '../src/sync/index';
 import { GOSSIP_THREAD_CPU_BUDGET } from '../src/cluster/gossip-thread';
+import type { Aead } from '../src/sync/crypto';
 
 export interface ExchangeFigure {
   encoding: 'fp32' | 'fp16';
@@ -63,12 +64,12 @@ export interface GossipBenchResult {
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 
 /** Two LeNet nodes on loopback UDP that know each other, exchanging only when told to (exchangeNow). */
-export async function benchPair(preset: 'local' | 'lan', tune: Partial<GossipPreset>, onBlend?: () => void) {
+export async function benchPair(preset: 'local' | 'lan', tune: Partial<GossipPreset>, onBlend?: () => void, aead?: Aead) {
   const key = randomBytes(32);
   const ta = await UdpTransport.open({ host: '127.0.0.1' }), tb = await UdpTransport.open({ host: '127.0.0.1' });
   const pa = initParams(1), pb = initParams(2);
   const mk = (t: UdpTransport, id: string, seed: string, p: Float32Array) => new GossipNode({
-    transport: t, key, cluster: 'bench', id, seeds: [seed], preset, tune: { ...tune, exchangeIntervalMs: 1e9, cpuBudget: 0 }, // back-to-back exchanges on purpose
+    transport: t, key, cluster: 'bench', aead, id, seeds: [seed], preset, tune: { ...tune, exchangeIntervalMs: 1e9, cpuBudget: 0 }, // back-to-back exchanges on purpose
     fingerprint: ARCH_FINGERPRINT, paramCount: PARAM_COUNT,
     getSnapshot: () => ({ params: p, samplesSeen: 1 }),
     onBlend,

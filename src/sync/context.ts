@@ -19,7 +19,8 @@ export interface GossipNodeOptions {
   aead?: Aead;
   /** Unique per board (at most 48 bytes of UTF-8). */
   id: string;
-  /** Called when an exchange starts; must return a copy (or a fresh array) of the current parameters. */
+  /** Called when an exchange starts: the current parameters, in an array nobody writes while the
+   * exchange lasts (a copy, or one the caller replaces rather than writes). The node keeps it as is. */
   getSnapshot: () => Snapshot;
   /** The model's identity and size: boards gossip only with boards of the same model. */
   fingerprint: string;

@@ -238,7 +238,7 @@ export class GossipNode {
   private snapshot(): Snapshot {
     const s = this.opts.getSnapshot();
     if (s.params.length !== this.paramCount) throw new Error(`getSnapshot gave ${s.params.length} params, expected ${this.paramCount}`);
-    return { params: s.params.slice(), samplesSeen: s.samplesSeen };
+    return s; // a copy already, or an array its owner replaces rather than writes (GossipNodeOptions)
   }
 
   private guarded(fn: () => void): void {
