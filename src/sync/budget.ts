@@ -58,6 +58,8 @@ export class CpuBudget {
   private exchangeCost = 0;
   /** Gossip CPU clock when the current exchange began. */
   private exchangeCpu0 = 0;
+  /** The clocks when the node was made: the run's share counts from here. */
+  private readonly start: Sample;
 
   /** BudgetOptions.cpuBudgetFloorCores, changeable: a GL board that falls back to the CPU engine
    * trains on the CPU from then on, and its floor drops to 0. */
@@ -65,6 +67,7 @@ export class CpuBudget {
 
   constructor(private readonly o: BudgetOptions) {
     this.floorCores = o.cpuBudgetFloorCores;
+    this.start = { t: o.now(), gossip: o.gossipCpu(), proc: o.processCpu() };
   }
 
   /** Gossip's CPU time over about the last minute, per CPU time the rest of the process took
@@ -75,8 +78,17 @@ export class CpuBudget {
     const h = this.history;
     if (h.length === 0 || now - h[h.length - 1].t >= 1000) h.push({ t: now, gossip: used, proc });
     while (h.length > 2 && now - h[1].t >= SHARE_WINDOW_MS) h.shift();
-    const g = used - h[0].gossip + extraMs;
-    const rest = Math.max(proc - h[0].proc - (used - h[0].gossip), this.floorCores * (now - h[0].t));
+    return this.shareSince(h[0], now, used, proc, extraMs);
+  }
+
+  /** The same over the whole run so far. */
+  runShare(extraMs = 0): number {
+    return this.shareSince(this.start, this.o.now(), this.counted(), this.o.processCpu(), extraMs);
+  }
+
+  private shareSince(from: Sample, now: number, used: number, proc: number, extraMs: number): number {
+    const g = used - from.gossip + extraMs;
+    const rest = Math.max(proc - from.proc - (used - from.gossip), this.floorCores * (now - from.t));
     return g <= 0 ? 0 : rest <= 0 ? Infinity : g / rest;
   }
 
@@ -84,6 +96,15 @@ export class CpuBudget {
    * about to start, since once begun it runs to the end (without that, boards ended ~10% over). */
   over(): boolean {
     return this.o.cpuBudget > 0 && this.share(this.exchangeCost) > this.o.cpuBudget;
+  }
+
+  /** Whether the run as a whole has room for one more exchange: what a board owed an average
+   * (ProgressGuarantee) may spend when the last minute has none. The guarantee so lets a board
+   * catch up after a burst (its first exchanges, a spell of aborts, a busy minute) but never takes
+   * gossip past its share over the run: a guarantee that ignored the budget made a 3 s rule cost
+   * 6.4% beside a CPU hog and 7.7% in the 4-board bench (bench/results/default-job-issue11.md). */
+  runAllows(): boolean {
+    return this.o.cpuBudget <= 0 || this.runShare(this.exchangeCost) <= this.o.cpuBudget;
   }
 
   get forgivenMs(): number {
@@ -117,10 +138,11 @@ export class CpuBudget {
 export const GUARANTEE_AT = 0.5;
 
 /**
- * The progress the budget cannot take away: at least one average per epoch of the trainer's. Tied
- * to epochs, not to wall time, so it costs the same share of training on a busy board as on a quiet
- * one: a 3 s guarantee let through twice as many exchanges per training second beside a CPU hog,
- * and took the share to 6.4% (bench/results/default-job-issue11.md). Until the trainer reports
+ * The progress a busy minute cannot take away: at least one average per epoch of the trainer's,
+ * past the last minute's budget, paid from the run's (CpuBudget.runAllows). Tied to epochs, not to
+ * wall time, so it asks the same share of training on a busy board as on a quiet one: a 3 s rule
+ * let through twice as many exchanges per training second beside a CPU hog. Where one exchange an
+ * epoch costs more than the budget, the budget wins and averages come at its rate. Until the trainer reports
  * epochs (epochBegan), or when a node has none to report, `everyMs` of wall time stands in; an
  * everyMs of 0 turns the guarantee off.
  */
@@ -159,7 +181,8 @@ export class ProgressGuarantee {
         if (epoch !== this.epochs) return;
         const due = this.dueIn();
         if (due === 0) this.propose();
-        pursue(due > 0 ? due : this.retryMs);
+        // a busy peer refuses: try again soon enough for a few tries in the half epoch left
+        pursue(due > 0 ? due : this.epochMs > 0 ? Math.min(this.retryMs, this.epochMs / 8) : this.retryMs);
       }, ms);
     };
     pursue(this.dueIn());

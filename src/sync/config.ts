@@ -48,8 +48,9 @@ export interface GossipPreset {
    * may still take cpuBudget of one core's time, which lengthens training by at most that share even
    * if every gossip millisecond came out of the trainer's. 0: training CPU only (CPU boards). */
   cpuBudgetFloorCores: number;
-  /** Progress the budget cannot take away (ProgressGuarantee in budget.ts): a board owed an average
-   * starts (and accepts) exchanges past its budget until it gets one. Owed: none yet in the
+  /** Progress a busy minute cannot take away (ProgressGuarantee in budget.ts): a board owed an
+   * average starts (and accepts) exchanges past the last minute's budget, as long as the run's
+   * share stays within cpuBudget, until it gets one. Owed: none yet in the
    * trainer's current epoch, half an epoch in; before the trainer reports epochs (and on a node
    * that has none), none for this long. 0: the budget alone decides. */
   averageAtLeastEveryMs: number;

@@ -142,7 +142,7 @@ export class Exchanges {
     if (!ctx.haveModel()) return ctx.send(from, { type: MsgType.Refuse, xfer: m.xfer, reason: RefuseReason.NotReady });
     if (this.current || ctx.blendWaiting()) return ctx.send(from, { type: MsgType.Refuse, xfer: m.xfer, reason: RefuseReason.Busy });
     if (ctx.budget.over()) {
-      if (m.mode !== Mode.Overdue && !ctx.overdue()) {
+      if ((m.mode !== Mode.Overdue && !ctx.overdue()) || !ctx.budget.runAllows()) {
         ctx.stats.budget.refused++;
         ctx.stats.budget.lastAt = ctx.clock.now();
         return ctx.send(from, { type: MsgType.Refuse, xfer: m.xfer, reason: RefuseReason.Busy });

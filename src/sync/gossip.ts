@@ -379,14 +379,14 @@ export class GossipNode {
 
   private startExchange(peerId?: string): boolean {
     if (!this.running || this.busy || !this.joins.haveModel) return false;
-    let overdue = false;
+    // owed an average: say so even when our own budget has room, since the peer's may not
+    const overdue = this.guarantee.overdue();
     if (!peerId && this.budget.over()) {
-      if (!this.guarantee.overdue()) {
+      if (!overdue || !this.budget.runAllows()) {
         this.counts.budget.skipped++;
         this.counts.budget.lastAt = this.clock.now();
         return false;
       }
-      overdue = true;
       this.counts.budget.overdue++;
     }
     return this.exchanges.start(peerId, overdue);

@@ -55,7 +55,7 @@ export const enum Mode {
   Exchange = 1,
   Pull = 2,
   /** An exchange from a board owed an average (no average yet in its trainer's epoch; see
-   * ProgressGuarantee): accepted past the budget (the budget bounds the overhead, this guarantees progress). */
+   * ProgressGuarantee): accepted past the last minute's budget if the run's has room (CpuBudget.runAllows). */
   Overdue = 3,
 }
 
