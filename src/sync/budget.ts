@@ -142,7 +142,8 @@ export const GUARANTEE_AT = 0.5;
  * past the last minute's budget, paid from the run's (CpuBudget.runAllows). Tied to epochs, not to
  * wall time, so it asks the same share of training on a busy board as on a quiet one: a 3 s rule
  * let through twice as many exchanges per training second beside a CPU hog. Where one exchange an
- * epoch costs more than the budget, the budget wins and averages come at its rate. Until the trainer reports
+ * epoch costs more than the budget, the budget wins, down to one average in two epochs (starved).
+ * Until the trainer reports
  * epochs (epochBegan), or when a node has none to report, `everyMs` of wall time stands in; an
  * everyMs of 0 turns the guarantee off.
  */
@@ -152,6 +153,8 @@ export class ProgressGuarantee {
   private epochMs = 0;
   /** Counts epochs, so that a pursuit begun in an earlier one stops. */
   private epochs = 0;
+  /** The epoch before this one ended without an average. */
+  private missedLast = false;
 
   /** `propose` tries an exchange past the budget (if the node is free); a board that is due
    * proposes every `retryMs` until it has its average, not only at its scheduled ticks. */
@@ -172,6 +175,7 @@ export class ProgressGuarantee {
   /** The trainer began an epoch. */
   epochBegan(): void {
     const now = this.now();
+    this.missedLast = this.epochAt >= 0 && this.lastAverageAt < this.epochAt;
     if (this.epochAt >= 0) this.epochMs = now - this.epochAt;
     this.epochAt = now;
     const epoch = ++this.epochs;
@@ -201,5 +205,12 @@ export class ProgressGuarantee {
 
   overdue(): boolean {
     return this.dueIn() === 0;
+  }
+
+  /** Owed an average and the last epoch went without one too: the budget had no room for a whole
+   * epoch (on a machine so busy that gossip's idle work alone fills it). Such a board exchanges
+   * regardless, so averaging never stops: at most one epoch in two goes without. */
+  starved(): boolean {
+    return this.missedLast && this.overdue();
   }
 }

@@ -382,7 +382,7 @@ export class GossipNode {
     // owed an average: say so even when our own budget has room, since the peer's may not
     const overdue = this.guarantee.overdue();
     if (!peerId && this.budget.over()) {
-      if (!overdue || !this.budget.runAllows()) {
+      if (!overdue || !(this.budget.runAllows() || this.guarantee.starved())) {
         this.counts.budget.skipped++;
         this.counts.budget.lastAt = this.clock.now();
         return false;

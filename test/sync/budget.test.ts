@@ -96,20 +96,20 @@ test('after a busy minute, a board owed an average gets one in every epoch while
   }
 });
 
-test('where the run cannot afford an average an epoch, the guarantee does not take gossip past its budget', () => {
+test('where the run cannot afford an average an epoch, the guarantee keeps to the budget, down to one average in two epochs', () => {
   // the same exchanges at 60 ms a chunk against a 2% budget: ~200 ms an exchange side, one per ~10 s
-  // of training; epochs of 4 s would want ~2.5 times that. A 3 s rule once let such exchanges
-  // through regardless: 6.4% beside a CPU hog (bench/results/default-job-issue11.md).
+  // of training; epochs of 4 s would want ~2.5 times that. A guarantee that ignored the budget
+  // took 4.4% here (and a 3 s rule 6.4% beside a CPU hog, bench/results/default-job-issue11.md).
   const c = cluster(4, { cpuBudget: 0.02, averageAtLeastEveryMs: 1000, exchangeIntervalMs: 200 }, 60);
   c.run(120_000, 4000);
   const shares = c.boards.map((b) => b.cpu / c.clock.now());
-  const averages = c.boards.map((b) => b.averagesAt.length);
+  const twoInARow = c.boards.map((b) => c.emptyEpochs(b).filter((s, _k, all) => all.includes(s - 4000)).length);
   const overdue = c.boards.map((b) => b.node.stats().budget.overdue);
   c.stop();
-  // one exchange side may go over at the end (the check counts the next one's expected cost, not its actual)
-  assert.ok(shares.every((s) => s <= 0.02 + 400 / 120_000), `gossip share over the run per board: ${shares.map((s) => (100 * s).toFixed(2) + '%')}`);
-  assert.ok(averages.every((a) => a >= 6), `and averaging goes on at the budget's rate: ${averages} in 120 s`);
-  assert.ok(overdue.some((o) => o > 0), `the guarantee spent the run's room after the first minute's exchanges: overdue ${overdue}`);
+  // one exchange side every other epoch, begun and answered, is ~2.3% of a core here
+  assert.ok(shares.every((s) => s <= 0.028), `gossip share over the run per board: ${shares.map((s) => (100 * s).toFixed(2) + '%')}`);
+  assert.deepEqual(twoInARow, [0, 0, 0, 0], 'epochs that followed an epoch without an average and had none either, per board');
+  assert.ok(overdue.every((o) => o > 0), `the guarantee is what let them through: overdue ${overdue}`);
 });
 
 test('a flood of unauthenticated datagrams does not spend the budget: averaging goes on (M1)', () => {
