@@ -136,13 +136,15 @@ export class CpuBudget {
  * budget: late enough that the budget's own exchanges usually come first (a guaranteed one is then
  * not an extra), early enough that one refusal by a busy peer still leaves time within the epoch. */
 export const GUARANTEE_AT = 0.5;
+/** See ProgressGuarantee.starved. */
+export const STARVED_AFTER = 0.75;
 
 /**
  * The progress a busy minute cannot take away: at least one average per epoch of the trainer's,
  * past the last minute's budget, paid from the run's (CpuBudget.runAllows). Tied to epochs, not to
  * wall time, so it asks the same share of training on a busy board as on a quiet one: a 3 s rule
  * let through twice as many exchanges per training second beside a CPU hog. Where one exchange an
- * epoch costs more than the budget, the budget wins, down to one average in two epochs (starved).
+ * epoch costs more than the budget, the guarantee wins, at one average per epoch's length (starved).
  * Until the trainer reports
  * epochs (epochBegan), or when a node has none to report, `everyMs` of wall time stands in; an
  * everyMs of 0 turns the guarantee off.
@@ -153,8 +155,6 @@ export class ProgressGuarantee {
   private epochMs = 0;
   /** Counts epochs, so that a pursuit begun in an earlier one stops. */
   private epochs = 0;
-  /** The epoch before this one ended without an average. */
-  private missedLast = false;
 
   /** `propose` tries an exchange past the budget (if the node is free); a board that is due
    * proposes every `retryMs` until it has its average, not only at its scheduled ticks. */
@@ -175,7 +175,6 @@ export class ProgressGuarantee {
   /** The trainer began an epoch. */
   epochBegan(): void {
     const now = this.now();
-    this.missedLast = this.epochAt >= 0 && this.lastAverageAt < this.epochAt;
     if (this.epochAt >= 0) this.epochMs = now - this.epochAt;
     this.epochAt = now;
     const epoch = ++this.epochs;
@@ -207,10 +206,12 @@ export class ProgressGuarantee {
     return this.dueIn() === 0;
   }
 
-  /** Owed an average and the last epoch went without one too: the budget had no room for a whole
-   * epoch (on a machine so busy that gossip's idle work alone fills it). Such a board exchanges
-   * regardless, so averaging never stops: at most one epoch in two goes without. */
+  /** Owed an average and none for STARVED_AFTER of an epoch's length: the budget had no room for one
+   * in all that time (one exchange an epoch costs more than the budget, or, on a machine so busy
+   * that the trainer gets a sliver of a core, gossip's idle work alone fills it). Such a board
+   * exchanges regardless: the guarantee holds, and the share is what one average an epoch costs.
+   * Less than a whole epoch, so that an average late in one epoch leaves time for the next. */
   starved(): boolean {
-    return this.missedLast && this.overdue();
+    return this.epochMs > 0 && this.overdue() && this.now() - this.lastAverageAt >= STARVED_AFTER * this.epochMs;
   }
 }

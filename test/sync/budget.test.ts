@@ -96,20 +96,19 @@ test('after a busy minute, a board owed an average gets one in every epoch while
   }
 });
 
-test('where the run cannot afford an average an epoch, the guarantee keeps to the budget, down to one average in two epochs', () => {
+test('where one average an epoch costs more than the budget, the guarantee still gives every epoch one, and not more', () => {
   // the same exchanges at 60 ms a chunk against a 2% budget: ~200 ms an exchange side, one per ~10 s
-  // of training; epochs of 4 s would want ~2.5 times that. A guarantee that ignored the budget
-  // took 4.4% here (and a 3 s rule 6.4% beside a CPU hog, bench/results/default-job-issue11.md).
+  // of training; epochs of 4 s ask ~2.5 times that. The wall-clock stand-in (1 s) would ask 10 times.
   const c = cluster(4, { cpuBudget: 0.02, averageAtLeastEveryMs: 1000, exchangeIntervalMs: 200 }, 60);
   c.run(120_000, 4000);
-  const shares = c.boards.map((b) => b.cpu / c.clock.now());
-  const twoInARow = c.boards.map((b) => c.emptyEpochs(b).filter((s, _k, all) => all.includes(s - 4000)).length);
-  const overdue = c.boards.map((b) => b.node.stats().budget.overdue);
+  const empty = c.boards.map((b) => c.emptyEpochs(b).length);
+  const perEpoch = c.boards.map((b) => b.averagesAt.filter((a) => a >= b.epochsAt[1]).length / ((c.clock.now() - b.epochsAt[1]) / 4000));
+  const held = c.boards.map((b) => b.node.stats().budget.skipped);
   c.stop();
-  // one exchange side every other epoch, begun and answered, is ~2.3% of a core here
-  assert.ok(shares.every((s) => s <= 0.028), `gossip share over the run per board: ${shares.map((s) => (100 * s).toFixed(2) + '%')}`);
-  assert.deepEqual(twoInARow, [0, 0, 0, 0], 'epochs that followed an epoch without an average and had none either, per board');
-  assert.ok(overdue.every((o) => o > 0), `the guarantee is what let them through: overdue ${overdue}`);
+  assert.deepEqual(empty, [0, 0, 0, 0], 'epochs without an average, per board');
+  // each board is owed one and answers others': up to about 2 an epoch
+  assert.ok(perEpoch.every((n) => n <= 2.2), `averages per epoch: ${perEpoch.map((n) => n.toFixed(2))}`);
+  assert.ok(held.every((h) => h > 0), `the budget held the other exchanges back: ${held}`);
 });
 
 test('a flood of unauthenticated datagrams does not spend the budget: averaging goes on (M1)', () => {
