@@ -101,8 +101,8 @@ export class CpuBudget {
   /** Whether the run as a whole has room for one more exchange: what a board owed an average
    * (ProgressGuarantee) may spend when the last minute has none. The guarantee so lets a board
    * catch up after a burst (its first exchanges, a spell of aborts, a busy minute) but never takes
-   * gossip past its share over the run: a guarantee that ignored the budget made a 3 s rule cost
-   * 6.4% beside a CPU hog and 7.7% in the 4-board bench (bench/results/default-job-issue11.md). */
+   * gossip past its share over the run: a 3 s rule that ignored the budget cost 6.4% beside a CPU
+   * hog (bench/results/default-job-issue11.md) and 7.66% in the 4-board bench (gossip-exchange.txt). */
   runAllows(): boolean {
     return this.o.cpuBudget <= 0 || this.runShare(this.exchangeCost) <= this.o.cpuBudget;
   }
@@ -145,9 +145,8 @@ export const STARVED_AFTER = 0.75;
  * wall time, so it asks the same share of training on a busy board as on a quiet one: a 3 s rule
  * let through twice as many exchanges per training second beside a CPU hog. Where one exchange an
  * epoch costs more than the budget, the guarantee wins, at one average per epoch's length (starved).
- * Until the trainer reports
- * epochs (epochBegan), or when a node has none to report, `everyMs` of wall time stands in; an
- * everyMs of 0 turns the guarantee off.
+ * Until the trainer reports epochs (epochBegan), or when a node has none to report, `everyMs` of
+ * wall time stands in; an everyMs of 0 turns the guarantee off.
  */
 export class ProgressGuarantee {
   private lastAverageAt: number;
