@@ -9,7 +9,9 @@ import type { Engine } from './engine';
 import { CpuEngine } from './cpu/engine';
 import { GlEngine } from './gl/engine';
 import { GlFaultError, GlUnavailableError } from './gl/errors';
-import { chooseProfile, contextFacts, type ProfileName } from './gl/profile';
+import { FloatEngine } from './gl/float/engine';
+import type { WebGLContext } from './gl/load-gl';
+import { chooseProfile, contextFacts, floatUnsupported, type ContextFacts, type ProfileName } from './gl/profile';
 import { selfTest } from './selftest';
 
 export type Device = 'auto' | 'gl' | 'cpu';
@@ -71,13 +73,26 @@ export function hostGl(): string {
   return [hostGpu(), d ? `GL driver: ${d}` : ''].filter(Boolean).join('; ');
 }
 
-export function openGl(opts: Pick<SelectOptions, 'profile' | 'inject'>): { engine: GlEngine; why: string } {
+/** The facts of a live context, with whether it renders to RGBA32F (tried on it). */
+export function liveFacts(gl: WebGLContext, host: string): ContextFacts {
+  return { ...contextFacts(gl, host), floatUnsupported: floatUnsupported(gl) };
+}
+
+/** The engine of a profile on an open context: the float profile has its own engine. */
+export function glEngineOn(gl: WebGLContext, profile: ProfileName): GlEngine | FloatEngine {
+  return profile === 'float' ? new FloatEngine(gl) : new GlEngine(gl, profile);
+}
+
+export function openGl(opts: Pick<SelectOptions, 'profile' | 'inject'>): { engine: GlEngine | FloatEngine; why: string } {
   if (opts.inject?.noGl) throw new GlUnavailableError("the optional package 'gl' is not installed (injected)");
   if (opts.inject?.noContext) throw new GlUnavailableError('headless-gl returned no context (injected)');
-  const probe = GlEngine.create({ profile: opts.profile ?? 'vc4' });
-  const { profile, why } = chooseProfile(contextFacts(probe.gl, hostGl()), opts.profile);
-  const engine = profile === probe.profile.name ? probe : new GlEngine(probe.gl, profile);
-  if (opts.inject?.breakShader) engine.injectShaderFault = true;
+  const probe = GlEngine.create({ profile: opts.profile && opts.profile !== 'float' ? opts.profile : 'vc4' });
+  const { profile, why } = chooseProfile(liveFacts(probe.gl, hostGl()), opts.profile);
+  const engine = profile === probe.profile.name ? probe : glEngineOn(probe.gl, profile);
+  if (opts.inject?.breakShader) {
+    if (!(engine instanceof GlEngine)) throw new TypeError('inject.breakShader: only the RGBA8 profiles take a broken shader');
+    engine.injectShaderFault = true;
+  }
   return { engine, why };
 }
 
@@ -86,7 +101,7 @@ export async function selectEngine(opts: SelectOptions): Promise<EngineChoice> {
   const say = (c: EngineChoice) => { opts.log?.(c.reason); return c; };
   if (opts.device === 'cpu') return say({ engine: cpu(), reason: 'cpu: asked for with --device cpu', device: 'cpu' });
 
-  let gl: GlEngine;
+  let gl: GlEngine | FloatEngine;
   let why: string;
   try {
     ({ engine: gl, why } = openGl(opts));
