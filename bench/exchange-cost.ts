@@ -127,7 +127,7 @@ async function parts(v: Variant, reps: number): Promise<Omit<CostRow, 'variant' 
         inc ??= new Incoming(d.meta, 0);
         inc.add(d.index, d.payload, 0);
       }
-      if (checkSnapshot(own, inc!.params(), p)) throw new Error('guard refused a bench snapshot');
+      if (checkSnapshot(own, inc!.params(), p, 0.5)) throw new Error('guard refused a bench snapshot');
       makeAverage('x', own, inc!.params(), 0.5);
     }
   });
