@@ -138,7 +138,10 @@ test('L4/T5c: SIGKILL at random instants while saving: a whole checkpoint loads 
     assert.ok(got.epoch === lastDone || got.epoch === lastDone + 1, `loaded epoch ${got.epoch}, last saved ${lastDone}`);
     assert.ok(bits(got).equals(bits(ckptState(got.epoch))), 'bit-exact');
     const prev = loadCheckpoint(path.join(dir, 'checkpoint.prev.vct'), () => assert.fail('prev damaged'));
-    assert.ok(prev.epoch < got.epoch && bits(prev).equals(bits(ckptState(prev.epoch))));
+    // equal when the kill came between keeping the previous generation and renaming the new one
+    // into place: both are then the last save, whole (seen under load, where that window widens)
+    assert.ok(prev.epoch <= got.epoch, `prev at epoch ${prev.epoch}, newest at ${got.epoch}`);
+    assert.ok(bits(prev).equals(bits(ckptState(prev.epoch))), 'prev bit-exact');
   }
   // the next save clears what the killed writers left
   saveCheckpoint(dir, ckptState(99));
