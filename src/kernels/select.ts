@@ -9,6 +9,7 @@ import type { Engine } from './engine';
 import { CpuEngine } from './cpu/engine';
 import { GlEngine } from './gl/engine';
 import { GlFaultError, GlUnavailableError } from './gl/errors';
+import { Q16GlEngine } from './gl/q16-engine';
 import { chooseProfile, contextFacts, type ProfileName } from './gl/profile';
 import { selfTest } from './selftest';
 
@@ -71,13 +72,27 @@ export function hostGl(): string {
   return [hostGpu(), d ? `GL driver: ${d}` : ''].filter(Boolean).join('; ');
 }
 
-export function openGl(opts: Pick<SelectOptions, 'profile' | 'inject'>): { engine: GlEngine; why: string } {
+/** The engine of a profile on an open context: `vc4` trains in 16-bit storage over the exact
+ *  engine's context and program cache; the others are the exact engine. */
+export function glEngineFor(base: GlEngine, profile: ProfileName): GlEngine | Q16GlEngine {
+  if (profile === 'vc4') return new Q16GlEngine(base.profile.name === 'vc4' ? base : new GlEngine(base.gl, 'vc4'));
+  return profile === base.profile.name ? base : new GlEngine(base.gl, profile);
+}
+
+/** Self-test tolerance of a profile. q16: a store's error is below one step, and the step is at
+ *  most 2^(headroom+1) = 4 times max-abs/32767 (1.2e-4 of the op's largest value); an op reads
+ *  inputs that were stored too, and the self-test's largest fan-in (conv2d: 27 taps of weights
+ *  up to 0.5, inputs up to 1) turns their steps into up to 27·0.5·1.2e-4 = 1.6e-3 of an output
+ *  near 1. 2e-3 still catches a wrong op (a lost tap or a x(1+1e-2) skew). */
+export function selfTestTolerance(profile: ProfileName): number { return profile === 'vc4' ? 2e-3 : 1e-4; }
+
+export function openGl(opts: Pick<SelectOptions, 'profile' | 'inject'>): { engine: GlEngine | Q16GlEngine; why: string } {
   if (opts.inject?.noGl) throw new GlUnavailableError("the optional package 'gl' is not installed (injected)");
   if (opts.inject?.noContext) throw new GlUnavailableError('headless-gl returned no context (injected)');
-  const probe = GlEngine.create({ profile: opts.profile ?? 'vc4' });
+  const probe = GlEngine.create({ profile: opts.profile === 'vc4' ? 'vc4-exact' : opts.profile ?? 'vc4-exact' });
   const { profile, why } = chooseProfile(contextFacts(probe.gl, hostGl()), opts.profile);
-  const engine = profile === probe.profile.name ? probe : new GlEngine(probe.gl, profile);
-  if (opts.inject?.breakShader) engine.injectShaderFault = true;
+  const engine = glEngineFor(probe, profile);
+  if (opts.inject?.breakShader) (engine instanceof Q16GlEngine ? engine.gl : engine).injectShaderFault = true;
   return { engine, why };
 }
 
@@ -86,7 +101,7 @@ export async function selectEngine(opts: SelectOptions): Promise<EngineChoice> {
   const say = (c: EngineChoice) => { opts.log?.(c.reason); return c; };
   if (opts.device === 'cpu') return say({ engine: cpu(), reason: 'cpu: asked for with --device cpu', device: 'cpu' });
 
-  let gl: GlEngine;
+  let gl: GlEngine | Q16GlEngine;
   let why: string;
   try {
     ({ engine: gl, why } = openGl(opts));
@@ -97,7 +112,7 @@ export async function selectEngine(opts: SelectOptions): Promise<EngineChoice> {
   }
   let st;
   try {
-    st = selfTest(gl, opts.tolerance ?? 1e-4);
+    st = selfTest(gl, opts.tolerance ?? selfTestTolerance(gl.profile.name));
     if (opts.inject?.skewSelfTest) st = { ...st, maxRelError: st.maxRelError + opts.inject.skewSelfTest, ok: st.maxRelError + opts.inject.skewSelfTest <= st.tolerance };
   } catch (e) {
     gl.destroy();
