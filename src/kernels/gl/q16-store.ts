@@ -4,11 +4,11 @@
 // stats pass after every store counts saturated codes and finds the largest |code| in one GPU
 // pass; the host reads back one texel per 32. A saturated store is redone `grow` doublings
 // coarser until nothing saturates, never clipped. A site's first store has no history: it runs
-// at a coarse step and is redone once at the step its max-abs asks for.
+// at a coarse step and is redone finer until its largest code says how big its values are.
 import type { GlEngine } from './engine';
 import { glf } from './glsl';
 import { stepExponent, Q16_ZERO } from './q16';
-import { disposeQ16, q16Rect, type Q16Tensor } from './q16-ops';
+import { disposeQ16, type Q16Tensor } from './q16-ops';
 
 export interface StoreStats {
   /** Stores made (a redo counts once more). */
@@ -23,10 +23,12 @@ export interface StoreStats {
 const FIRST_E = 0;
 /** Texels one stats fragment reads (one fetch a texel; the count fits a byte at 2 per texel). */
 const SPAN = 32;
+/** A first store whose largest |code| is below this measured its values too coarsely. */
+const COARSE = 2 ** 12;
 
 /** Saturated codes (code 0) and the largest |code - 32768| in a q16 tensor, from one GPU pass. */
 export function storeStats(g: GlEngine, t: Q16Tensor): { saturated: number; maxCode: number } {
-  const { w, h } = q16Rect(t.shape), cw = Math.ceil(w / SPAN);
+  const { w, h } = t.ref, cw = Math.ceil(w / SPAN);
   const out = g.allocRect(cw, h);
   const taps: string[] = [];
   for (let k = 0; k < SPAN; k++) {
@@ -60,8 +62,6 @@ void main() {
     saturated += bytes[i];
     maxCode = Math.max(maxCode, bytes[i + 1] * 256 + bytes[i + 2]);
   }
-  // a tensor of odd size has one unused code in its last texel: 0 from the store, not a value
-  if (t.size % 2) saturated = Math.max(0, saturated - 1);
   return { saturated, maxCode };
 }
 
@@ -77,7 +77,8 @@ export class StepTracker {
   /** Runs `run` at the site's step; redoes it as the header says; records the next step. */
   store(site: string, run: (e: number) => Q16Tensor): Q16Tensor {
     const known = this.steps.get(site);
-    let e = known ?? FIRST_E, first = known === undefined;
+    let e = known ?? FIRST_E;
+    const first = known === undefined;
     for (let tries = 0; tries < this.maxTries; tries++) {
       const t = run(e);
       this.stats.stores++;
@@ -91,12 +92,13 @@ export class StepTracker {
       }
       // an all-zero store (a relu gradient, say) says nothing about the next one's size
       const want = s.maxCode ? stepExponent(s.maxCode * 2 ** e, this.headroom) : e;
-      if (first && want < e) {
-        // the guess threw away precision; the values' size is known now
+      if (first && s.maxCode < COARSE && (s.maxCode > 0 || e > -60)) {
+        // the guess was too coarse to measure the values (codes below 2^12 keep under 12 bits of
+        // their size); with the size known to 12 bits, or nothing but zeros, look again finer
+        // (zeros down to 2^-60: below that a tensor is zero for training's purposes)
         disposeQ16(this.g, t);
         this.stats.redos++;
-        first = false;
-        e = want;
+        e = s.maxCode ? want : e - 15;
         continue;
       }
       this.steps.set(site, want);
