@@ -7,7 +7,9 @@ import type { GlEngine } from '../engine';
 import { glf } from '../glsl';
 import { decodeUniforms } from '../q16';
 import { act16, TANH16 } from './activation';
-import { CONSTANTS, PRELUDE, Q16Tensor, q16Rect } from './tensor';
+import { padQ16, toBatchPairs } from './relayout';
+import { CONSTANTS, disposeQ16, PRELUDE, Q16Tensor, q16Rect } from './tensor';
+import { weightGradQ16 } from './wgrad';
 
 /**
  * conv2d on q16: x [N,C,H,W] (C even) at step 2^x.e, weights [O,C,K,K] and bias [O] as fp32 host
@@ -72,3 +74,39 @@ void main() {
   return new Q16Tensor([N, O, P, Q], eOut, target);
 }
 
+
+/**
+ * dx [N,C,H,W] (C even) = the full correlation of dy [N,O,P,Q] with the flipped weights: a valid
+ * conv2dQ16 of dy padded by K-1 (padQ16, exact) with w'[c,o,i,j] = w[o,c,K-1-i,K-1-j] as uniforms,
+ * so it is the forward kernel's straight-line code: O/2·K·K fetches a fragment pair (LeNet's conv2:
+ * 625, 4 multiply-adds each), stored once at step 2^eOut.
+ */
+export function conv2dBackwardInputQ16(g: GlEngine, dy: Q16Tensor, w: Float32Array, wShape: readonly number[],
+  xShape: readonly number[], eOut: number, seed: number): Q16Tensor {
+  const [O, C, K] = wShape, [N, , H, W] = xShape;
+  if (dy.shape.join() !== [N, O, H - K + 1, W - K + 1].join() || xShape[1] !== C)
+    throw new Error(`conv2dBackwardInputQ16: dy [${dy.shape}], weights [${wShape}] and x [${xShape}] do not fit together`);
+  const flipped = new Float32Array(C * O * K * K);
+  for (let o = 0; o < O; o++) for (let c = 0; c < C; c++) for (let i = 0; i < K; i++) for (let j = 0; j < K; j++)
+    flipped[((c * O + o) * K + i) * K + j] = w[((o * C + c) * K + K - 1 - i) * K + K - 1 - j];
+  const padded = K > 1 ? padQ16(g, dy, K - 1) : dy;
+  const dx = conv2dQ16(g, padded, flipped, [C, O, K, K], new Float32Array(C), 'none', eOut, seed);
+  if (padded !== dy) disposeQ16(g, padded);
+  return dx;
+}
+
+/**
+ * dW [O,C,K,K] and dB [O] in fp32 from x [N,Cx,H,W] (Cx >= C: conv1's input padded to 2 channels)
+ * and dy [N,O,P,Q], both in channel pairs: relaid in batch pairs, then wgrad.ts's exact partial sums.
+ * `taps` caps the straight-line length of a fragment (2 fetches a tap).
+ */
+export function conv2dBackwardFilterQ16(g: GlEngine, x: Q16Tensor, dy: Q16Tensor, wShape: readonly number[], taps = 64): { dW: Float32Array; dB: Float32Array } {
+  const xb = toBatchPairs(g, x), dyb = toBatchPairs(g, dy);
+  try {
+    const dW = Float32Array.from(weightGradQ16(g, xb, dyb, wShape, taps));
+    const dB = Float32Array.from(weightGradQ16(g, null, dyb, [wShape[0], 1, 1, 1], taps));
+    return { dW, dB };
+  } finally {
+    disposeQ16(g, xb); disposeQ16(g, dyb);
+  }
+}

@@ -33,3 +33,6 @@ export * from './activation';
 export * from './conv2d';
 export * from './dense';
 export * from './relayout';
+export * from './wgrad';
+export * from './maxpool';
+export * from './softmax_xent';
