@@ -21,7 +21,10 @@ import { softmax as softmaxHost, softmaxCrossEntropy as xentHost } from '../cpu/
 import { sgdUpdate as sgdHost } from '../cpu/sgd';
 import { GlEngine, type GlEngineOptions } from './engine';
 import { stepExponent } from './q16';
-import { conv2dQ16, disposeQ16, Q16Tensor, readQ16, toQ16, uploadQ16 } from './q16-ops';
+import {
+  activationBackwardQ16, conv2dBackwardFilterQ16, conv2dBackwardInputQ16, conv2dQ16, denseBackwardInputQ16, disposeQ16,
+  maxPoolBackwardQ16, maxPoolQ16, Q16Tensor, readQ16, reshapeQ16, toBatchPairs, toQ16, uploadQ16, weightGradQ16,
+} from './q16/index';
 import { StepTracker } from './q16-store';
 import type { GlTensor } from './tensor';
 
@@ -36,8 +39,10 @@ export class HostTensor implements Tensor {
 export class Q16View implements Tensor {
   readonly size: number;
   disposed = false;
-  /** An exact-packing copy made for an op that has no 16-bit kernel yet; freed with the view. */
+  /** An exact-packing copy made for an op that has no 16-bit kernel (odd channels); freed with the view. */
   exact?: GlTensor;
+  /** Its bias gradient, when a weight-gradient pass over it computed one. */
+  biasGrad?: Float32Array;
   constructor(readonly shape: readonly number[], readonly q: Q16Tensor) {
     this.size = shape.reduce((a, b) => a * b, 1);
     if (this.size !== q.size) throw new Error(`q16 view [${shape}] of a [${q.shape}] tensor changes the size`);
@@ -65,6 +70,8 @@ export class Q16GlEngine implements Engine {
   /** Ops that ran through an exact GL op for want of a 16-bit kernel, by name (counts). */
   readonly bridged = new Map<string, number>();
   private readonly denseIn = new WeakMap<HostTensor, readonly number[]>();
+  /** The q16 copy of a host tensor an op read (the images: conv1 forward and its weight gradient). */
+  private readonly uploads = new WeakMap<HostTensor, Q16Tensor>();
   private storeSeed = 0;
   private s: number;
 
@@ -102,7 +109,8 @@ export class Q16GlEngine implements Engine {
       if (t.disposed) throw new Error('q16 engine: tensor was disposed');
       return t.q;
     }
-    const h = host(t);
+    const h = host(t), hit = this.uploads.get(h);
+    if (hit) return hit;
     let shape = layout ?? (h.shape.length === 4 ? h.shape : [h.shape[0], h.size / h.shape[0], 1, 1]);
     let data = h.data;
     if (shape[1] % 2) {
@@ -113,13 +121,12 @@ export class Q16GlEngine implements Engine {
     }
     let m = 0;
     for (let i = 0; i < data.length; i++) m = Math.max(m, Math.abs(data[i]));
-    return uploadQ16(this.gl, shape, data, stepExponent(m, 0), this.rand).t;
+    const q = uploadQ16(this.gl, shape, data, stepExponent(m, 0), this.rand).t;
+    this.uploads.set(h, q);
+    return q;
   }
 
   private wrap(shape: readonly number[], q: Q16Tensor): Tensor { return new Q16View(shape, q); }
-
-  /** Frees a q16 tensor made by q16() for a host input (a view's own tensor stays). */
-  private done(t: Tensor, q: Q16Tensor): void { if (!(t instanceof Q16View)) disposeQ16(this.gl, q); }
 
   /** Exact-packing GL copy of any tensor (cached on a view). */
   exactOf(t: Tensor): GlTensor {
@@ -149,17 +156,6 @@ export class Q16GlEngine implements Engine {
     return new Q16View(r.shape, q);
   }
 
-  /** An exact GL op whose result the host keeps in fp32 (parameter gradients). */
-  private bridgeHost(name: string, inputs: Tensor[], op: (xs: GlTensor[]) => Tensor): HostTensor {
-    this.bridged.set(name, (this.bridged.get(name) ?? 0) + 1);
-    const xs = inputs.map((t) => this.exactOf(t));
-    const r = op(xs);
-    inputs.forEach((t, i) => this.dropExact(t, xs[i]));
-    const out = new HostTensor(r.shape, this.gl.read(r));
-    this.gl.dispose(r);
-    return out;
-  }
-
   // --- Engine contract ------------------------------------------------------------------------
 
   tensor(shape: readonly number[], data?: Float32Array): Tensor {
@@ -179,6 +175,8 @@ export class Q16GlEngine implements Engine {
     const h = host(t);
     if (data.length !== h.size) throw new Error(`write: tensor holds ${h.size} values, got ${data.length}`);
     h.data.set(data);
+    const q = this.uploads.get(h);
+    if (q) { this.uploads.delete(h); disposeQ16(this.gl, q); }
   }
 
   reshape(t: Tensor, shape: readonly number[]): Tensor {
@@ -192,6 +190,11 @@ export class Q16GlEngine implements Engine {
   }
 
   dispose(t: Tensor): void {
+    if (t instanceof HostTensor) {
+      const q = this.uploads.get(t);
+      if (q) { this.uploads.delete(t); disposeQ16(this.gl, q); }
+      return;
+    }
     if (!(t instanceof Q16View) || t.disposed) return;
     t.disposed = true;
     try {
@@ -207,7 +210,6 @@ export class Q16GlEngine implements Engine {
     const wq = CX === C ? W.data : padInputChannels(W.data, O, C, K);
     const wShape = [O, CX, K, K];
     const q = this.tracker.store(`conv2d:${act}[${wShape}|${xq.shape}]`, (e) => conv2dQ16(this.gl, xq, wq, wShape, B.data, act, e, this.nextSeed()));
-    this.done(x, xq);
     return this.wrap([N, O, H - K + 1, WX - K + 1], q);
   }
 
@@ -222,52 +224,87 @@ export class Q16GlEngine implements Engine {
     const wT = new Float32Array(I * O);
     for (let i = 0; i < I; i++) for (let o = 0; o < O; o++) wT[o * I + i] = W.data[i * O + o];
     const q = this.tracker.store(`dense:${act}[${W.shape}|${xq.shape}]`, (e) => conv2dQ16(this.gl, xq, wT, [O, C, H, H], B.data, act, e, this.nextSeed()));
-    this.done(x, xq);
     return this.wrap([N, O], q);
   }
 
   conv2dBackwardInput(dy: Tensor, w: Tensor, xShape: readonly number[]): Tensor {
-    return this.bridge('conv2dBackwardInput', [dy, w], ([d, ww]) => this.gl.conv2dBackwardInput(d, ww, xShape), xShape);
+    const W = host(w);
+    if (xShape[1] % 2) return this.bridge('conv2dBackwardInput', [dy, w], ([d, ww]) => this.gl.conv2dBackwardInput(d, ww, xShape), xShape);
+    const dq = this.q16(dy);
+    const q = this.tracker.store(`conv2dBackwardInput[${W.shape}|${xShape}]`, (e) => conv2dBackwardInputQ16(this.gl, dq, W.data, W.shape, xShape, e, this.nextSeed()));
+    return new Q16View(xShape, q);
   }
 
   conv2dBackwardFilter(x: Tensor, dy: Tensor, wShape: readonly number[]): Tensor {
-    return this.bridgeHost('conv2dBackwardFilter', [x, dy], ([xx, d]) => this.gl.conv2dBackwardFilter(xx, d, wShape));
+    const xq = this.q16(x), dq = this.q16(dy);
+    const { dW, dB } = conv2dBackwardFilterQ16(this.gl, xq, dq, wShape);
+    if (dy instanceof Q16View) dy.biasGrad = dB;
+    return new HostTensor(wShape, dW);
   }
 
   denseBackwardInput(dy: Tensor, w: Tensor): Tensor {
-    const W = host(w), N = dy.shape[0];
-    const layout = this.denseIn.get(W) ?? [N, W.shape[0], 1, 1];
-    return this.bridge('denseBackwardInput', [dy, w], ([d, ww]) => this.gl.denseBackwardInput(d, ww), layout);
+    const W = host(w), [I] = W.shape, N = dy.shape[0];
+    const layout = this.denseIn.get(W) ?? [N, I, 1, 1];
+    if (layout[1] % 2) return this.bridge('denseBackwardInput', [dy, w], ([d, ww]) => this.gl.denseBackwardInput(d, ww), layout);
+    const dq = this.q16(dy);
+    let q = this.tracker.store(`denseBackwardInput[${W.shape}]`, (e) => denseBackwardInputQ16(this.gl, dq, W.data, W.shape, e, this.nextSeed()));
+    if (layout[2] !== 1 || layout[3] !== 1) {
+      // back to the planes the forward read (dense1's input is the pooled [N,50,4,4]): an exact
+      // byte move; the forward needed none, its weights were permuted instead
+      const flat = q;
+      q = reshapeQ16(this.gl, flat, layout);
+      disposeQ16(this.gl, flat);
+    }
+    return new Q16View([N, I], q);
   }
 
   denseBackwardWeight(x: Tensor, dy: Tensor): Tensor {
-    return this.bridgeHost('denseBackwardWeight', [x, dy], ([xx, d]) => this.gl.denseBackwardWeight(xx, d));
+    const xq = this.q16(x), dq = this.q16(dy);
+    const [N, C, H, WX] = xq.shape, O = dy.size / N, I = C * H * WX;
+    // over the input's own layout, as the forward: a convolution whose kernel is the whole input
+    const { dW: dWt, dB } = conv2dBackwardFilterQ16(this.gl, xq, dq, [O, C, H, WX]);
+    const dW = new Float32Array(I * O);
+    for (let o = 0; o < O; o++) for (let i = 0; i < I; i++) dW[i * O + o] = dWt[o * I + i];
+    if (dy instanceof Q16View) dy.biasGrad = dB;
+    return new HostTensor([I, O], dW);
   }
 
-  biasGrad(dy: Tensor): Tensor { return this.bridgeHost('biasGrad', [dy], ([d]) => this.gl.biasGrad(d)); }
+  /** From the weight gradient's pass when it ran on the same dy (LeNet asks for it right after). */
+  biasGrad(dy: Tensor): Tensor {
+    const O = dy.shape[1];
+    if (dy instanceof Q16View && dy.biasGrad) return new HostTensor([O], Float32Array.from(dy.biasGrad));
+    const dq = this.q16(dy), dyb = toBatchPairs(this.gl, dq);
+    const dB = Float32Array.from(weightGradQ16(this.gl, null, dyb, [O, 1, 1, 1]));
+    disposeQ16(this.gl, dyb);
+    return new HostTensor([O], dB);
+  }
 
   activationBackward(act: Activation, y: Tensor, dy: Tensor): Tensor {
     if (act === 'none') return this.reshape(dy, dy.shape);
-    return this.bridge(`activationBackward:${act}`, [y, dy], ([yy, d]) => this.gl.activationBackward(act, yy, d), layoutOf(dy));
+    const yq = this.q16(y), dq = this.q16(dy);
+    const q = this.tracker.store(`activationBackward:${act}[${dq.shape}]`, (e) => activationBackwardQ16(this.gl, act, yq, dq, e, this.nextSeed()));
+    return new Q16View(dy.shape, q);
   }
 
-  // pooling picks stored values: its output is on the input's grid, so it keeps the input's step
+  // pooling moves stored codes: exact, at the input's step, never saturating
   maxPool(x: Tensor): Tensor {
-    const [N, C, H, W] = x.shape, e = x instanceof Q16View ? x.q.e : undefined;
-    return this.bridge('maxPool', [x], ([xx]) => this.gl.maxPool(xx), [N, C, H / 2, W / 2], e);
+    const xq = this.q16(x), q = maxPoolQ16(this.gl, xq);
+    return new Q16View(q.shape, q);
   }
 
-  maxPoolBackward(x: Tensor, y: Tensor, dy: Tensor): Tensor {
-    const e = dy instanceof Q16View ? dy.q.e : undefined;
-    return this.bridge('maxPoolBackward', [x, y, dy], ([xx, yy, d]) => this.gl.maxPoolBackward(xx, yy, d), layoutOf(x), e);
+  maxPoolBackward(x: Tensor, _y: Tensor, dy: Tensor): Tensor {
+    const xq = this.q16(x), dq = this.q16(dy);
+    const q = maxPoolBackwardQ16(this.gl, xq, dq);
+    return new Q16View(x.shape, q);
   }
 
   /** The logits are 10 a sample: read back and taken exactly on the host; dLogits go up as q16. */
   softmaxCrossEntropy(logits: Tensor, labels: Tensor): { losses: Tensor; dLogits: Tensor } {
     const [N, K] = logits.shape;
     const r = xentHost(this.read(logits), host(labels).data, N, K);
-    const d = new HostTensor([N, K], r.dLogits);
-    const q = this.q16(d);
+    let m = 0;
+    for (let i = 0; i < r.dLogits.length; i++) m = Math.max(m, Math.abs(r.dLogits[i]));
+    const q = uploadQ16(this.gl, [N, K, 1, 1], r.dLogits, stepExponent(m, 0), this.rand).t;
     return { losses: new HostTensor([N], r.losses), dLogits: this.wrap([N, K], q) };
   }
 
@@ -284,11 +321,6 @@ export class Q16GlEngine implements Engine {
   checkHealth(): void { this.gl.checkHealth(); }
   destroy(): void { this.gl.destroy(); }
 
-}
-
-function layoutOf(t: Tensor): readonly number[] {
-  if (t instanceof Q16View) return t.q.shape;
-  return t.shape.length === 4 ? t.shape : [t.shape[0], t.size / t.shape[0], 1, 1];
 }
 
 /** Conv weights [O, C, K, K] with a zero input channel appended: [O, C + 1, K, K]. */
