@@ -56,6 +56,9 @@ export interface Q16EngineOptions extends GlEngineOptions {
   seed?: number;
 }
 
+/** The tallest plane a LeNet step stacks per sample (the 28x28 image). */
+const IMAGE_ROWS = 28;
+
 const host = (t: Tensor): HostTensor => {
   if (!(t instanceof HostTensor)) throw new Error(`q16 engine: expected a host (fp32) tensor of shape [${t.shape}], got a 16-bit one`);
   return t;
@@ -64,6 +67,8 @@ const host = (t: Tensor): HostTensor => {
 export class Q16GlEngine implements Engine {
   readonly kind = 'gl' as const;
   readonly description: string;
+  /** q16 tensors stack a batch's planes in one texture column: N·28 rows for the images. */
+  readonly maxBatch: number;
   readonly tracker: StepTracker;
   /** The exact engine underneath: its context, program cache, texture pool and pass counters. */
   readonly gl: GlEngine;
@@ -84,6 +89,7 @@ export class Q16GlEngine implements Engine {
     this.tracker = new StepTracker(gl, opts.headroom ?? 1);
     this.s = (opts.seed ?? 1) >>> 0 || 1;
     this.description = `gl vc4 16-bit (${gl.renderer})`;
+    this.maxBatch = Math.floor(gl.profile.maxTextureSide / IMAGE_ROWS);
   }
 
   get stats() { return this.gl.stats; }
