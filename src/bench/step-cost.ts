@@ -6,7 +6,7 @@ import { GlEngine } from '../kernels/gl/engine';
 import { GlUnavailableError } from '../kernels/gl/errors';
 import { loadGl } from '../kernels/gl/load-gl';
 import type { ProfileName } from '../kernels/gl/profile';
-import { loadedGlDriver } from '../kernels/select';
+import { glEngineFor, loadedGlDriver } from '../kernels/select';
 import { countShader } from '../kernels/gl/cost/glsl-count';
 import { recordContext } from '../kernels/gl/cost/recorder';
 import { compileVc4, findVc4Compiler, type Vc4ShaderStats } from '../kernels/gl/cost/vc4-compiler';
@@ -81,7 +81,8 @@ export function measureStepCost(o: CostOptions): CostReport {
   const raw = f.create(1, 1, { alpha: false, antialias: false, depth: false, stencil: false, preserveDrawingBuffer: false });
   if (!raw) throw new GlUnavailableError('headless-gl returned no context (run under xvfb-run, or set DISPLAY)');
   const rec = recordContext(raw);
-  const engine = GlEngine.create({ gl: rec.gl, profile: o.profile });
+  // vc4 counts the 16-bit step the profile trains with; vc4-exact and desktop the exact packing
+  const engine = glEngineFor(GlEngine.create({ gl: rec.gl, profile: o.profile === 'vc4' ? 'vc4-exact' : o.profile }), o.profile);
   const rnd = mulberry32(5);
   const net = new LeNet(engine, initParams(5));
   const images = Float32Array.from({ length: batch * IMAGE_SIDE * IMAGE_SIDE }, () => rnd());

@@ -243,7 +243,11 @@ export class Q16GlEngine implements Engine {
 
   conv2dBackwardFilter(x: Tensor, dy: Tensor, wShape: readonly number[]): Tensor {
     const xq = this.q16(x), dq = this.q16(dy);
-    const { dW, dB } = conv2dBackwardFilterQ16(this.gl, xq, dq, wShape);
+    // Mesa's vc4 compiler fails register allocation on conv1's 48-tap chunks (2 rows of 24) while
+    // conv2's 64-tap chunks (8 rows of 8) and 24-tap ones (1 row of 24) compile two-threaded
+    // (`vctrain cost --vc4-compiler`): rows wider than 8 get chunks of at most 32 taps
+    const taps = dq.shape[3] > 8 ? 32 : 64;
+    const { dW, dB } = conv2dBackwardFilterQ16(this.gl, xq, dq, wShape, taps);
     if (dy instanceof Q16View) dy.biasGrad = dB;
     return new HostTensor(wShape, dW);
   }
