@@ -25,6 +25,7 @@ import { glEngineFor, selfTestTolerance } from '../../src/kernels/select';
 import { selfTest } from '../../src/kernels/selftest';
 import { LeNet, initParams, mulberry32 } from '../../src/net/lenet';
 import { paramOffsets } from '../../src/net/spec';
+import { recordContext } from '../../src/kernels/gl/cost/recorder';
 
 function q16Engine(seed = 1): Q16GlEngine {
   try {
@@ -146,5 +147,28 @@ test('profiles: vc4 is the 16-bit engine, vc4-exact the exact one and still with
   // activations stay on the GPU in 16 bits; parameters are host fp32
   const t = q.conv2d(q.tensor([1, 2, 6, 6], new Float32Array(72).fill(0.5)), q.tensor([2, 2, 3, 3], new Float32Array(36).fill(0.1)), q.tensor([2]), 'tanh');
   assert.ok(t instanceof Q16View);
+  q.destroy();
+});
+
+test('cost recorder: draws into one target share a GPU job until a readback or a read of that target', () => {
+  const q = q16Engine();
+  const rec = recordContext(q.gl.gl);
+  const g = new GlEngine(rec.gl, 'vc4');
+  const a = g.allocRect(4, 4), b = g.allocRect(4, 4);
+  const pass = (target: typeof a, input: typeof a, draws: number) => g.runRaw({
+    name: 'fill', key: 'test:fill', target, fetches: 1, inputs: [{ name: 'x', tex: input.tex }],
+    source: () => 'precision highp float;\nuniform sampler2D u_x;\nvoid main() { gl_FragColor = texture2D(u_x, vec2(0.5)); }',
+    draws: Array.from({ length: draws }, (_, k) => ({ x: k, y: 0, w: 1, h: 4, uniforms: {} })),
+  });
+  pass(a, b, 3); // one job of three draws
+  pass(a, b, 1); // same target, nothing flushed: still that job
+  pass(b, a, 2); // new target: a second job
+  g.readRect(b);
+  pass(b, a, 1); // after a readback: a third
+  pass(a, a, 1); // new target: a fourth ...
+  pass(b, b, 1); // ... and a fifth
+  pass(b, b, 1); // it samples its own job's target: a sixth
+  assert.deepEqual(rec.draws.map((d) => d.job), [0, 0, 0, 0, 1, 1, 2, 3, 4, 5]);
+  g.release(a); g.release(b);
   q.destroy();
 });
