@@ -234,6 +234,11 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchReport> {
       const label2 = `${label} [${made.engine.description}]`;
       try {
         for (const batch of batches) {
+          const max = made.engine.maxBatch;
+          if (max !== undefined && batch > max) {
+            rows.push({ id: def.id, label: label2, kind: def.kind, batch, status: 'unavailable', note: `batch ${batch} > the ${max} this engine takes` });
+            continue;
+          }
           log(`${label}: batch ${batch}...`);
           try {
             const r = await benchEngine(made.engine, { batch, runs, minSeconds, budgetSeconds, profileSteps: opts.quick ? 1 : 3 }, seed);
