@@ -30,7 +30,7 @@ export function denseBackwardInputQ16(g: GlEngine, dy: Q16Tensor, w: Float32Arra
 }
 
 /** dW [I,O] = xᵀ·dy and dB [O] = Σ_n dy in fp32 (wgrad.ts: batch pairs, exact partial sums). */
-export function denseBackwardWeightQ16(g: GlEngine, x: Q16Tensor, dy: Q16Tensor, taps = 64): { dW: Float32Array; dB: Float32Array } {
+export function denseBackwardWeightQ16(g: GlEngine, x: Q16Tensor, dy: Q16Tensor, taps = 128): { dW: Float32Array; dB: Float32Array } {
   const [N] = x.shape, I = x.size / N, O = dy.size / N;
   const x4 = new Q16Tensor([N, I, 1, 1], x.e, x.ref), dy4 = new Q16Tensor([N, O, 1, 1], dy.e, dy.ref);
   const { dW: dWt, dB } = conv2dBackwardFilterQ16(g, x4, dy4, [O, I, 1, 1], taps);

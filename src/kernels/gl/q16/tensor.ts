@@ -9,8 +9,11 @@ import { decode, encode, fromTexels, Q16_GLSL, Q16_ZERO, toTexels } from '../q16
 import type { GlTensor, TexRef } from '../tensor';
 
 /** 'channel-pairs' is the working layout above. 'batch-pairs' (relayout.ts) holds samples 2m, 2m+1
- *  of one channel in a texel, texel (c·W + w, m·H + h): the weight-gradient kernels' operands. */
-export type Q16Layout = 'channel-pairs' | 'batch-pairs';
+ *  of one channel in a texel, texel (c·W + w, m·H + h): the weight-gradient kernels' operands.
+ *  'x-pairs', for a one-channel input (conv1's images, uploaded from the host): texel (w, n·H + h)
+ *  holds columns w and w+1 (zero past the edge), so one fetch serves two taps of a row and conv1
+ *  needs no zero channel. */
+export type Q16Layout = 'channel-pairs' | 'batch-pairs' | 'x-pairs';
 
 export class Q16Tensor {
   disposed = false;
@@ -28,16 +31,21 @@ export function expectLayout(op: string, t: Q16Tensor, layout: Q16Layout): void 
 export function q16Rect(shape: readonly number[], layout: Q16Layout = 'channel-pairs'): { w: number; h: number } {
   const [N, C, H, W] = shape;
   if (layout === 'batch-pairs') return { w: C * W, h: Math.ceil(N / 2) * H };
+  if (layout === 'x-pairs') {
+    if (C !== 1) throw new Error(`q16: x-pairs hold one channel, not the ${C} of [${shape}]`);
+    return { w: W, h: N * H };
+  }
   if (C % 2) throw new Error(`q16: a tensor of shape [${shape}] needs an even channel count (pad with a zero channel)`);
   return { w: (C / 2) * W, h: N * H };
 }
 
-/** Host flat order (NCHW) -> code slot in the layout's texels (2 per texel). */
+/** Host flat order (NCHW) -> code slot in the layout's texels (2 per texel; x-pairs: the first of the two that hold it). */
 export function texelOrder(shape: readonly number[], layout: Q16Layout = 'channel-pairs'): Int32Array {
   const [N, C, H, W] = shape, { w } = q16Rect(shape, layout);
   const at = new Int32Array(N * C * H * W);
   for (let n = 0; n < N; n++) for (let c = 0; c < C; c++) for (let h = 0; h < H; h++) for (let x = 0; x < W; x++) {
-    const slot = layout === 'batch-pairs' ? 2 * (((n >> 1) * H + h) * w + c * W + x) + (n & 1) : 2 * ((n * H + h) * w + (c >> 1) * W + x) + (c & 1);
+    const slot = layout === 'batch-pairs' ? 2 * (((n >> 1) * H + h) * w + c * W + x) + (n & 1)
+      : layout === 'x-pairs' ? 2 * ((n * H + h) * w + x) : 2 * ((n * H + h) * w + (c >> 1) * W + x) + (c & 1);
     at[((n * C + c) * H + h) * W + x] = slot;
   }
   return at;
@@ -51,6 +59,8 @@ export function uploadQ16(g: GlEngine, shape: readonly number[], values: Float32
   const { w, h } = q16Rect(shape, layout);
   const order = texelOrder(shape, layout), placed = new Uint16Array(2 * w * h).fill(Q16_ZERO);
   for (let i = 0; i < codes.length; i++) placed[order[i]] = codes[i];
+  // x-pairs: a texel's second value is its right neighbour's first
+  if (layout === 'x-pairs') for (let t = 0; t < w * h; t++) if ((t + 1) % w) placed[2 * t + 1] = placed[2 * t + 2];
   const ref = g.allocRect(w, h);
   g.uploadRect(ref, toTexels(placed));
   return { t: new Q16Tensor([...shape], e, ref, layout), saturated };
@@ -105,24 +115,29 @@ void main() {
   return new Q16Tensor([...shape], e, out);
 }
 
-/** Saturated stores (code 0) in a q16 tensor: a GPU pass counts them per 32 texels of a row, the
- *  host adds up the small result. */
+/** Texels a saturation-count fragment reads: Mesa's vc4 compiler issues all of a shader's fetches
+ *  early and keeps their results live, so 16 ran single-threaded and 32 failed register allocation;
+ *  8 compiles two-threaded. */
+const SAT_PER = 8;
+
+/** Saturated stores (code 0) in a q16 tensor: a GPU pass counts them per SAT_PER texels of a row,
+ *  the host adds up the small result. */
 export function countSaturated(g: GlEngine, t: Q16Tensor): number {
-  const { w, h } = q16Rect(t.shape), cw = Math.ceil(w / 32);
+  const { w, h } = t.ref, cw = Math.ceil(w / SAT_PER);
   const out = g.allocRect(cw, h);
   const taps: string[] = [];
-  for (let k = 0; k < 32; k++) {
+  for (let k = 0; k < SAT_PER; k++) {
     taps.push(`t = texture2D(u_q, vec2(x0 + ${glf(k + 0.5)}, fy) * inv); live = x0 + ${glf(k)} < ${glf(w)} ? 1.0 : 0.0;
   n += live * ((t.r + t.g == 0.0 ? 1.0 : 0.0) + (t.b + t.a == 0.0 ? 1.0 : 0.0));`);
   }
   g.runRaw({
-    name: 'q16:saturated', key: `q16:saturated|${w}x${h}`, target: out, fetches: 32,
+    name: 'q16:saturated', key: `q16:saturated|${w}x${h}`, target: out, fetches: SAT_PER,
     inputs: [{ name: 'q', tex: t.ref.tex }],
     source: () => `precision highp float;
 uniform sampler2D u_q;
 void main() {
   vec2 inv = vec2(${glf(1 / w)}, ${glf(1 / h)});
-  float x0 = floor(gl_FragCoord.x) * 32.0, fy = gl_FragCoord.y;
+  float x0 = floor(gl_FragCoord.x) * ${glf(SAT_PER)}, fy = gl_FragCoord.y;
   vec4 t; float live; float n = 0.0;
   ${taps.join('\n  ')}
   gl_FragColor = vec4(n * ${glf(1 / 255)}, 0.0, 0.0, 0.0);
