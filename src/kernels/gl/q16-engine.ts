@@ -24,6 +24,7 @@ import { stepExponent } from './q16';
 import {
   activationBackwardQ16, conv2dBackwardFilterQ16, conv2dBackwardInputQ16, conv2dQ16, denseBackwardInputQ16, disposeQ16,
   maxPoolBackwardQ16, maxPoolQ16, Q16Tensor, readQ16, reshapeQ16, toBatchPairs, toQ16, uploadQ16, weightGradQ16,
+  type Q16Layout,
 } from './q16/index';
 import { StepTracker } from './q16-store';
 import type { GlTensor } from './tensor';
@@ -76,7 +77,7 @@ export class Q16GlEngine implements Engine {
   readonly bridged = new Map<string, number>();
   private readonly denseIn = new WeakMap<HostTensor, readonly number[]>();
   /** The q16 copy of a host tensor an op read (the images: conv1 forward and its weight gradient). */
-  private readonly uploads = new WeakMap<HostTensor, Q16Tensor>();
+  private readonly uploads = new WeakMap<HostTensor, Map<Q16Layout, Q16Tensor>>();
   private storeSeed = 0;
   private s: number;
 
@@ -108,18 +109,23 @@ export class Q16GlEngine implements Engine {
 
   // --- q16 plumbing ---------------------------------------------------------------------------
 
-  /** t as a q16 tensor in layout `layout` (default: t's shape as [N, C, H, W] or [N, I, 1, 1]).
-   *  A host tensor is uploaded at the step its max-abs asks for (odd C gets a zero channel). */
-  q16(t: Tensor, layout?: readonly number[]): Q16Tensor {
+  /** t as a q16 tensor. A host tensor is uploaded at the step its max-abs asks for, in `layout`
+   *  if given (batch pairs: a weight gradient's operand), else in channel pairs, a one-channel
+   *  image in x-pairs (conv1 needs no zero channel), other odd channel counts with a zero channel
+   *  appended; a vector [N, I] as [N, I, 1, 1]. The upload is kept until the tensor is disposed. */
+  q16(t: Tensor, layout?: Q16Layout): Q16Tensor {
     if (t instanceof Q16View) {
       if (t.disposed) throw new Error('q16 engine: tensor was disposed');
       return t.q;
     }
-    const h = host(t), hit = this.uploads.get(h);
+    const h = host(t);
+    let shape: readonly number[] = h.shape.length === 4 ? h.shape : [h.shape[0], h.size / h.shape[0], 1, 1];
+    const lay: Q16Layout = layout ?? (shape[1] === 1 ? 'x-pairs' : 'channel-pairs');
+    let cache = this.uploads.get(h);
+    const hit = cache?.get(lay);
     if (hit) return hit;
-    let shape = layout ?? (h.shape.length === 4 ? h.shape : [h.shape[0], h.size / h.shape[0], 1, 1]);
     let data = h.data;
-    if (shape[1] % 2) {
+    if (lay === 'channel-pairs' && shape[1] % 2) {
       const [N, C, H, W] = shape, plane = H * W;
       data = new Float32Array(N * (C + 1) * plane);
       for (let n = 0; n < N; n++) data.set(h.data.subarray(n * C * plane, (n + 1) * C * plane), n * (C + 1) * plane);
@@ -127,12 +133,19 @@ export class Q16GlEngine implements Engine {
     }
     let m = 0;
     for (let i = 0; i < data.length; i++) m = Math.max(m, Math.abs(data[i]));
-    const q = uploadQ16(this.gl, shape, data, stepExponent(m, 0), this.rand).t;
-    this.uploads.set(h, q);
+    const q = uploadQ16(this.gl, shape, data, stepExponent(m, 0), this.rand, lay).t;
+    if (!cache) this.uploads.set(h, (cache = new Map()));
+    cache.set(lay, q);
     return q;
   }
 
-  private wrap(shape: readonly number[], q: Q16Tensor): Tensor { return new Q16View(shape, q); }
+  /** Frees the uploads of a host tensor (disposed, or overwritten). */
+  private dropUploads(h: HostTensor): void {
+    const cache = this.uploads.get(h);
+    if (!cache) return;
+    this.uploads.delete(h);
+    for (const q of cache.values()) disposeQ16(this.gl, q);
+  }
 
   /** Exact-packing GL copy of any tensor (cached on a view). */
   exactOf(t: Tensor): GlTensor {
@@ -181,8 +194,7 @@ export class Q16GlEngine implements Engine {
     const h = host(t);
     if (data.length !== h.size) throw new Error(`write: tensor holds ${h.size} values, got ${data.length}`);
     h.data.set(data);
-    const q = this.uploads.get(h);
-    if (q) { this.uploads.delete(h); disposeQ16(this.gl, q); }
+    this.dropUploads(h);
   }
 
   reshape(t: Tensor, shape: readonly number[]): Tensor {
@@ -196,11 +208,7 @@ export class Q16GlEngine implements Engine {
   }
 
   dispose(t: Tensor): void {
-    if (t instanceof HostTensor) {
-      const q = this.uploads.get(t);
-      if (q) { this.uploads.delete(t); disposeQ16(this.gl, q); }
-      return;
-    }
+    if (t instanceof HostTensor) { this.dropUploads(t); return; }
     if (!(t instanceof Q16View) || t.disposed) return;
     t.disposed = true;
     try {
@@ -216,7 +224,7 @@ export class Q16GlEngine implements Engine {
     const wq = CX === C ? W.data : padInputChannels(W.data, O, C, K);
     const wShape = [O, CX, K, K];
     const q = this.tracker.store(`conv2d:${act}[${wShape}|${xq.shape}]`, (e) => conv2dQ16(this.gl, xq, wq, wShape, B.data, act, e, this.nextSeed()));
-    return this.wrap([N, O, H - K + 1, WX - K + 1], q);
+    return new Q16View([N, O, H - K + 1, WX - K + 1], q);
   }
 
   dense(x: Tensor, w: Tensor, b: Tensor, act: Activation): Tensor {
@@ -230,7 +238,7 @@ export class Q16GlEngine implements Engine {
     const wT = new Float32Array(I * O);
     for (let i = 0; i < I; i++) for (let o = 0; o < O; o++) wT[o * I + i] = W.data[i * O + o];
     const q = this.tracker.store(`dense:${act}[${W.shape}|${xq.shape}]`, (e) => conv2dQ16(this.gl, xq, wT, [O, C, H, H], B.data, act, e, this.nextSeed()));
-    return this.wrap([N, O], q);
+    return new Q16View([N, O], q);
   }
 
   conv2dBackwardInput(dy: Tensor, w: Tensor, xShape: readonly number[]): Tensor {
@@ -242,12 +250,9 @@ export class Q16GlEngine implements Engine {
   }
 
   conv2dBackwardFilter(x: Tensor, dy: Tensor, wShape: readonly number[]): Tensor {
-    const xq = this.q16(x), dq = this.q16(dy);
-    // Mesa's vc4 compiler fails register allocation on conv1's 48-tap chunks (2 rows of 24) while
-    // conv2's 64-tap chunks (8 rows of 8) and 24-tap ones (1 row of 24) compile two-threaded
-    // (`vctrain cost --vc4-compiler`): rows wider than 8 get chunks of at most 32 taps
-    const taps = dq.shape[3] > 8 ? 32 : 64;
-    const { dW, dB } = conv2dBackwardFilterQ16(this.gl, xq, dq, wShape, taps);
+    // a host input (the images) goes up in batch pairs, the layout the weight gradient reads
+    const xq = this.q16(x, x instanceof Q16View ? undefined : 'batch-pairs'), dq = this.q16(dy);
+    const { dW, dB } = conv2dBackwardFilterQ16(this.gl, xq, dq, wShape);
     if (dy instanceof Q16View) dy.biasGrad = dB;
     return new HostTensor(wShape, dW);
   }
@@ -315,7 +320,7 @@ export class Q16GlEngine implements Engine {
     let m = 0;
     for (let i = 0; i < r.dLogits.length; i++) m = Math.max(m, Math.abs(r.dLogits[i]));
     const q = uploadQ16(this.gl, [N, K, 1, 1], r.dLogits, stepExponent(m, 0), this.rand).t;
-    return { losses: new HostTensor([N], r.losses), dLogits: this.wrap([N, K], q) };
+    return { losses: new HostTensor([N], r.losses), dLogits: new Q16View([N, K], q) };
   }
 
   softmax(logits: Tensor): Tensor {
