@@ -40,7 +40,13 @@ aptopts=(
 apt-get "${aptopts[@]}" update >&2 || echo "arm-sysroot: apt-get update reported errors; continuing with what was fetched" >&2
 
 if ! apt-cache "${aptopts[@]}" show nodejs >/dev/null 2>&1; then
-  echo "arm-sysroot: no nodejs package for $arch in the configured Debian sources" >&2
+  # apt-get update exits 0 when every fetch failed (warnings only): an empty list folder is the sign
+  if ! compgen -G "$base/lists/*_Packages*" >/dev/null; then
+    # offline (or the mirror is down) and nothing cached: say so, not "no such package"
+    echo "arm-sysroot: no $arch sysroot in $root and the Debian mirror could not be reached (offline?); run scripts/arm-sysroot.sh $arch once with network access, or point VCTRAIN_ARM_CACHE at a folder holding one" >&2
+  else
+    echo "arm-sysroot: no nodejs package for $arch in the configured Debian sources" >&2
+  fi
   exit 1
 fi
 

@@ -8,6 +8,7 @@ import type { Engine } from '../kernels/engine';
 import { CpuEngine } from '../kernels/cpu/engine';
 import { loadGl } from '../kernels/gl/load-gl';
 import { GlEngine } from '../kernels/gl/engine';
+import { FloatEngine } from '../kernels/gl/float/engine';
 import { glEngineFor, loadedGlDriver } from '../kernels/select';
 import type { ProfileName } from '../kernels/gl/profile';
 import { measureStepCost, projectionLine } from './step-cost';
@@ -87,6 +88,7 @@ export const ROWS: RowDef[] = [
   { id: 'gl-vc4', label: 'vctrain gl, vc4 profile (16-bit)', kind: 'vctrain' },
   { id: 'gl-vc4-exact', label: 'vctrain gl, vc4-exact profile', kind: 'vctrain' },
   { id: 'gl-desktop', label: 'vctrain gl, desktop profile', kind: 'vctrain' },
+  { id: 'gl-float', label: 'vctrain gl, float profile (RGBA32F)', kind: 'vctrain' },
   { id: 'tfjs-cpu', label: 'TensorFlow.js cpu', kind: 'peer' },
   { id: 'tfjs-webgl', label: 'TensorFlow.js webgl (headless-gl)', kind: 'peer' },
   { id: 'torch-1', label: 'PyTorch cpu, 1 thread', kind: 'peer' },
@@ -139,6 +141,7 @@ async function makeEngine(id: string, all: number): Promise<Made> {
   if (id === 'cpu-1') return { engine: new CpuEngine({ threads: 1 }) };
   if (id === 'cpu-all') return { engine: new CpuEngine({ threads: all }) };
   try {
+    if (id === 'gl-float') return { engine: FloatEngine.create() };
     const profile = glProfileOf(id);
     return { engine: glEngineFor(GlEngine.create({ profile: profile === 'vc4' ? 'vc4-exact' : profile }), profile) };
   } catch (e) {
@@ -290,7 +293,8 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchReport> {
   // model (a second context, after the timed runs, so it does not disturb them).
   const projections: NonNullable<BenchReport['projections']> = [];
   const projBatch = batches.includes(64) ? 64 : batches[0];
-  for (const id of new Set(rows.filter((r) => r.status === 'ok' && r.id.startsWith('gl-')).map((r) => r.id))) {
+  // Not the float profile: a Pi 3's VideoCore IV has no float render targets, so no Pi 3 runs it.
+  for (const id of new Set(rows.filter((r) => r.status === 'ok' && r.id.startsWith('gl-') && r.id !== 'gl-float').map((r) => r.id))) {
     try {
       const c = measureStepCost({ profile: glProfileOf(id), batch: projBatch });
       projections.push({ id, batch: projBatch, imagesPerSecond: c.projection.busy.imagesPerSecond, line: projectionLine(c) });

@@ -51,6 +51,25 @@ function registerWebgl(tf: Any): string {
   return (webglRegistered = '');
 }
 
+/** The same LeNet as a tfjs layers model, compiled for SGD at lr 0.05 on categorical cross-entropy. */
+export function tfjsLeNet(tf: Any): Any {
+  const L = tf.layers;
+  const model = tf.sequential({
+    layers: [
+      L.conv2d({ inputShape: [28, 28, 1], filters: 20, kernelSize: 5, activation: 'tanh' }),
+      L.maxPooling2d({ poolSize: 2, strides: 2 }),
+      L.conv2d({ filters: 50, kernelSize: 5, activation: 'tanh' }),
+      L.maxPooling2d({ poolSize: 2, strides: 2 }),
+      L.flatten(),
+      L.dense({ units: 500, activation: 'tanh' }),
+      L.dense({ units: 10, activation: 'softmax' }),
+    ],
+  });
+  if (model.countParams() !== 431080) throw new Error(`tfjs LeNet has ${model.countParams()} parameters`);
+  model.compile({ optimizer: tf.train.sgd(0.05), loss: 'categoricalCrossentropy' });
+  return model;
+}
+
 /** tfjs's idiomatic training path: a layers model of the same LeNet and trainOnBatch. */
 export async function benchTfjs(backend: 'cpu' | 'webgl', o: TimeOptions, seed: number): Promise<PeerResult> {
   const tf = loadTfjs();
@@ -66,20 +85,7 @@ export async function benchTfjs(backend: 'cpu' | 'webgl', o: TimeOptions, seed: 
     if (!(await tf.setBackend(name))) return { status: 'unavailable', note: `tfjs backend ${backend} did not initialise` };
     await tf.ready();
     tf.setSeed?.(seed);
-    const L = tf.layers;
-    const model = tf.sequential({
-      layers: [
-        L.conv2d({ inputShape: [28, 28, 1], filters: 20, kernelSize: 5, activation: 'tanh' }),
-        L.maxPooling2d({ poolSize: 2, strides: 2 }),
-        L.conv2d({ filters: 50, kernelSize: 5, activation: 'tanh' }),
-        L.maxPooling2d({ poolSize: 2, strides: 2 }),
-        L.flatten(),
-        L.dense({ units: 500, activation: 'tanh' }),
-        L.dense({ units: 10, activation: 'softmax' }),
-      ],
-    });
-    if (model.countParams() !== 431080) throw new Error(`tfjs LeNet has ${model.countParams()} parameters`);
-    model.compile({ optimizer: tf.train.sgd(0.05), loss: 'categoricalCrossentropy' });
+    const model = tfjsLeNet(tf);
     const rnd = mulberry32(seed);
     const px = new Float32Array(o.batch * 784).map(() => rnd());
     const lab = new Int32Array(o.batch).map(() => Math.floor(rnd() * 10));

@@ -2,11 +2,10 @@
 // GL context during a real step (programs, draws, fragments per draw), the GLSL's per-fragment
 // fetches and uniform reads, and for vc4 what Mesa's vc4 compiler makes of each program. From
 // these, a projected Raspberry Pi 3 images/s (kernels/gl/cost/pi3-model.ts).
-import { GlEngine } from '../kernels/gl/engine';
 import { GlUnavailableError } from '../kernels/gl/errors';
 import { loadGl } from '../kernels/gl/load-gl';
 import type { ProfileName } from '../kernels/gl/profile';
-import { glEngineFor, loadedGlDriver } from '../kernels/select';
+import { glEngineOn, loadedGlDriver } from '../kernels/select';
 import { countShader } from '../kernels/gl/cost/glsl-count';
 import { recordContext } from '../kernels/gl/cost/recorder';
 import { compileVc4, findVc4Compiler, type Vc4ShaderStats } from '../kernels/gl/cost/vc4-compiler';
@@ -84,7 +83,7 @@ export function measureStepCost(o: CostOptions): CostReport {
   if (!raw) throw new GlUnavailableError('headless-gl returned no context (run under xvfb-run, or set DISPLAY)');
   const rec = recordContext(raw);
   // vc4 counts the 16-bit step the profile trains with; vc4-exact and desktop the exact packing
-  const engine = glEngineFor(GlEngine.create({ gl: rec.gl, profile: o.profile === 'vc4' ? 'vc4-exact' : o.profile }), o.profile);
+  const engine = glEngineOn(rec.gl, o.profile);
   const rnd = mulberry32(5);
   const net = new LeNet(engine, initParams(5));
   const images = Float32Array.from({ length: batch * IMAGE_SIDE * IMAGE_SIDE }, () => rnd());

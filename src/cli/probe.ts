@@ -4,13 +4,12 @@
 // reported too: on a Pi 3 with the vc4 KMS overlay the driver is vc4-drm; llvmpipe under Xvfb
 // shows no vc4 driver.
 import { CpuEngine } from '../kernels/cpu/engine';
-import { glEngineFor, hostGl, hostGpu, selfTestTolerance } from '../kernels/select';
+import { glEngineFor, hostGl, hostGpu, liveFacts, selfTestTolerance, type AnyGlEngine } from '../kernels/select';
 import { selfTest } from '../kernels/selftest';
 import { stepRate } from '../net/step-rate';
 import { GlEngine } from '../kernels/gl/engine';
-import type { Q16GlEngine } from '../kernels/gl/q16-engine';
 import { loadGl } from '../kernels/gl/load-gl';
-import { chooseProfile, contextFacts, floatTargets, type ProfileName } from '../kernels/gl/profile';
+import { chooseProfile, floatTargets, type ProfileName } from '../kernels/gl/profile';
 
 export interface ProbeReport {
   gl: { available: boolean; error?: string; from?: string };
@@ -22,8 +21,10 @@ export interface ProbeReport {
   display: string | null;
   extensions: string[];
   limits: Record<string, number | string>;
-  /** OES_texture_float with a float colour buffer extension: what a float profile would use. */
+  /** OES_texture_float with a float colour buffer (listed, or an RGBA32F framebuffer found complete). */
   floatTargets?: boolean;
+  /** Why the float profile cannot run here (tried on the context), null if it can. */
+  floatUnsupported?: string | null;
   profile?: { name: ProfileName; why: string };
   selfTest?: { ok: boolean; maxRelError: number; worstOp: string; tolerance: number; ms: number; error?: string };
   imagesPerSecond: { gl?: number; cpu: number; batch: number };
@@ -39,7 +40,7 @@ export async function runProbe(opts: { profile?: ProfileName; batch?: number; st
   if ('error' in f) report.gl.error = f.error;
   else {
     report.gl.from = f.from;
-    let engine: GlEngine | Q16GlEngine | null = null;
+    let engine: AnyGlEngine | null = null;
     try {
       const probe = GlEngine.create({ profile: 'vc4-exact' });
       const gl = probe.gl;
@@ -55,9 +56,10 @@ export async function runProbe(opts: { profile?: ProfileName; batch?: number; st
       const hp = gl.getShaderPrecisionFormat(gl.FRAGMENT_SHADER, gl.HIGH_FLOAT);
       if (hp) report.limits.FRAGMENT_HIGH_FLOAT = `precision ${hp.precision}, range ${hp.rangeMin}..${hp.rangeMax}`;
       report.hostGpu = hostGl();
-      const facts = contextFacts(gl, report.hostGpu);
+      const facts = liveFacts(gl, report.hostGpu);
       report.renderer = facts.renderer;
-      report.floatTargets = floatTargets(facts.extensions);
+      report.floatTargets = facts.floatUnsupported === null || floatTargets(facts.extensions);
+      report.floatUnsupported = facts.floatUnsupported ?? null;
       const choice = chooseProfile(facts, opts.profile);
       report.profile = { name: choice.profile, why: choice.why };
       engine = glEngineFor(probe, choice.profile);
@@ -83,7 +85,7 @@ export function formatProbe(r: ProbeReport): string {
   else {
     L.push(`GL: ${r.renderer} / ${r.vendor} / ${r.version} / ${r.shadingLanguage}  (gl from ${r.gl.from})`);
     L.push(`host GPU: ${r.hostGpu || 'no DRM driver or board model found'}; DISPLAY=${r.display ?? '(unset)'}`);
-    L.push(`float render targets: ${r.floatTargets ? 'yes' : 'no'}`);
+    L.push(`float render targets: ${r.floatTargets ? 'yes' : 'no'}${r.floatUnsupported === null ? ' (an RGBA32F framebuffer is complete)' : r.floatUnsupported ? ` (${r.floatUnsupported})` : ''}`);
     L.push(`limits: ${Object.entries(r.limits).map(([k, v]) => `${k}=${v}`).join(', ')}`);
     L.push(`extensions (${r.extensions.length}): ${r.extensions.join(' ')}`);
     if (r.profile) L.push(`profile: ${r.profile.name} (${r.profile.why})`);

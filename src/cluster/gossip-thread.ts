@@ -79,6 +79,11 @@ export class GossipThread {
   /** GossipThreadOptions.cpuBudgetFloorCores as of now, sent with each publish (see CpuBudget.floorCores). */
   floorCores: number;
   private counters: GossipCounters = { peers: 0, bytesSent: 0, bytesReceived: 0, averages: 0, adopts: 0, refused: 0 };
+  /** Why the thread ended when nobody asked it to (an uncaught error, an exit): the board must
+   * not train on as if it were still in the cluster. */
+  private failure: string | null = null;
+  private ended = false;
+  private stopping = false;
   private leftWaiter: ((c: GossipCounters) => void) | null = null;
   /** The thread was started with the parameters: they count as published then. */
   private publishedAt = performance.now();
@@ -120,7 +125,19 @@ export class GossipThread {
             break;
         }
       });
-      w.on('error', (e) => (self ? log(`gossip thread failed: ${e.message}`) : reject(e)));
+      const failed = (why: string) => {
+        if (!self) return reject(new Error(why));
+        if (self.failure === null && !self.stopping) {
+          self.failure = why;
+          log(why);
+        }
+      };
+      w.on('error', (e) => (self ? failed(`gossip thread failed: ${e.message}`) : reject(e)));
+      // an exit without an error event (process.exit in the thread) ends gossip just as surely
+      w.on('exit', (code) => {
+        if (self) self.ended = true;
+        failed(`gossip thread ended (exit code ${code})${self ? '' : ' before it was ready'}`);
+      });
     });
   }
 
@@ -148,6 +165,7 @@ export class GossipThread {
    * gossip budget, and returned.
    */
   between(t: BlendTarget, samplesSeen: number, everyMs: number, onBlend?: (b: Blend) => void): number {
+    if (this.failure !== null) throw new Error(this.failure);
     const c0 = cpuNow();
     for (let b = this.poll(); b; b = this.poll()) {
       foldIn(b, t);
@@ -170,6 +188,12 @@ export class GossipThread {
 
   /** Leave the cluster politely, then end the thread. Returns the final counters. */
   async stop(): Promise<GossipCounters> {
+    this.stopping = true;
+    // a thread that failed says no goodbye: do not wait the 2 s for one
+    if (this.ended || this.failure !== null) {
+      await this.w.terminate();
+      return { ...this.counters };
+    }
     const left = new Promise<GossipCounters>((r) => (this.leftWaiter = r));
     this.w.postMessage({ type: 'leave' } satisfies ToThread);
     const c = await Promise.race([left, new Promise<GossipCounters>((r) => setTimeout(() => r(this.counters), 2000))]);

@@ -9,8 +9,10 @@ import type { Engine } from './engine';
 import { CpuEngine } from './cpu/engine';
 import { GlEngine } from './gl/engine';
 import { GlFaultError, GlUnavailableError } from './gl/errors';
+import { FloatEngine } from './gl/float/engine';
+import type { WebGLContext } from './gl/load-gl';
 import { Q16GlEngine } from './gl/q16-engine';
-import { chooseProfile, contextFacts, type ProfileName } from './gl/profile';
+import { chooseProfile, contextFacts, floatUnsupported, type ContextFacts, type ProfileName } from './gl/profile';
 import { selfTest } from './selftest';
 
 export type Device = 'auto' | 'gl' | 'cpu';
@@ -72,11 +74,25 @@ export function hostGl(): string {
   return [hostGpu(), d ? `GL driver: ${d}` : ''].filter(Boolean).join('; ');
 }
 
-/** The engine of a profile on an open context: `vc4` trains in 16-bit storage over the exact
- *  engine's context and program cache; the others are the exact engine. */
-export function glEngineFor(base: GlEngine, profile: ProfileName): GlEngine | Q16GlEngine {
-  if (profile === 'vc4') return new Q16GlEngine(base.profile.name === 'vc4' ? base : new GlEngine(base.gl, 'vc4'));
-  return profile === base.profile.name ? base : new GlEngine(base.gl, profile);
+/** The facts of a live context, with whether it renders to RGBA32F (tried on it). */
+export function liveFacts(gl: WebGLContext, host: string): ContextFacts {
+  return { ...contextFacts(gl, host), floatUnsupported: floatUnsupported(gl) };
+}
+
+export type AnyGlEngine = GlEngine | FloatEngine | Q16GlEngine;
+
+/** The engine of a profile on an open context: the float profile has its own engine; `vc4` trains
+ *  in 16-bit storage over an exact engine's context and program cache; the others are the exact engine. */
+export function glEngineOn(gl: WebGLContext, profile: ProfileName): AnyGlEngine {
+  if (profile === 'float') return new FloatEngine(gl);
+  if (profile === 'vc4') return new Q16GlEngine(new GlEngine(gl, 'vc4'));
+  return new GlEngine(gl, profile);
+}
+
+/** glEngineOn, reusing `base` where it already is that profile's exact engine. */
+export function glEngineFor(base: GlEngine, profile: ProfileName): AnyGlEngine {
+  if (profile === 'vc4' && base.profile.name === 'vc4') return new Q16GlEngine(base);
+  return profile === base.profile.name && profile !== 'vc4' ? base : glEngineOn(base.gl, profile);
 }
 
 /** Self-test tolerance of a profile. q16: a store's error is below one step, and the step is at
@@ -86,13 +102,16 @@ export function glEngineFor(base: GlEngine, profile: ProfileName): GlEngine | Q1
  *  near 1. 2e-3 still catches a wrong op (a lost tap or a x(1+1e-2) skew). */
 export function selfTestTolerance(profile: ProfileName): number { return profile === 'vc4' ? 2e-3 : 1e-4; }
 
-export function openGl(opts: Pick<SelectOptions, 'profile' | 'inject'>): { engine: GlEngine | Q16GlEngine; why: string } {
+export function openGl(opts: Pick<SelectOptions, 'profile' | 'inject'>): { engine: AnyGlEngine; why: string } {
   if (opts.inject?.noGl) throw new GlUnavailableError("the optional package 'gl' is not installed (injected)");
   if (opts.inject?.noContext) throw new GlUnavailableError('headless-gl returned no context (injected)');
-  const probe = GlEngine.create({ profile: opts.profile === 'vc4' ? 'vc4-exact' : opts.profile ?? 'vc4-exact' });
-  const { profile, why } = chooseProfile(contextFacts(probe.gl, hostGl()), opts.profile);
+  const probe = GlEngine.create({ profile: opts.profile && opts.profile !== 'float' && opts.profile !== 'vc4' ? opts.profile : 'vc4-exact' });
+  const { profile, why } = chooseProfile(liveFacts(probe.gl, hostGl()), opts.profile);
   const engine = glEngineFor(probe, profile);
-  if (opts.inject?.breakShader) (engine instanceof Q16GlEngine ? engine.gl : engine).injectShaderFault = true;
+  if (opts.inject?.breakShader) {
+    if (engine instanceof FloatEngine) throw new TypeError('inject.breakShader: only the RGBA8 profiles take a broken shader');
+    (engine instanceof Q16GlEngine ? engine.gl : engine).injectShaderFault = true;
+  }
   return { engine, why };
 }
 
@@ -101,7 +120,7 @@ export async function selectEngine(opts: SelectOptions): Promise<EngineChoice> {
   const say = (c: EngineChoice) => { opts.log?.(c.reason); return c; };
   if (opts.device === 'cpu') return say({ engine: cpu(), reason: 'cpu: asked for with --device cpu', device: 'cpu' });
 
-  let gl: GlEngine | Q16GlEngine;
+  let gl: AnyGlEngine;
   let why: string;
   try {
     ({ engine: gl, why } = openGl(opts));

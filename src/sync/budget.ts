@@ -71,7 +71,9 @@ export class CpuBudget {
    * meanwhile: "gossip per training second", also on a board that shares its cores. From the
    * node's start on, so that the first exchanges count too. extraMs is added to gossip's side. */
   share(extraMs = 0): number {
-    const now = this.o.now(), proc = this.o.processCpu(), used = this.counted();
+    // Forgiven ms leave the process clock as well as gossip's: they are gossip's CPU, not training,
+    // and counted as training they would raise the allowance (a junk flood bought legitimate gossip room).
+    const now = this.o.now(), proc = this.o.processCpu() - this.forgivenMs, used = this.counted();
     const h = this.history;
     if (h.length === 0 || now - h[h.length - 1].t >= 1000) h.push({ t: now, gossip: used, proc });
     while (h.length > 2 && now - h[1].t >= SHARE_WINDOW_MS) h.shift();

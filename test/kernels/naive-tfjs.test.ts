@@ -10,6 +10,7 @@ import { dense, denseBackwardInput, denseBackwardWeight } from '../../src/kernel
 import { maxPool, maxPoolBackward } from '../../src/kernels/cpu/maxpool';
 import { softmax, softmaxCrossEntropy } from '../../src/kernels/cpu/softmax_xent';
 import { sgdUpdate } from '../../src/kernels/cpu/sgd';
+import { CpuEngine } from '../../src/kernels/cpu/engine';
 import type { Activation } from '../../src/kernels/engine';
 import {
   assertClose, kkcoToOckk, nchwToNhwc, nhwcToNchw, ockkToKkco, oneHotRandom, randArray, tfCpu,
@@ -141,4 +142,48 @@ test('sgd with momentum agrees with tfjs\'s momentum optimizer', async () => {
     assertClose(w, data(wt), 1e-6, 1e-5, 'w after two steps');
     opt.dispose(); wt.dispose();
   }), RUNS);
+});
+
+test('weight decay is the gradient of an L2 penalty: sgd with wd agrees with tfjs optimizers on Σ g·w + wd/2·|w|² (naive and wasm twins)', async () => {
+  // The oracle does not restate "g + wd·w": tfjs's autodiff differentiates the penalised objective
+  // at each step's current w, and tfjs's own sgd or momentum optimizer applies the result. Three
+  // steps, so weight decay inside the velocity (the convention: decay before momentum) is exercised
+  // across steps, not only once. wd up to 0.5, so a wrong decay factor moves w by far more than the
+  // tolerance (fp32 on both sides, magnitudes below ~5 after three steps: 1e-5 relative is ~100 ulps).
+  const tf = await tfCpu();
+  const wasm = new CpuEngine({ threads: 1 });
+  const wasmSgd = (w: Float32Array, g: Float32Array, v: Float32Array | null, o: { lr: number; momentum: number; weightDecay: number }) => {
+    const [wt, gt, vt] = [w, g, v].map((a) => (a ? wasm.tensor([a.length], a) : null));
+    wasm.sgdUpdate(wt!, gt!, vt, o);
+    w.set(wasm.read(wt!));
+    if (v && vt) v.set(wasm.read(vt));
+    for (const t of [wt, gt, vt]) if (t) wasm.dispose(t);
+  };
+  try {
+    fc.assert(fc.property(fc.record({
+      n: fc.integer({ min: 1, max: 40 }), lr: fc.constantFrom(0.01, 0.1, 0.5), seed: fc.integer(),
+    }), ({ n, lr, seed }) => {
+      // every momentum (0 takes the other code path) with every decay, in every run
+      for (const momentum of [0, 0.5, 0.9]) for (const wd of [1e-4, 0.05, 0.5]) {
+        const w0 = randArray(n, seed), gs = [1, 2, 3].map((k) => randArray(n, seed + k));
+        const wt = tf.variable(tf.tensor1d(w0));
+        const opt = momentum > 0 ? tf.train.momentum(lr, momentum) : tf.train.sgd(lr);
+        for (const g of gs) {
+          const gT = tf.tensor1d(g);
+          const grad = tf.grad((x: T) => tf.add(tf.sum(tf.mul(gT, x)), tf.mul(wd / 2, tf.sum(tf.square(x)))))(wt);
+          opt.applyGradients([{ name: wt.name, tensor: grad }]);
+          gT.dispose(); grad.dispose();
+        }
+        const want = Float32Array.from(data(wt));
+        opt.dispose(); wt.dispose();
+        for (const [name, update] of [['naive', sgdUpdate], ['wasm', wasmSgd]] as const) {
+          const w = Float32Array.from(w0), v = momentum > 0 ? new Float32Array(n) : null;
+          for (const g of gs) update(w, g, v, { lr, momentum, weightDecay: wd });
+          assertClose(w, want, 1e-6, 1e-5, `${name}: w after three steps (lr ${lr}, momentum ${momentum}, wd ${wd})`);
+        }
+      }
+    }), RUNS);
+  } finally {
+    wasm.destroy();
+  }
 });

@@ -102,6 +102,72 @@ test('a GL fault the engine does not absorb: training continues on the CPU from 
   assert.equal(t.step, 10);
 });
 
+test('a lost GL context keeps failing: after the one fallback the dead engine is never called again, and the result is the same', async () => {
+  const cpu = new CpuEngine();
+  let calls = 0, callsAfterFault = 0, faulted = false;
+  const faultAt = 17; // as above: step 8 of 10
+  // Once lost, a context fails every call, destroy included (headless-gl after context loss).
+  const dead = new Proxy(cpu, {
+    get(target, key) {
+      if (key === 'kind') return 'gl';
+      if (key === 'description') return 'fake gl';
+      const v = Reflect.get(target, key) as unknown;
+      if (typeof v !== 'function') return v;
+      return (...args: unknown[]) => {
+        if (faulted) {
+          callsAfterFault++;
+          throw new GlFaultError(`context lost (call ${String(key)} after the loss)`);
+        }
+        if (key === 'conv2d' && ++calls === faultAt) {
+          faulted = true;
+          throw new GlFaultError('context lost (injected)');
+        }
+        return (v as (...a: unknown[]) => unknown).apply(target, args);
+      };
+    },
+  }) as Engine;
+  const lines: string[] = [];
+  const t = await Trainer.create({ ...trainOptions(path.join(tmp, 'fault-twice')), dataset: data, engineChoice: { engine: dead, reason: 'gl: fake', device: 'gl', profile: 'vc4' }, log: (l) => lines.push(l) });
+  const s = await t.run();
+  assert.ok(faulted, 'the fault was injected');
+  assert.deepEqual(lines.filter((l) => /GL fault/.test(l)).length, 1, lines.join(' | '));
+  // the fallback frees what it can (net, then engine: the first destroy call fails and ends that)
+  assert.ok(callsAfterFault <= 1, `the dead engine was called ${callsAfterFault} times after the fault`);
+  assert.equal(s.device, 'cpu');
+  assert.ok(sameBits(t.getParams(), reference), 'the run still ends where the uninterrupted one did');
+  assert.equal(t.step, 10);
+  t.destroy();
+});
+
+test('a GlFaultError on a trainer already on the CPU is not taken for a GL fault: it ends the run as the error it is', async () => {
+  // After a fallback the trainer holds a CpuEngine; a GlFaultError from there is a bug, and
+  // "falling back" again would redo the same work forever or hide it.
+  const cpu = new CpuEngine();
+  let thrown = 0;
+  const odd = new Proxy(cpu, {
+    get(target, key) {
+      const v = Reflect.get(target, key) as unknown;
+      if (key === 'conv2d') {
+        return (...args: unknown[]) => {
+          if (thrown === 0) {
+            thrown++;
+            throw new GlFaultError('stale GL object');
+          }
+          return (v as (...a: unknown[]) => unknown).apply(target, args);
+        };
+      }
+      return typeof v === 'function' ? v.bind(target) : v;
+    },
+  }) as Engine;
+  const lines: string[] = [];
+  const t = await Trainer.create({ ...trainOptions(path.join(tmp, 'cpu-glfault')), dataset: data, engineChoice: { engine: odd, reason: 'cpu', device: 'cpu' }, log: (l) => lines.push(l) });
+  await assert.rejects(t.run(), (e: unknown) => e instanceof GlFaultError && e.message === 'stale GL object');
+  assert.equal(thrown, 1);
+  assert.equal(t.engineInfo.device, 'cpu');
+  assert.deepEqual(lines.filter((l) => /GL fault/.test(l)), []);
+  t.destroy();
+});
+
 test('each epoch visits every training image once, in a new seeded order', async () => {
   const n = 23;
   const pixels = new Uint8Array(n * 784);

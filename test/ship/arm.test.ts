@@ -1,6 +1,8 @@
 // The bundle on ARM: Debian's own armhf and arm64 Node.js (the Node.js Raspberry Pi OS Bookworm
 // installs), unpacked into a sysroot by scripts/arm-sysroot.sh and run under qemu user-mode
-// emulation. Needs qemu-user and the Debian mirror (first run only; the sysroot is cached).
+// emulation. Needs qemu-user, and the Debian mirror on the first run only: the sysroot is cached
+// (VCTRAIN_ARM_CACHE, default ~/.cache/vctrain-arm), and with it the test runs offline (checked in
+// a network namespace with no interface up). Without qemu or a sysroot it fails, saying which.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -13,8 +15,14 @@ import { buildBundle, describe, lastJson, ROOT, run, shipBox } from './helpers';
 const SCRIPTS = path.join(ROOT, 'scripts');
 
 function sysroot(arch: string): string {
-  const out = execFileSync('bash', [path.join(SCRIPTS, 'arm-sysroot.sh'), arch], { encoding: 'utf8', timeout: 600_000, stdio: ['ignore', 'pipe', 'pipe'] });
-  return out.trim().split('\n').pop()!;
+  try {
+    const out = execFileSync('bash', [path.join(SCRIPTS, 'arm-sysroot.sh'), arch], { encoding: 'utf8', timeout: 600_000, stdio: ['ignore', 'pipe', 'pipe'] });
+    return out.trim().split('\n').pop()!;
+  } catch (e) {
+    // the script's last line says what is missing (no mirror and no cache, no nodejs package...)
+    const err = e as { stderr?: string; message: string };
+    assert.fail(`no ARM ${arch} Node.js to run the bundle on: ${String(err.stderr ?? '').trim().split('\n').pop() || err.message}`);
+  }
 }
 
 /** A small MNIST-format data folder: every k-th built-in digit, so all ten classes are there. */

@@ -265,11 +265,16 @@ test('a partition converges on each side, and after healing to the global mean',
 test('LAN preset (fp16 on the wire): consensus to fp16 resolution, mean kept to 1e-3', () => {
   const c = new Cluster({ n: 6, dim: 1200, seed: 29, preset: 'lan', net: { loss: 0.1 } });
   const truth = Float32Array.from(float64Mean(c.boards.map((b) => b.vec)));
+  const spread0 = c.maxDeviation(truth);
   c.run(5000);
   const m = mean(c.boards.map((b) => b.vec));
   const spread = c.maxDeviation(m);
   const drift = maxAbsDiff(m, truth);
+  const averages = c.boards.map((b) => b.node.stats().averages);
   c.stop();
+  // agreement reached by averaging, not by boards that never differed or a vector nobody sent
+  assert.ok(spread0 > 0.5, `boards start apart: ${spread0}`);
+  assert.ok(averages.every((a) => a > 0), `every board averaged: ${averages}`);
   assert.ok(spread < 2 ** -10, `boards agree to ${spread}`);
   assert.ok(drift < 1e-3, `mean drifted ${drift}`);
 });

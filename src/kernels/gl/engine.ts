@@ -11,7 +11,8 @@ import { softmax, softmaxCrossEntropy } from '../softmax_xent';
 import { GlFaultError, GlUnavailableError } from './errors';
 import { loadGl, type WebGLContext } from './load-gl';
 import { PROFILES, type Profile, type ProfileName } from './profile';
-import { fragmentSource, layoutFor, ProfileViolation, VERTEX_SHADER, type KernelSpec } from './program';
+import { fragmentSource, layoutFor, ProfileViolation, type KernelSpec } from './program';
+import { checkGl, dataTexture, linkProgram, passQuad } from './plumbing';
 import { GlTensor, type GlRunner, type TexRef } from './tensor';
 
 export interface GlStats {
@@ -89,10 +90,7 @@ export class GlEngine implements Engine, GlRunner {
     const maxSide = gl.getParameter(gl.MAX_TEXTURE_SIZE) as number;
     if (maxSide < this.profile.maxTextureSide) this.profile = { ...this.profile, maxTextureSide: maxSide };
     this.fbo = gl.createFramebuffer();
-    this.quad = gl.createBuffer();
-    gl.bindBuffer(gl.ARRAY_BUFFER, this.quad);
-    gl.bufferData(gl.ARRAY_BUFFER, new Float32Array([-1, -1, 1, -1, -1, 1, 1, 1]), gl.STATIC_DRAW);
-    this.vs = this.compile(gl.VERTEX_SHADER, VERTEX_SHADER, 'vertex');
+    ({ quad: this.quad, vs: this.vs } = passQuad(gl));
     gl.disable(gl.DEPTH_TEST);
     gl.disable(gl.BLEND);
     gl.pixelStorei(gl.UNPACK_ALIGNMENT, 1);
@@ -102,24 +100,7 @@ export class GlEngine implements Engine, GlRunner {
 
   // --- GL plumbing ---------------------------------------------------------------------------
 
-  private check(what: string): void {
-    const gl = this.gl;
-    if (this.destroyed) throw new GlFaultError(`${what}: the GL engine was destroyed`);
-    if (gl.isContextLost?.()) throw new GlFaultError(`${what}: GL context lost`);
-    const err = gl.getError();
-    if (err !== gl.NO_ERROR) throw new GlFaultError(`${what}: GL error 0x${Number(err).toString(16)}`, err);
-  }
-
-  private compile(type: number, src: string, name: string): unknown {
-    const gl = this.gl;
-    const sh = gl.createShader(type);
-    if (!sh) throw new GlFaultError(`${name}: createShader failed (context lost?)`);
-    gl.shaderSource(sh, src);
-    gl.compileShader(sh);
-    if (!gl.getShaderParameter(sh, gl.COMPILE_STATUS))
-      throw new GlFaultError(`${name}: shader did not compile: ${gl.getShaderInfoLog(sh)}`);
-    return sh;
-  }
+  private check(what: string): void { checkGl(this.gl, what, this.destroyed); }
 
   private program(spec: KernelSpec): Program {
     const fault = this.injectShaderFault ? '\nthis does not compile;' : '';
@@ -140,15 +121,7 @@ export class GlEngine implements Engine, GlRunner {
 
   private link(name: string, src: string, samplers: string[], uniforms: string[]): Program {
     const gl = this.gl;
-    const fs = this.compile(gl.FRAGMENT_SHADER, src, name);
-    const prog = gl.createProgram();
-    gl.attachShader(prog, this.vs);
-    gl.attachShader(prog, fs);
-    gl.bindAttribLocation(prog, 0, 'a_pos');
-    gl.linkProgram(prog);
-    if (!gl.getProgramParameter(prog, gl.LINK_STATUS))
-      throw new GlFaultError(`${name}: program did not link: ${gl.getProgramInfoLog(prog)}`);
-    gl.deleteShader(fs);
+    const prog = linkProgram(gl, this.vs, src, name);
     this.stats.programs++;
     return {
       prog,
@@ -173,15 +146,7 @@ export class GlEngine implements Engine, GlRunner {
     const key = `${w}x${h}`;
     const free = this.pool.get(key);
     if (free && free.length) return { tex: free.pop(), w, h, refs: 1 };
-    const gl = this.gl;
-    const tex = gl.createTexture();
-    gl.bindTexture(gl.TEXTURE_2D, tex);
-    gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_MIN_FILTER, gl.NEAREST);
-    gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_MAG_FILTER, gl.NEAREST);
-    gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_WRAP_S, gl.CLAMP_TO_EDGE);
-    gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_WRAP_T, gl.CLAMP_TO_EDGE);
-    gl.texImage2D(gl.TEXTURE_2D, 0, gl.RGBA, w, h, 0, gl.RGBA, gl.UNSIGNED_BYTE, null);
-    return { tex, w, h, refs: 1 };
+    return { tex: dataTexture(this.gl, w, h, this.gl.UNSIGNED_BYTE), w, h, refs: 1 };
   }
 
   release(ref: TexRef): void {

@@ -2,12 +2,13 @@
 // §1): WebGL 1 core, RGBA8 only, textures <= 2048, 8 varyings, one render target, no register
 // spilling and a 32-iteration unroll cap. It is enforced even on a desktop GL that could do more,
 // so that what passes here has a chance on the board. `desktop` lifts the fetch budget and uses
-// the native special functions.
+// the native special functions. `float` is the RGBA32F engine of ./float/ for GPUs that render to
+// float textures; its entry here holds only the limits the shared code reads.
 import type { WebGLContext } from './load-gl';
 
 // `vc4` trains with 16-bit working storage (q16-engine.ts); `vc4-exact` is the same GPU rules with
 // the exact fp32 packing of every tensor (gl/engine.ts), kept as the reference for gradient error.
-export type ProfileName = 'vc4' | 'vc4-exact' | 'desktop';
+export type ProfileName = 'vc4' | 'vc4-exact' | 'desktop' | 'float';
 
 export interface Profile {
   name: ProfileName;
@@ -32,6 +33,7 @@ export const PROFILES: Record<ProfileName, Profile> = {
   vc4: { name: 'vc4', maxTextureSide: 2048, maxVaryings: 8, maxFetches: 64, maxLoop: 32, emulateSfu: true, sfuBits: 12 },
   'vc4-exact': { name: 'vc4-exact', maxTextureSide: 2048, maxVaryings: 8, maxFetches: 64, maxLoop: 32, emulateSfu: true, sfuBits: 12 },
   desktop: { name: 'desktop', maxTextureSide: 2048, maxVaryings: 8, maxFetches: 2048, maxLoop: 1024, emulateSfu: false, sfuBits: 24 },
+  float: { name: 'float', maxTextureSide: 4096, maxVaryings: 8, maxFetches: 4096, maxLoop: 4096, emulateSfu: false, sfuBits: 24 },
 };
 
 /** What a context offers, gathered once: the profile is chosen from this, not from a name. */
@@ -46,6 +48,8 @@ export interface ContextFacts {
   maxVaryingVectors: number;
   /** Mantissa bits of highp float in fragment shaders (0 when highp is missing). */
   fragmentHighpBits: number;
+  /** Why the context cannot render to RGBA32F (floatUnsupported), null if it can; absent if not tried. */
+  floatUnsupported?: string | null;
 }
 
 /** The facts of a live context. `host` comes from the caller so that this module stays free of fs. */
@@ -83,6 +87,28 @@ export function videoCoreIV(renderer: string, host: string): string | null {
   return null;
 }
 
+/** Why a context cannot run the float profile, or null if it can: float textures, and an RGBA32F
+ *  framebuffer that is complete. Tried on the context, because the extension lists disagree with
+ *  the drivers: headless-gl on llvmpipe lists no colour-buffer-float extension, yet renders to RGBA32F. */
+export function floatUnsupported(gl: WebGLContext): string | null {
+  if (!gl.getExtension('OES_texture_float')) return 'no OES_texture_float';
+  gl.getExtension('WEBGL_color_buffer_float');
+  gl.getExtension('EXT_color_buffer_float');
+  const tex = gl.createTexture(), fb = gl.createFramebuffer();
+  const prevFb = gl.getParameter(gl.FRAMEBUFFER_BINDING), prevTex = gl.getParameter(gl.TEXTURE_BINDING_2D);
+  gl.bindTexture(gl.TEXTURE_2D, tex);
+  gl.texImage2D(gl.TEXTURE_2D, 0, gl.RGBA, 1, 1, 0, gl.RGBA, gl.FLOAT, null);
+  gl.bindFramebuffer(gl.FRAMEBUFFER, fb);
+  gl.framebufferTexture2D(gl.FRAMEBUFFER, gl.COLOR_ATTACHMENT0, gl.TEXTURE_2D, tex, 0);
+  const status = gl.checkFramebufferStatus(gl.FRAMEBUFFER);
+  gl.bindFramebuffer(gl.FRAMEBUFFER, prevFb);
+  gl.bindTexture(gl.TEXTURE_2D, prevTex);
+  gl.deleteFramebuffer(fb);
+  gl.deleteTexture(tex);
+  while (gl.getError() !== gl.NO_ERROR) { /* the probe's errors are not the engine's */ }
+  return status === gl.FRAMEBUFFER_COMPLETE ? null : `an RGBA32F framebuffer is not complete (status 0x${Number(status).toString(16)})`;
+}
+
 /** Float textures that can also be rendered to: what a float profile would need. */
 export function floatTargets(extensions: string[]): boolean {
   return extensions.includes('OES_texture_float') && (extensions.includes('WEBGL_color_buffer_float') || extensions.includes('EXT_color_buffer_float'));
@@ -102,6 +128,9 @@ export function chooseProfile(f: ContextFacts, asked?: ProfileName): { profile: 
   if (f.maxTextureSize < PROFILES.desktop.maxTextureSide) short.push(`MAX_TEXTURE_SIZE ${f.maxTextureSize} < ${PROFILES.desktop.maxTextureSide}`);
   if (f.maxVaryingVectors < PROFILES.desktop.maxVaryings) short.push(`MAX_VARYING_VECTORS ${f.maxVaryingVectors} < ${PROFILES.desktop.maxVaryings}`);
   if (short.length) return { profile: 'vc4', why: `not a VideoCore IV, but the context is below the desktop profile (${short.join('; ')})` };
-  const fl = floatTargets(f.extensions) ? '; float render targets offered (no float profile yet: RGBA8 packing)' : '; no float render targets';
+  if (f.floatUnsupported === null)
+    return { profile: 'float', why: `not a VideoCore IV (renderer ${f.renderer}${f.host ? `; ${f.host}` : ''}); OES_texture_float and a complete RGBA32F framebuffer` };
+  const fl = f.floatUnsupported ? `; no float profile: ${f.floatUnsupported}`
+    : floatTargets(f.extensions) ? '; float render targets offered (not tried on a context: RGBA8 packing)' : '; no float render targets';
   return { profile: 'desktop', why: `not a VideoCore IV (renderer ${f.renderer}${f.host ? `; ${f.host}` : ''}); limits meet the desktop profile${fl}` };
 }
