@@ -147,7 +147,7 @@ test('16-bit conv2d (fp32 uniform weights, 2 outputs a fragment) matches the CPU
     assert.equal(g.stats.fetches - before, N * O / 2 * P * Q * CP * K * K, 'fetches: one a tap per output pair');
     const got = readQ16(g, y);
     assert.ok(got.codes.every((c) => c !== 0), 'a store saturated with headroom 1');
-    // Bound, per output: one step 2^eOut from the stochastic store; the decode's < 0.004 step of x
+    // Bound, per output: one step 2^eOut from the stochastic store; the decode's < 0.007 step of x (q16.ts; 0.01 taken)
     // (q16.ts) times Σ|w|; fp32 accumulation of CKK terms, CKK·2^-23·Σ|w·x| (|x| <= 1); tanh16:
     // the relative error of e^{-2a} is <= 64·(2.6e-8 + 7·2^-24) = 2.9e-5 and d tanh/d(ln t) =
     // -2t/(1+t)^2 is at most 0.5 in size, so 1.5e-5, plus the reciprocal's 1e-10.
@@ -157,7 +157,7 @@ test('16-bit conv2d (fp32 uniform weights, 2 outputs a fragment) matches the CPU
       for (let k = 0; k < CKK; k++) sw += Math.abs(w[o * CKK + k]);
       for (let i = 0; i < P * Q; i++) {
         const at = (n * O + o) * P * Q + i;
-        const bound = 2 ** eOut + 0.004 * 2 ** ex * sw + CKK * 2 ** -23 * sw + (act === 'tanh' ? 1.5e-5 : 0);
+        const bound = 2 ** eOut + 0.01 * 2 ** ex * sw + CKK * 2 ** -23 * sw + (act === 'tanh' ? 1.5e-5 : 0);
         assert.ok(Math.abs(got.values[at] - want[at]) <= bound, `y[${at}] = ${got.values[at]}, twin ${want[at]}, bound ${bound}`);
       }
     }
@@ -180,8 +180,8 @@ test('16-bit dense (a 1x1 conv on transposed fp32 uniform weights) matches the C
     for (let n = 0; n < N; n++) for (let o = 0; o < O; o++) {
       let sw = 0;
       for (let i = 0; i < I; i++) sw += Math.abs(w[i * O + o]);
-      // as for conv2d: one step, the decode's 0.004 step times Σ|w|, fp32 accumulation, tanh16
-      const bound = 2 ** eOut + 0.004 * 2 ** -14 * sw + I * 2 ** -23 * sw + 1.5e-5;
+      // as for conv2d: one step, the decode's 0.01 step times Σ|w|, fp32 accumulation, tanh16
+      const bound = 2 ** eOut + 0.01 * 2 ** -14 * sw + I * 2 ** -23 * sw + 1.5e-5;
       const at = n * O + o;
       assert.ok(Math.abs(got[at] - want[at]) <= bound, `[${N},${I}]x[${I},${O}] y[${at}] = ${got[at]}, twin ${want[at]}`);
     }

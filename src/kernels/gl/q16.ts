@@ -60,8 +60,10 @@ export function fromTexels(bytes: Uint8Array, count: number): Uint16Array {
 /**
  * GLSL shared by 16-bit kernels.
  * - q16Decode: a texel's two values at step 2^e, given u_D = (65280, 255)·2^e and
- *   u_off = 32768·2^e from the host. t.r·65280 differs from the byte·256 by < 255·256·2^-24, so a
- *   decoded value is off by < 0.004 of a step: one dot and one subtraction, no floor.
+ *   u_off = 32768·2^e from the host. In units of the step: t.r is byte/255 within 2^-25, so
+ *   t.r·65280 is within 0.002 of byte·256; that product and the sum (both below 65536) round by at
+ *   most 0.002 each, and the subtraction is exact (Sterbenz) or rounds below 0.001: a decoded value
+ *   is within 0.007 of a step of its code (the tests take 0.01). One dot and one subtraction, no floor.
  * - q16Noise: r in [0,1) for fragment `p` and a per-store seed; interleaved gradient noise
  *   (Jimenez 2014) over the fragment position, shifted by the golden ratio per seed, so
  *   neighbouring fragments and successive stores draw different r. Multiply, add and fract only.

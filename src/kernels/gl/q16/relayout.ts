@@ -37,16 +37,17 @@ function gather(g: GlEngine, op: string, x: Q16Tensor, outShape: readonly number
   // One source element (n, c, h, w) -> its two bytes, or the zero code when it falls outside.
   const inside = map.kind === 'reshape' ? 'true'
     : map.kind === 'pad' ? `h >= 0.0 && h < ${glf(Hs)} && w >= 0.0 && w < ${glf(Ws)}` : `n < ${glf(Ns)}`;
+  const by = map.kind === 'pad' ? map.by : 0;
   const toSource = map.kind === 'reshape'
     ? `float f = ((n * ${glf(C)} + c) * ${glf(H)} + h) * ${glf(W)} + w;\n  ${split('f', [Ns, Cs, Hs, Ws], ['sn', 'sc', 'sh', 'sw'])}`
-    : `float sn = n, sc = c, sh = h${map.kind === 'pad' ? ` - ${glf(map.by)}` : ''}, sw = w${map.kind === 'pad' ? ` - ${glf(map.by)}` : ''};`;
+    : `float sn = n, sc = c, sh = h - ${glf(by)}, sw = w - ${glf(by)};`;
   // pad in channel pairs: both values of an output texel come from one source texel
   const oneFetch = map.kind === 'pad' && outLayout === 'channel-pairs';
   const head = outLayout === 'channel-pairs'
     ? `${split('fc.x', [C / 2, W], ['cp', 'w'])}\n  ${split('fc.y', [N, H], ['n', 'h'])}`
     : `${split('fc.x', [C, W], ['c', 'w'])}\n  ${split('fc.y', [Math.ceil(N / 2), H], ['m', 'h'])}`;
   const body = oneFetch
-    ? `float sh = h - ${glf((map as { by: number }).by)}, sw = w - ${glf((map as { by: number }).by)};
+    ? `float sh = h - ${glf(by)}, sw = w - ${glf(by)};
   vec4 t = texture2D(u_x, (vec2(cp * ${glf(Ws)} + sw, n * ${glf(Hs)} + sh) + 0.5) * inv);
   gl_FragColor = sh >= 0.0 && sh < ${glf(Hs)} && sw >= 0.0 && sw < ${glf(Ws)} ? t : vec4(ZERO, ZERO);`
     : outLayout === 'channel-pairs'

@@ -15,14 +15,14 @@ import { expectLayout, type Q16Tensor } from './tensor';
 const divisors = (n: number) => Array.from({ length: n }, (_, k) => k + 1).filter((d) => n % d === 0);
 
 /** How the reduction over (sample pair, row, column) is cut into chunks of B pairs x R rows x QC
- *  columns, and where the partials land. Few distinct column offsets: Mesa's vc4 compiler keeps
- *  every distinct texture coordinate of a shader live (conv1's 2 rows x 24 columns, 48 taps, failed
- *  register allocation; 8 x 8 compiles two-threaded). */
+ *  columns, and where the partials land. Rows and columns at most sqrt(taps) each: Mesa's vc4
+ *  compiler keeps every distinct texture coordinate of a shader live (conv1's 2 rows x 24 columns,
+ *  48 taps, and its 12 x 12 failed register allocation; 2 pairs x 8 x 8 compiles two-threaded). */
 export function chunking(NP: number, P: number, Q: number, E: number, O: number, taps: number, maxSide: number) {
   const side = Math.max(1, Math.floor(Math.sqrt(taps)));
   const QC = Math.max(...divisors(Q).filter((c) => c <= side), 1);
-  const R = Math.max(...divisors(P).filter((r) => r * QC <= taps), 1);
-  const B = R === P && QC === Q ? Math.max(...divisors(NP).filter((b) => b * P * Q <= taps), 1) : 1;
+  const R = Math.max(...divisors(P).filter((r) => r <= side && r * QC <= taps), 1);
+  const B = Math.max(...divisors(NP).filter((b) => b * R * QC <= taps), 1);
   const S = (NP / B) * (P / R) * (Q / QC);
   // partials of chunk s = sy·SX + sx, weight (o, e) at texel (sx·E + e, sy·O + o): as square as fits
   const fits = divisors(S).filter((sx) => sx * E <= maxSide && (S / sx) * O <= maxSide);
@@ -60,10 +60,10 @@ vec4 packFinite(float x) {
 
 // A texel's two values in units of 1/255 of a code: u/255 - 128.50196 = hi·256/255 + lo/255 - 32768/255,
 // read as t.r·256 + t.g - c. Cheaper on vc4 than dot(t.rg, (65280, 255)) - 32768 (the conv2 weight
-// gradient at 128 taps: 2,479 QPU instructions against 2,971; the compiler folds the byte unpacks
-// into the adds), and as close: t.r is byte/255 within 2^-25, so t.r·256 is within 2^-17; the sum
+// gradient at 128 taps: 2,479 QPU instructions against 2,971, by Mesa's vc4 compiler), and about
+// as close (0.007 of a code, q16.ts): t.r is byte/255 within 2^-25, so t.r·256 is within 2^-17; the sum
 // (< 257) rounds by at most 2^-16, c = fl(32768/255) is off by at most 2^-17, and the subtraction
-// rounds by at most 2^-18 (Sterbenz makes it exact above 64.25): within 2^-15.1 of u/255, i.e. a
+// rounds by at most 2^-18 (Sterbenz makes it exact above 64.25): within 3.5e-5 of u/255, i.e. a
 // decoded code is within 0.0088 of the stored one (the tests take 0.01). Partial sums are therefore
 // in (1/255)² code² (1/255 code for the bias); the host scales by 255²·2^(ex+ey) (255·2^ey).
 const DECODE = `vec2 code2(vec4 t) { return vec2(t.r * 256.0 + t.g, t.b * 256.0 + t.a) - ${glf(32768 / 255)}; }`;
@@ -94,8 +94,9 @@ export function weightGradQ16(g: GlEngine, x: Q16Tensor | null, dy: Q16Tensor, w
     lines.push(x ? `acc += dot(${a}, code2(texture2D(u_x, bx + vec2(${glf(q / xW)}, ${glf((b * H + r) / xH)}))));`
       : `v = ${a}; acc += v.x + v.y;`);
   }
-  const split = (v: string, d: number, hi: string, lo: string) =>
-    `float ${hi} = floor((${v} + 0.5) * ${glf(1 / d)}); float ${lo} = ${v} - ${hi} * ${glf(d)};`;
+  // v (an integer) = hi·d + lo; by 1 it is (v, 0), which the compiler cannot see through floor
+  const split = (v: string, d: number, hi: string, lo: string) => (d === 1 ? `float ${hi} = ${v}; float ${lo} = 0.0;`
+    : `float ${hi} = floor((${v} + 0.5) * ${glf(1 / d)}); float ${lo} = ${v} - ${hi} * ${glf(d)};`);
   g.runRaw({
     name: op, key: `${op}|${dy.shape}|${x?.shape}|${wShape}|${taps}|${g.profile.maxTextureSide}`, target, fetches: lines.length * (x ? 2 : 1),
     inputs: x ? [{ name: 'dy', tex: dy.ref.tex }, { name: 'x', tex: x.ref.tex }] : [{ name: 'dy', tex: dy.ref.tex }],
