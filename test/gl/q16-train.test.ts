@@ -21,11 +21,13 @@ import type { Engine } from '../../src/kernels/engine';
 import { GlEngine } from '../../src/kernels/gl/engine';
 import { Q16GlEngine, Q16View } from '../../src/kernels/gl/q16-engine';
 import { Q16Emulation } from '../../src/kernels/q16-emulate';
-import { glEngineFor, selfTestTolerance } from '../../src/kernels/select';
+import { glEngineFor, selectEngine, selfTestTolerance } from '../../src/kernels/select';
 import { selfTest } from '../../src/kernels/selftest';
 import { LeNet, initParams, mulberry32 } from '../../src/net/lenet';
 import { paramOffsets } from '../../src/net/spec';
 import { recordContext } from '../../src/kernels/gl/cost/recorder';
+import { stepExponent } from '../../src/kernels/gl/q16';
+import { uploadQ16 } from '../../src/kernels/gl/q16/index';
 
 function q16Engine(seed = 1): Q16GlEngine {
   try {
@@ -171,4 +173,30 @@ test('cost recorder: draws into one target share a GPU job until a readback or a
   assert.deepEqual(rec.draws.map((d) => d.job), [0, 0, 0, 0, 1, 1, 2, 3, 4, 5]);
   g.release(a); g.release(b);
   q.destroy();
+});
+
+test('the 16-bit engine\'s self-test catches a wrong q16 op (dense 1% off: 5x its 2e-3 tolerance)', async () => {
+  q16Engine().destroy(); // fails with the reason if no context opens
+  const proto = Q16GlEngine.prototype as unknown as { dense: (...a: unknown[]) => Q16View };
+  const dense = proto.dense;
+  proto.dense = function (this: Q16GlEngine, ...a: unknown[]) {
+    const y = dense.apply(this, a);
+    const v = this.read(y).map((x) => x * 1.01);
+    const m = v.reduce((a, x) => Math.max(a, Math.abs(x)), 0);
+    const q = uploadQ16(this.gl, y.q.shape, v, stepExponent(m, 0), Math.random).t;
+    this.dispose(y);
+    return new Q16View(y.shape, q);
+  };
+  let c;
+  try {
+    c = await selectEngine({ device: 'gl', profile: 'vc4' });
+  } finally {
+    proto.dense = dense;
+  }
+  assert.equal(c.device, 'cpu', c.reason);
+  assert.match(c.reason, /^cpu: GL self-test disagrees with the CPU twin \(dense off by/);
+  c.engine.destroy();
+  const ok = await selectEngine({ device: 'gl', profile: 'vc4' });
+  assert.equal(ok.device, 'gl', ok.reason);
+  ok.engine.destroy();
 });
