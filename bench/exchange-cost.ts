@@ -3,7 +3,7 @@
 //     exchange (both nodes, both directions, with the membership pings that happen meanwhile).
 //  2. parts: the same work replayed stage by stage on the same datagrams, each stage timed alone:
 //       encode   fp16/fp32 encoding of both snapshots, chunk messages written, read back and
-//                reassembled, the snapshot copies and the blend's delta;
+//                reassembled (decoded as they arrive), the guard and the blend's delta;
 //       crypto   sealing and opening every chunk datagram;
 //       udp      sending and receiving those datagrams on loopback (syscalls, kernel copies);
 //       handoff  the gossip thread's crossings: the trainer's snapshot in, the blend out (postMessage
@@ -23,10 +23,10 @@ import { join, resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { initParams } from '../src/net/lenet';
 import { ARCH_FINGERPRINT, PARAM_COUNT } from '../src/net/spec';
-import { makeAverage } from '../src/sync/averaging';
+import { checkSnapshot, makeAverage } from '../src/sync/averaging';
 import { cpuNow } from '../src/sync/budget';
 import { resolvePreset, type GossipPreset } from '../src/sync/config';
-import { Opener, Sealer } from '../src/sync/crypto';
+import { AEADS, Opener, Sealer, type Aead } from '../src/sync/crypto';
 import { applyBlend, type Blend } from '../src/sync/index';
 import { benchPair } from './gossip-exchange';
 import { CHUNK_BYTES, datagramLimit, decode, encode, Encoding, MsgType, type Msg } from '../src/sync/messages';
@@ -36,6 +36,7 @@ export interface Variant {
   name: string;
   preset: 'local' | 'lan';
   tune: Partial<GossipPreset>;
+  aead?: Aead;
 }
 
 export interface CostRow {
@@ -69,7 +70,7 @@ async function cpuOf(reps: number, fn: () => Promise<void> | void): Promise<numb
 async function whole(v: Variant, repeats: number): Promise<{ cpu: number; wire: number; datagrams: number }> {
   // no busy-waiting: the process's CPU is the figure, so the bench sleeps until a node says a blend is ready
   let wake: (() => void) | null = null;
-  const { a, b, pa, pb, close } = await benchPair(v.preset, v.tune, () => wake?.());
+  const { a, b, pa, pb, close } = await benchPair(v.preset, v.tune, () => wake?.(), v.aead);
   const cpu: number[] = [];
   let wire = 0, datagrams = 0;
   for (let r = 0; r < repeats + 1; r++) {
@@ -118,7 +119,7 @@ async function parts(v: Variant, reps: number): Promise<Omit<CostRow, 'variant' 
   const key = randomBytes(32);
   const encodeMs = await cpuOf(reps, () => {
     for (const [params, dir] of [[pa, 0], [pb, 1]] as const) {
-      const own = params.slice(); // the node's private copy of the trainer's snapshot
+      const own = params; // the node keeps the snapshot the gossip thread hands it (no copy since 2026-12-04)
       const { msgs } = chunkMessages(p, own, dir);
       let inc: Incoming | null = null;
       for (const m of msgs) {
@@ -126,15 +127,16 @@ async function parts(v: Variant, reps: number): Promise<Omit<CostRow, 'variant' 
         inc ??= new Incoming(d.meta, 0);
         inc.add(d.index, d.payload, 0);
       }
+      if (checkSnapshot(own, inc!.params(), p)) throw new Error('guard refused a bench snapshot');
       makeAverage('x', own, inc!.params(), 0.5);
     }
   });
   const both = [...chunkMessages(p, pa, 0).msgs, ...chunkMessages(p, pb, 1).msgs];
-  const sealer = new Sealer(key, 'bench', 'a');
+  const sealer = new Sealer(key, 'bench', 'a', v.aead);
   let sealed: Buffer[] = [];
-  await cpuOf(2, () => { const o = new Opener(key, 'bench'); for (const m of both) o.open(sealer.seal(m)); }); // warm-up
+  await cpuOf(2, () => { const o = new Opener(key, 'bench', v.aead); for (const m of both) o.open(sealer.seal(m)); }); // warm-up
   const cryptoMs = await cpuOf(reps, () => {
-    const opener = new Opener(key, 'bench');
+    const opener = new Opener(key, 'bench', v.aead);
     sealed = both.map((m) => sealer.seal(m));
     for (const s of sealed) if (!opener.open(s).ok) throw new Error('open failed');
   });
@@ -213,7 +215,26 @@ export const VARIANTS: Variant[] = [
   { name: 'local fp16, plain 1,080-byte chunks', preset: 'local', tune: { chunkBytes: CHUNK_BYTES, windowChunks: 1024, burst: 64 } },
   { name: 'lan fp32', preset: 'lan', tune: { encoding: Encoding.F32 } },
   { name: 'lan fp16', preset: 'lan', tune: {} },
+  { name: 'local fp16, chacha20-poly1305', preset: 'local', tune: {}, aead: 'chacha20-poly1305' },
+  { name: 'lan fp16, chacha20-poly1305', preset: 'lan', tune: {}, aead: 'chacha20-poly1305' },
 ];
+
+/** Each AEAD alone: MB/s of plaintext sealed and opened per CPU second, by datagram size (the
+ * `lan` and `local` chunk sizes). This machine has AES instructions; a Pi 3 has none. */
+export async function aeadRates(reps: number): Promise<{ aead: Aead; bytes: number; mbPerS: number }[]> {
+  const key = randomBytes(32), out: { aead: Aead; bytes: number; mbPerS: number }[] = [];
+  for (const aead of AEADS) {
+    for (const bytes of [1200, 60_000]) {
+      const plain = randomBytes(bytes), n = Math.ceil(4e6 / bytes);
+      const ms = await cpuOf(reps, () => {
+        const s = new Sealer(key, 'bench', 'a', aead), o = new Opener(key, 'bench', aead);
+        for (let i = 0; i < n; i++) if (!o.open(s.seal(plain)).ok) throw new Error(`${aead} did not open`);
+      });
+      out.push({ aead, bytes, mbPerS: (n * bytes) / 1e6 / (ms / 1000) });
+    }
+  }
+  return out;
+}
 
 if (require.main === module) {
   const flag = (n: string, d: string) => {
@@ -221,7 +242,10 @@ if (require.main === module) {
     return i >= 0 ? process.argv[i + 1] : d;
   };
   void (async () => {
-    const text = formatExchangeCost(await runExchangeCost(VARIANTS, Number(flag('repeats', '8'))));
+    const reps = Number(flag('repeats', '8'));
+    const rates = await aeadRates(reps);
+    const text = formatExchangeCost(await runExchangeCost(VARIANTS, reps)) + '\nAEAD alone (seal + open, MB/s of plaintext per CPU second): ' +
+      rates.map((r) => `${r.aead} ${r.bytes} B ${r.mbPerS.toFixed(0)}`).join(', ') + '\n';
     process.stdout.write(text);
     const out = flag('out', '');
     if (out) {

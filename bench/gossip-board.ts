@@ -7,7 +7,10 @@
 //   gossip   = the gossip thread's CPU (its own clock, /proc/thread-self/stat)
 //            + the main thread's CPU spent publishing snapshots and folding in blends
 //   training = the process's CPU less gossip
-// argv: index keyFile seconds batch preset port peers(comma-separated) [budget]. stdout: "RESULT <json>".
+// An epoch is `epochImages` images (the default job's shard: 8,000 training images over 4 boards),
+// reported to the gossip thread as a Trainer's epochs are: a board is owed an average in each.
+// argv: index keyFile seconds batch preset port peers(comma-separated) budget('-': default) epochImages.
+// stdout: "RESULT <json>".
 import * as path from 'node:path';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { CpuEngine } from '../src/kernels/cpu/engine';
@@ -16,8 +19,8 @@ import { GossipThread, yieldCpuToGossip } from '../src/cluster/gossip-thread';
 import { cpuNow } from '../src/sync/budget';
 
 async function main() {
-  const [indexS, keyFile, secondsS, batchS, preset, portS, peersS, budgetS] = process.argv.slice(2);
-  const index = Number(indexS), seconds = Number(secondsS), batch = Number(batchS);
+  const [indexS, keyFile, secondsS, batchS, preset, portS, peersS, budgetS, epochImagesS] = process.argv.slice(2);
+  const index = Number(indexS), seconds = Number(secondsS), batch = Number(batchS), epochImages = Number(epochImagesS);
   const engine = new CpuEngine({ threads: 1 });
   const net = new LeNet(engine, initParams(1 + index)); // own init per board: the largest first exchanges
   const rand = mulberry32(99 + index);
@@ -28,7 +31,7 @@ async function main() {
     {
       host: '127.0.0.1', port: Number(portS), peers: peersS.split(',').filter(Boolean), keyFile, cluster: 'bench', id: `bench-${index}`,
       boardIndex: index, preset: preset as 'local' | 'lan', params: net.getParams(), samplesSeen: 0,
-      cpuBudget: budgetS !== undefined ? Number(budgetS) : undefined,
+      cpuBudget: budgetS !== '-' ? Number(budgetS) : undefined,
     },
     path.join(__dirname, '..', 'bin', 'vctrain.cjs'),
     (l) => {
@@ -36,26 +39,28 @@ async function main() {
     },
   );
   yieldCpuToGossip(); // as src/cluster/board.ts
-  const c0 = gossip.stats().threadCpuMs ?? 0;
+  // gossip's running cost: the thread's start-up (module loading) is reported apart, as threadStartMs
+  const c0 = gossip.startCpuMs;
   const p0 = cpuNow();
   let mainGossipMs = 0, steps = 0;
+  // what a Trainer shows the gossip thread: the parameters and the epochs finished
+  const target = { epoch: 0, getParams: () => net.getParams(), setParams: (p: Float32Array) => net.setParams(p), resetMomentum: () => net.resetMomentum() };
   const t0 = performance.now();
   while (performance.now() - t0 < seconds * 1000) {
     net.step(images, labels, { lr: 0.01, momentum: 0, weightDecay: 0 });
     samples += batch;
     steps++;
-    mainGossipMs += gossip.between(net, samples, 500); // as src/cluster/board.ts
+    target.epoch = Math.floor(samples / epochImages);
+    mainGossipMs += gossip.between(target, samples, 500); // as src/cluster/board.ts
     await yieldToLoop();
   }
   const wallMs = performance.now() - t0;
-  // the thread reports its counters every 250 ms: wait for a report that covers the whole run
-  await new Promise((r) => setTimeout(r, 300));
-  const st = gossip.stats();
+  // the counters the thread sends as it leaves cover the whole run (its once-a-second reports lag)
+  const st = await gossip.stop();
   const processMs = cpuNow() - p0;
   const threadMs = (st.threadCpuMs ?? 0) - c0;
-  await gossip.stop();
   const gossipMs = threadMs + mainGossipMs;
-  console.log(`RESULT ${JSON.stringify({ index, engine: engine.description, steps, batch, wallMs, trainMs: processMs - gossipMs, gossipMs, threadMs, mainGossipMs, stats: st })}`);
+  console.log(`RESULT ${JSON.stringify({ index, epochs: target.epoch, engine: engine.description, steps, batch, wallMs, trainMs: processMs - gossipMs, gossipMs, threadMs, threadStartMs: c0, mainGossipMs, stats: st })}`);
 }
 
 main().catch((e) => {

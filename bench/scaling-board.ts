@@ -91,7 +91,8 @@ async function main(): Promise<void> {
   let e0 = performance.now();
   let ecpu0 = process.cpuUsage();
   let acc = { images: 0, computeWallMs: 0, blendMs: 0, lossSum: 0, averages: 0 };
-  let s0 = gossip.stats();
+  // the thread's start-up (loading its modules) is not gossip's running cost
+  let s0: ReturnType<typeof gossip.stats> = { ...gossip.stats(), threadCpuMs: gossip.startCpuMs };
   await trainer.run({
     beforeStep() {
       acc.blendMs += gossip.between(trainer, trainer.samplesSeen, PUBLISH_EVERY_MS, (b) => { if (b.kind === 'average') acc.averages++; });

@@ -2,6 +2,7 @@
 // and the run report's settings all read these.
 import { command, type CommandSpec, type FlagSpec, type FlagValues } from './args';
 import type { TrainingSettings } from '../net/settings';
+import { AEADS } from '../sync/crypto';
 
 export const DEFAULT_WORKERS = 4;
 // With 4 boards on 2000 images each, the consensus model sits right on 0.97 after 10 passes over
@@ -54,6 +55,11 @@ export function toArgv(s: TrainingSettings): string[] {
   return argv;
 }
 
+const AEAD = {
+  kind: 'enum', values: AEADS, default: 'aes-256-gcm',
+  help: 'how datagrams are sealed, the same on every board of a cluster (never negotiated; a board of another is refused): chacha20-poly1305 is the faster on CPUs without AES instructions, such as the Pi 3\'s',
+} as const satisfies FlagSpec;
+
 const GOSSIP_BUDGET = {
   kind: 'nonneg', meta: 'RATIO',
   help: 'gossip CPU time per training CPU time above which a board pauses exchanges (default 0.045; 0 lifts the limit; a GL board counts at least one core\'s time as training)',
@@ -71,6 +77,7 @@ export const TRAIN = command({
     json: { kind: 'bool', help: 'print a one-line JSON summary as the last line of stdout' },
     gossip: { kind: 'enum', values: ['local', 'lan'], default: 'local', help: 'gossip timing preset' },
     'gossip-budget': GOSSIP_BUDGET,
+    aead: AEAD,
     // Test switches: make a board die hard after N steps, as a pulled plug would.
     'fault-board': { kind: 'string', hidden: true, help: 'I:STEPS', meta: 'I:STEPS' },
     // ...or stop making progress after N steps (blocked, deaf to signals), as a wedged GL driver would.
@@ -97,6 +104,7 @@ export const WORKER = command({
     id: { kind: 'string', help: 'this board\'s name in the cluster (default board-I@address)', meta: 'ID' },
     gossip: { kind: 'enum', values: ['local', 'lan'], default: 'lan', help: 'gossip timing preset' },
     'gossip-budget': GOSSIP_BUDGET,
+    aead: AEAD,
     ...training,
     snapshots: { kind: 'bool', help: 'keep each epoch\'s parameters as epoch-E.f32 in --out (1.7 MB each): `vctrain report` draws the consensus curve from them' },
     'die-after': { kind: 'posint', hidden: true, help: 'test: SIGKILL itself after N steps', meta: 'N' },

@@ -57,6 +57,7 @@ export async function workerCommand(argv: string[]): Promise<number> {
       hangAfterSteps: f['hang-after'],
       exchangeIntervalMs: f['gossip-interval'],
       gossipBudget: f['gossip-budget'],
+      aead: f.aead,
     },
     emit,
   );

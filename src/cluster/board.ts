@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import { RateWindow, Trainer, boardRate, type TrainingSettings } from '../net/train';
 import { CHECKPOINT_FILE } from '../net/checkpoint';
 import { loadKeyFile } from '../sync/index';
+import type { Aead } from '../sync/crypto';
 import { GossipThread, yieldCpuToGossip } from './gossip-thread';
 import type { BoardEvent } from './events';
 import { writeParamsFile } from './params-file';
@@ -25,6 +26,8 @@ export interface BoardOptions extends TrainingSettings {
   exchangeIntervalMs?: number;
   /** Share of the board's CPU gossip may use (0: no limit); the gossip thread's default otherwise. */
   gossipBudget?: number;
+  /** The cluster's AEAD (GossipNodeOptions.aead). */
+  aead?: Aead;
   /** Leave end-of-epoch parameter files for the supervisor's consensus curve. */
   snapshots?: boolean;
   /** Test hook: the process kills itself hard (SIGKILL) after this many steps, as a power cut would. */
@@ -71,7 +74,7 @@ export function startBoard(o: BoardOptions, emit: (ev: BoardEvent) => void): Boa
         {
           host: o.listen.host, port: o.listen.port, peers: o.peers, keyFile: o.keyFile, cluster: o.cluster, id: o.id,
           boardIndex: o.shard.index, preset: o.preset ?? 'local', exchangeIntervalMs: o.exchangeIntervalMs,
-          cpuBudget: o.gossipBudget, params: trainer.getParams(), samplesSeen: trainer.samplesSeen,
+          cpuBudget: o.gossipBudget, aead: o.aead, params: trainer.getParams(), samplesSeen: trainer.samplesSeen,
           // a GL trainer waits on the GPU, its CPU small: gossip may take the budget of one core's time
           cpuBudgetFloorCores: trainer.engineInfo.device === 'gl' ? 1 : 0,
         },

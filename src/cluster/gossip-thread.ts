@@ -13,6 +13,7 @@ import { Worker, parentPort } from 'node:worker_threads';
 import { ARCH_FINGERPRINT, PARAM_COUNT } from '../net/spec';
 import { applyBlend, type Blend } from '../sync/averaging';
 import { cpuNow, threadCpuClock } from '../sync/budget';
+import type { Aead } from '../sync/crypto';
 import type { GossipCounters } from './events';
 
 export interface GossipThreadOptions {
@@ -21,6 +22,8 @@ export interface GossipThreadOptions {
   peers: string[];
   keyFile: string;
   cluster: string;
+  /** The cluster's AEAD (GossipNodeOptions.aead). */
+  aead?: Aead;
   id?: string;
   /** Used to name the node when no id is given. */
   boardIndex: number;
@@ -43,6 +46,9 @@ export interface BlendTarget {
   getParams(): Float32Array;
   setParams(p: Float32Array): void;
   resetMomentum(): void;
+  /** Epochs the trainer has finished, where it has epochs: a board is owed an average in each
+   * (see ProgressGuarantee in sync/budget.ts). Read between steps; a change starts the next epoch. */
+  readonly epoch?: number;
 }
 
 /** Folds one blend from GossipThread.poll() into the parameters, between two steps. */
@@ -56,9 +62,9 @@ function foldIn(b: Blend, t: BlendTarget): void {
 
 /** blendsTaken: how many blends the trainer had taken (poll()) when it read these parameters. */
 /** trainerMs: CPU ms the training thread has spent on gossip's behalf in all (see charge()). */
-type ToThread = { type: 'snapshot'; params: Float32Array; samplesSeen: number; blendsTaken: number; trainerMs: number; floorCores: number } | { type: 'leave' };
+type ToThread = { type: 'snapshot'; params: Float32Array; samplesSeen: number; blendsTaken: number; trainerMs: number; floorCores: number } | { type: 'epoch' } | { type: 'leave' };
 type FromThread =
-  | { type: 'ready'; address: string; id: string }
+  | { type: 'ready'; address: string; id: string; threadCpuMs?: number }
   | { type: 'blend'; blend: Blend }
   | { type: 'stats'; counters: GossipCounters }
   | { type: 'log'; message: string }
@@ -76,6 +82,7 @@ export class GossipThread {
   private blends: Blend[] = [];
   private taken = 0;
   private trainerMs = 0;
+  private epochSeen: number | undefined;
   /** GossipThreadOptions.cpuBudgetFloorCores as of now, sent with each publish (see CpuBudget.floorCores). */
   floorCores: number;
   private counters: GossipCounters = { peers: 0, bytesSent: 0, bytesReceived: 0, averages: 0, adopts: 0, refused: 0 };
@@ -87,8 +94,12 @@ export class GossipThread {
   private leftWaiter: ((c: GossipCounters) => void) | null = null;
   /** The thread was started with the parameters: they count as published then. */
   private publishedAt = performance.now();
-  private constructor(private readonly w: Worker, readonly address: string, readonly id: string, floorCores: number) {
+  /** CPU ms the thread took to start (loading its modules, opening the socket), before any gossip:
+   * a benchmark of gossip's running cost starts its count here. */
+  readonly startCpuMs: number;
+  private constructor(private readonly w: Worker, readonly address: string, readonly id: string, floorCores: number, startCpuMs: number) {
     this.floorCores = floorCores;
+    this.startCpuMs = startCpuMs;
   }
 
   /**
@@ -102,7 +113,7 @@ export class GossipThread {
       w.on('message', (m: FromThread) => {
         switch (m.type) {
           case 'ready':
-            self = new GossipThread(w, m.address, m.id, o.cpuBudgetFloorCores ?? 0);
+            self = new GossipThread(w, m.address, m.id, o.cpuBudgetFloorCores ?? 0, m.threadCpuMs ?? 0);
             resolve(self);
             break;
           case 'failed':
@@ -161,11 +172,19 @@ export class GossipThread {
   /**
    * What a trainer does between two steps: fold in every blend that is ready, then publish the
    * parameters if a blend changed them or the last publish is `everyMs` old (each publish is a full
-   * copy, a readback on the GL engine: not every step). The trainer CPU this takes is charged to the
+   * copy, a readback on the GL engine: not every step), and tell the thread when an epoch begins. The trainer CPU this takes is charged to the
    * gossip budget, and returned.
    */
   between(t: BlendTarget, samplesSeen: number, everyMs: number, onBlend?: (b: Blend) => void): number {
     if (this.failure !== null) throw new Error(this.failure);
+    if (t.epoch !== undefined && t.epoch !== this.epochSeen) {
+      this.epochSeen = t.epoch;
+      this.w.postMessage({ type: 'epoch' } satisfies ToThread);
+    }
+    // Most steps have nothing to do here, and then the clock is not read: process.cpuUsage() sums
+    // every thread of the process, and read twice a step it stood beside the parameter copies in a
+    // profile of a bench board on a loaded machine.
+    if (this.blends.length === 0 && performance.now() - this.publishedAt < everyMs) return 0;
     const c0 = cpuNow();
     for (let b = this.poll(); b; b = this.poll()) {
       foldIn(b, t);
@@ -247,7 +266,7 @@ export async function threadMain(data: { options: GossipThreadOptions }): Promis
         ...(s.budget.lastAt >= 0 ? { budgetLastAgoS: (performance.now() - s.budget.lastAt) / 1000 } : {}) };
     };
     const node = new GossipNode({
-      transport, key, cluster: o.cluster, id, seeds: o.peers, preset: o.preset,
+      transport, key, cluster: o.cluster, aead: o.aead, id, seeds: o.peers, preset: o.preset,
       fingerprint: ARCH_FINGERPRINT, paramCount: PARAM_COUNT,
       tune: {
         ...(o.exchangeIntervalMs ? { exchangeIntervalMs: o.exchangeIntervalMs } : {}),
@@ -289,6 +308,8 @@ export async function threadMain(data: { options: GossipThreadOptions }): Promis
         // soon as it has applied the blend.
         if (m.blendsTaken < blendsSent) return;
         snap = { params: m.params, samplesSeen: m.samplesSeen };
+      } else if (m.type === 'epoch') {
+        node.epochBegan();
       } else if (m.type === 'leave') {
         clearInterval(statsTicker);
         await node.leave();
@@ -300,7 +321,7 @@ export async function threadMain(data: { options: GossipThreadOptions }): Promis
       }
     });
     node.start();
-    send({ type: 'ready', address: transport.address, id });
+    send({ type: 'ready', address: transport.address, id, ...(threadCpu ? { threadCpuMs: threadCpu() } : {}) });
   } catch (e) {
     send({ type: 'failed', message: (e as Error).message });
   }

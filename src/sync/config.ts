@@ -48,8 +48,11 @@ export interface GossipPreset {
    * may still take cpuBudget of one core's time, which lengthens training by at most that share even
    * if every gossip millisecond came out of the trainer's. 0: training CPU only (CPU boards). */
   cpuBudgetFloorCores: number;
-  /** Progress the budget cannot take away: a board that has gone this long without an average
-   * starts (and accepts) exchanges past its budget until it gets one. 0: the budget alone decides. */
+  /** Progress a busy minute cannot take away (ProgressGuarantee in budget.ts): a board owed an
+   * average starts (and accepts) exchanges past the last minute's budget, as long as the run's
+   * share stays within cpuBudget, until it gets one. Owed: none yet in the
+   * trainer's current epoch, half an epoch in; before the trainer reports epochs (and on a node
+   * that has none), none for this long. 0: the budget alone decides. */
   averageAtLeastEveryMs: number;
   // averaging guards
   minWeight: number;
@@ -91,7 +94,8 @@ export const PRESETS: Record<'local' | 'lan', GossipPreset> = {
     // (bench/results/exchange-cost-*.md)
     chunkBytes: 60_000,
     exchangeIntervalMs: 2000,
-    // an epoch of the default job (4 boards, built-in digits) takes ~4 s on a 2-core machine
+    // the first epoch's stand-in: an epoch of the default job (4 boards, built-in digits) takes
+    // ~4 s on a 2-core machine
     averageAtLeastEveryMs: 3000,
     // about 60 KB a millisecond, as 64 plain chunks a millisecond were; a window of ~1.1 MB, as before
     burst: 1,

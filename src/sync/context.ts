@@ -3,6 +3,7 @@
 import type { Blend } from './averaging';
 import type { CpuBudget } from './budget';
 import type { Clock } from './clock';
+import type { Aead } from './crypto';
 import type { GossipPreset } from './config';
 import { MsgType, type MsgBody } from './messages';
 import type { Membership } from './membership';
@@ -13,9 +14,13 @@ export interface GossipNodeOptions {
   transport: Transport;
   key: Buffer;
   cluster: string;
+  /** The cluster's AEAD (default AES-256-GCM): every board of a cluster names the same; a datagram
+   * sealed with another is dropped, and the first one logged. */
+  aead?: Aead;
   /** Unique per board (at most 48 bytes of UTF-8). */
   id: string;
-  /** Called when an exchange starts; must return a copy (or a fresh array) of the current parameters. */
+  /** Called when an exchange starts: the current parameters, in an array nobody writes while the
+   * exchange lasts (a copy, or one the caller replaces rather than writes). The node keeps it as is. */
   getSnapshot: () => Snapshot;
   /** The model's identity and size: boards gossip only with boards of the same model. */
   fingerprint: string;

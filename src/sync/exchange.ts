@@ -142,6 +142,7 @@ export class Exchanges {
     if (!ctx.haveModel()) return ctx.send(from, { type: MsgType.Refuse, xfer: m.xfer, reason: RefuseReason.NotReady });
     if (this.current || ctx.blendWaiting()) return ctx.send(from, { type: MsgType.Refuse, xfer: m.xfer, reason: RefuseReason.Busy });
     if (ctx.budget.over()) {
+      // an owed initiator has checked the run's budget (its own): each asks at most about once an epoch
       if (m.mode !== Mode.Overdue && !ctx.overdue()) {
         ctx.stats.budget.refused++;
         ctx.stats.budget.lastAt = ctx.clock.now();

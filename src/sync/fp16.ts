@@ -74,7 +74,7 @@ export function encodeHalf(src: Float32Array, out = new Uint16Array(src.length))
   return out;
 }
 
-export function decodeHalf(src: Uint16Array, out = new Float32Array(src.length)): Float32Array {
+export function decodeHalf(src: Uint16Array, out: Float32Array = new Float32Array(src.length)): Float32Array {
   const t = decodeTable();
   for (let i = 0; i < src.length; i++) out[i] = t[src[i]];
   return out;

@@ -22,11 +22,11 @@
 // machine above), join.ts (pulls), transfer.ts (chunks and pacing), budget.ts (CPU budget), intake.ts
 // (size, shedding, AEAD), membership.ts (who is alive).
 import type { Blend } from './averaging';
-import { CpuBudget, cpuNow } from './budget';
+import { CpuBudget, cpuNow, ProgressGuarantee } from './budget';
 import { RealClock, type Clock } from './clock';
 import { resolvePreset, type GossipPreset } from './config';
 import { emptyStats, type GossipNodeOptions, type GossipStats, type MemberInfo, type NodeContext, type Snapshot } from './context';
-import { Opener, Sealer } from './crypto';
+import { DEFAULT_AEAD, Opener, Sealer } from './crypto';
 import { Intake } from './intake';
 import { Exchanges } from './exchange';
 import { Joins } from './join';
@@ -61,8 +61,7 @@ export class GossipNode {
   private readonly joins: Joins;
   private readonly timers = new Set<number>();
   private running = false;
-  /** When the last blend was made (or the node started): see averageAtLeastEveryMs. */
-  private lastAverageAt: number;
+  private readonly guarantee: ProgressGuarantee;
   private pending: Blend | null = null; // the blend poll() hands out next
   private snapshotSeq = 1;
   private sameIdLogged = false;
@@ -78,12 +77,12 @@ export class GossipNode {
     this.clock = opts.clock ?? new RealClock();
     this.random = opts.random ?? Math.random;
     this.log = opts.log ?? (() => {});
-    this.sealer = new Sealer(opts.key, opts.cluster, opts.id);
+    this.sealer = new Sealer(opts.key, opts.cluster, opts.id, opts.aead);
     this.paramCount = opts.paramCount;
     this.fingerprint = fingerprintHash(opts.fingerprint, this.paramCount);
     this.maxDatagram = datagramLimit(this.preset.chunkBytes);
     this.counts = emptyStats(opts.id);
-    this.intake = new Intake(new Opener(opts.key, opts.cluster), this.counts, this.maxDatagram, this.clock);
+    this.intake = new Intake(new Opener(opts.key, opts.cluster, opts.aead), this.counts, this.maxDatagram, this.clock, opts.aead ?? DEFAULT_AEAD, this.log);
     this.budget = new CpuBudget({
       cpuBudget: this.preset.cpuBudget,
       cpuBudgetFloorCores: this.preset.cpuBudgetFloorCores,
@@ -110,7 +109,8 @@ export class GossipNode {
       sendChunk: (f, i, resent) => this.sendChunk(f, i, resent),
       timer: (fn, ms) => void this.timer(fn, ms),
     });
-    this.lastAverageAt = this.clock.now();
+    this.guarantee = new ProgressGuarantee(this.preset.averageAtLeastEveryMs, () => this.clock.now(), (fn, ms) => this.timer(fn, ms),
+      () => void (this.busy || this.startExchange()), this.preset.exchangeIntervalMs / 4);
     const ctx = this.context();
     this.exchanges = new Exchanges(ctx);
     this.joins = new Joins(ctx, !!opts.needsModel);
@@ -131,6 +131,11 @@ export class GossipNode {
     this.membership.start();
     this.scheduleExchange();
     this.joins.start();
+  }
+
+  /** The trainer began an epoch: the board is owed an average within it (ProgressGuarantee). */
+  epochBegan(): void {
+    this.guarantee.epochBegan();
   }
 
   /** See CpuBudget.floorCores. */
@@ -220,25 +225,20 @@ export class GossipNode {
       deliver: (b) => this.deliver(b),
       blendWaiting: () => this.pending !== null,
       haveModel: () => this.joins.haveModel,
-      overdue: () => this.overdue(),
+      overdue: () => this.guarantee.overdue(),
     };
-  }
-
-  private overdue(): boolean {
-    const every = this.preset.averageAtLeastEveryMs;
-    return every > 0 && this.clock.now() - this.lastAverageAt >= every;
   }
 
   private deliver(b: Blend): void {
     this.pending = b;
-    this.lastAverageAt = this.clock.now();
+    this.guarantee.averaged();
     if (this.opts.onBlend) this.clock.setTimeout(() => this.opts.onBlend?.(), 0);
   }
 
   private snapshot(): Snapshot {
     const s = this.opts.getSnapshot();
     if (s.params.length !== this.paramCount) throw new Error(`getSnapshot gave ${s.params.length} params, expected ${this.paramCount}`);
-    return { params: s.params.slice(), samplesSeen: s.samplesSeen };
+    return s; // a copy already, or an array its owner replaces rather than writes (GossipNodeOptions)
   }
 
   private guarded(fn: () => void): void {
@@ -379,14 +379,14 @@ export class GossipNode {
 
   private startExchange(peerId?: string): boolean {
     if (!this.running || this.busy || !this.joins.haveModel) return false;
-    let overdue = false;
+    // owed an average: say so even when our own budget has room, since the peer's may not
+    const overdue = this.guarantee.overdue();
     if (!peerId && this.budget.over()) {
-      if (!this.overdue()) {
+      if (!overdue || !(this.budget.runAllows() || this.guarantee.starved())) {
         this.counts.budget.skipped++;
         this.counts.budget.lastAt = this.clock.now();
         return false;
       }
-      overdue = true;
       this.counts.budget.overdue++;
     }
     return this.exchanges.start(peerId, overdue);

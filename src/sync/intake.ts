@@ -3,16 +3,19 @@
 // CPU budget); every refusal is counted by reason in the node's stats.
 import type { Clock } from './clock';
 import type { GossipStats } from './context';
-import type { Opener } from './crypto';
+import type { Aead, Opener } from './crypto';
 
 export class Intake {
   private readonly shedder = new Shedder();
+  private aeadLogged = false;
 
   constructor(
     private readonly opener: Opener,
     private readonly stats: GossipStats,
     private readonly maxDatagram: number,
     private readonly clock: Clock,
+    private readonly aead: Aead,
+    private readonly log: (line: string) => void,
   ) {}
 
   /** The plaintext and the sender's nonce epoch of an authenticated datagram, or null (counted). */
@@ -32,6 +35,11 @@ export class Intake {
     const r = this.opener.open(d);
     if (!r.ok) {
       s.dropped[r.reason]++;
+      if (r.otherAead && !this.aeadLogged) {
+        // once: a misconfigured board sends many, and a forger could send them too
+        this.aeadLogged = true;
+        this.log(`datagrams from ${from} are sealed with ${r.otherAead}; this cluster uses ${this.aead} (--aead): every board must name the same AEAD, and these are dropped`);
+      }
       if (r.reason !== 'replay') this.shedder.failed(from, now);
       return null;
     }

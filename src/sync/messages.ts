@@ -54,8 +54,8 @@ export interface MemberUpdate {
 export const enum Mode {
   Exchange = 1,
   Pull = 2,
-  /** An exchange from a board that has gone averageAtLeastEveryMs without an average: accepted
-   * past the budget (the budget bounds the overhead, this guarantees progress). */
+  /** An exchange from a board owed an average (no average yet in its trainer's epoch; see
+   * ProgressGuarantee): accepted past the last minute's budget if the run's has room (CpuBudget.runAllows). */
   Overdue = 3,
 }
 

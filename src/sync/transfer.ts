@@ -42,9 +42,15 @@ export function chunkPayload(s: EncodedSnapshot, index: number): Uint8Array {
   return s.bytes.subarray(index * n, Math.min(s.bytes.length, (index + 1) * n));
 }
 
-export function decodePayload(bytes: Uint8Array, meta: SnapshotMeta): Float32Array {
-  if (meta.encoding === Encoding.F16) return decodeHalf(new Uint16Array(bytes.buffer, bytes.byteOffset, meta.paramCount));
-  return new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + meta.paramCount * 4));
+/** Decodes one chunk's payload into `out` from parameter `first` on. Chunks hold whole parameters
+ * (chunkBytes is a multiple of 4). The payload may sit at any byte offset of its datagram. */
+function decodeChunk(payload: Uint8Array, e: Encoding, out: Float32Array, first: number): void {
+  const n = payload.length / bytesPerParam(e);
+  if (e === Encoding.F16) {
+    // (new Uint8Array(x) copies; a Buffer's slice() would not)
+    const src = (payload.byteOffset & 1) === 0 ? new Uint16Array(payload.buffer, payload.byteOffset, n) : new Uint16Array(new Uint8Array(payload).buffer);
+    decodeHalf(src, out.subarray(first, first + n));
+  } else new Uint8Array(out.buffer, out.byteOffset + first * 4, n * 4).set(payload);
 }
 
 /** Why a chunk header cannot belong to a transfer we would accept, or null. maxChunkBytes: the
@@ -58,7 +64,9 @@ export function metaProblem(meta: SnapshotMeta, fingerprint: number, paramCount:
 }
 
 export class Incoming {
-  readonly bytes: Uint8Array;
+  /** Decoded as the chunks arrive: the chunk's bytes go straight from the datagram into the
+   * parameters, one pass, instead of a copy into a byte buffer and a decoding pass at the end. */
+  private readonly values: Float32Array;
   private readonly have: Uint8Array;
   haveCount = 0;
   /** Highest index received + 1, and new chunks since the last progress report to the sender. */
@@ -70,7 +78,7 @@ export class Incoming {
   readonly started: number;
 
   constructor(readonly meta: SnapshotMeta, now: number) {
-    this.bytes = new Uint8Array(meta.paramCount * bytesPerParam(meta.encoding));
+    this.values = new Float32Array(meta.paramCount);
     this.have = new Uint8Array(meta.chunkCount);
     this.lastProgress = now;
     this.started = now;
@@ -87,11 +95,10 @@ export class Incoming {
   add(index: number, payload: Uint8Array, now: number): boolean {
     this.lastHeard = now;
     if (index >= this.meta.chunkCount || this.have[index]) return false;
-    const n = chunkBytesOf(this.meta);
-    const start = index * n;
-    const len = Math.min(n, this.bytes.length - start);
-    if (payload.length !== len) return false;
-    this.bytes.set(payload, start);
+    const per = chunkBytesOf(this.meta) / bytesPerParam(this.meta.encoding);
+    const first = index * per;
+    if (payload.length !== Math.min(per, this.meta.paramCount - first) * bytesPerParam(this.meta.encoding)) return false;
+    decodeChunk(payload, this.meta.encoding, this.values, first);
     this.have[index] = 1;
     this.haveCount++;
     this.sinceReport++;
@@ -104,8 +111,9 @@ export class Incoming {
     return this.haveCount === this.meta.chunkCount;
   }
 
+  /** The parameters, once complete (the array itself: an Incoming is dropped once read). */
   params(): Float32Array {
-    return decodePayload(this.bytes, this.meta);
+    return this.values;
   }
 
   /** What a Need carries: a zero-length range at the highest chunk held first (so that the sender
