@@ -2,8 +2,11 @@
 // backend on the SAME headless-gl context, measured in one run, with the passes and texture
 // fetches one training step makes. On a desktop under Xvfb all of it runs on llvmpipe (the CPU),
 // so the ratio says how the two designs compare in work per step, not what a VideoCore does.
-//   xvfb-run -a -s '-screen 0 64x64x24' npx tsx bench/gl-throughput.ts [batch] [steps]
+// Profile vc4 is the 16-bit step (q16-engine.ts); vc4-exact and desktop the exact packing. tfjs-webgl is
+// timed before and after our rows, so that a load that changes during the run shows as two figures.
+//   xvfb-run -a -s '-screen 0 64x64x24' npx tsx bench/gl-throughput.ts [batch] [steps] [profiles, e.g. vc4,vc4-exact,desktop]
 import { GlEngine } from '../src/kernels/gl/engine';
+import { glEngineFor } from '../src/kernels/select';
 import { loadGl, type WebGLContext } from '../src/kernels/gl/load-gl';
 import type { ProfileName } from '../src/kernels/gl/profile';
 import { LeNet, initParams, mulberry32 } from '../src/net/lenet';
@@ -33,7 +36,7 @@ function context(): WebGLContext {
 /** Trains LeNet (tanh) on random data with the GL engine; the first step (compiling) is not timed. */
 export function measureGlThroughput(o: { profile: ProfileName; batch?: number; steps?: number; gl?: WebGLContext }): GlThroughput {
   const batch = o.batch ?? 64, steps = o.steps ?? 3;
-  const e = new GlEngine(o.gl ?? context(), o.profile);
+  const e = glEngineFor(new GlEngine(o.gl ?? context(), o.profile === 'vc4' ? 'vc4-exact' : o.profile), o.profile);
   const rnd = mulberry32(5);
   const net = new LeNet(e, initParams(5));
   const images = Float32Array.from({ length: batch * 784 }, () => rnd());
@@ -115,11 +118,15 @@ if (require.main === module) {
     const batch = Number(process.argv[2] ?? 64), steps = Number(process.argv[3] ?? 3);
     const gl = context();
     console.log(`renderer: ${gl.getParameter(gl.RENDERER)} (${gl.getParameter(gl.VERSION)}); batch ${batch}, ${steps} timed steps each, same context`);
+    const profiles = (process.argv[4] ?? 'vc4,vc4-exact,desktop').split(',') as ProfileName[];
     const tfw = await measureTfjsWebgl(batch, steps, gl);
-    console.log(`tfjs-webgl        ${tfw.imagesPerSecond.toFixed(1)} img/s  ${tfw.msPerStep.toFixed(0)} ms/step`);
-    for (const profile of ['vc4', 'desktop'] as ProfileName[]) {
-      const r = measureGlThroughput({ profile, batch, steps, gl });
-      console.log(`gl-${profile.padEnd(8)}      ${r.imagesPerSecond.toFixed(1)} img/s  ${r.msPerStep.toFixed(0)} ms/step  ratio vs tfjs-webgl ${(r.imagesPerSecond / tfw.imagesPerSecond).toFixed(2)}x (target >= 2x for vc4)  passes/step ${r.passesPerStep}  texture fetches/step ${(r.fetchesPerStep / 1e6).toFixed(1)}M  max fetches/fragment ${r.maxFetchesPerFragment}  programs ${r.programs}`);
+    console.log(`tfjs-webgl        ${tfw.imagesPerSecond.toFixed(1)} img/s  ${tfw.msPerStep.toFixed(0)} ms/step  (before)`);
+    const ours = profiles.map((profile) => measureGlThroughput({ profile, batch, steps, gl }));
+    const tfw2 = await measureTfjsWebgl(batch, steps, gl);
+    console.log(`tfjs-webgl        ${tfw2.imagesPerSecond.toFixed(1)} img/s  ${tfw2.msPerStep.toFixed(0)} ms/step  (after)`);
+    for (const r of ours) {
+      const ratio = (t: { imagesPerSecond: number }) => (r.imagesPerSecond / t.imagesPerSecond).toFixed(2);
+      console.log(`gl-${r.profile.padEnd(10)}    ${r.imagesPerSecond.toFixed(1)} img/s  ${r.msPerStep.toFixed(0)} ms/step  vs tfjs-webgl ${ratio(tfw)}x before, ${ratio(tfw2)}x after  draws/step ${r.passesPerStep}  texture fetches/step ${(r.fetchesPerStep / 1e6).toFixed(1)}M  max fetches/fragment ${r.maxFetchesPerFragment}  programs ${r.programs}`);
     }
   })().catch((e) => { console.error('FAILED', e); process.exit(1); });
 }

@@ -9,7 +9,8 @@ import { CpuEngine } from '../kernels/cpu/engine';
 import { loadGl } from '../kernels/gl/load-gl';
 import { GlEngine } from '../kernels/gl/engine';
 import { FloatEngine } from '../kernels/gl/float/engine';
-import { loadedGlDriver } from '../kernels/select';
+import { glEngineFor, loadedGlDriver } from '../kernels/select';
+import type { ProfileName } from '../kernels/gl/profile';
 import { measureStepCost, projectionLine } from './step-cost';
 import { LeNet, initParams, mulberry32 } from '../net/lenet';
 import { timeSteps, type TimeOptions, type Timing } from './measure';
@@ -84,7 +85,8 @@ interface RowDef {
 export const ROWS: RowDef[] = [
   { id: 'cpu-1', label: 'vctrain cpu, 1 thread', kind: 'vctrain' },
   { id: 'cpu-all', label: `vctrain cpu, all cores`, kind: 'vctrain' },
-  { id: 'gl-vc4', label: 'vctrain gl, vc4 profile', kind: 'vctrain' },
+  { id: 'gl-vc4', label: 'vctrain gl, vc4 profile (16-bit)', kind: 'vctrain' },
+  { id: 'gl-vc4-exact', label: 'vctrain gl, vc4-exact profile', kind: 'vctrain' },
   { id: 'gl-desktop', label: 'vctrain gl, desktop profile', kind: 'vctrain' },
   { id: 'gl-float', label: 'vctrain gl, float profile (RGBA32F)', kind: 'vctrain' },
   { id: 'tfjs-cpu', label: 'TensorFlow.js cpu', kind: 'peer' },
@@ -132,12 +134,16 @@ function profiledEngine(engine: Engine, into: Map<string, KernelStat>): Engine {
 
 type Made = { engine: Engine } | { error: string };
 
+/** A GL row's profile: the id after `gl-`. */
+const glProfileOf = (id: string): ProfileName => id.slice(3) as ProfileName;
+
 async function makeEngine(id: string, all: number): Promise<Made> {
   if (id === 'cpu-1') return { engine: new CpuEngine({ threads: 1 }) };
   if (id === 'cpu-all') return { engine: new CpuEngine({ threads: all }) };
   try {
     if (id === 'gl-float') return { engine: FloatEngine.create() };
-    return { engine: GlEngine.create({ profile: id === 'gl-vc4' ? 'vc4' : 'desktop' }) };
+    const profile = glProfileOf(id);
+    return { engine: glEngineFor(GlEngine.create({ profile: profile === 'vc4' ? 'vc4-exact' : profile }), profile) };
   } catch (e) {
     return { error: (e as Error).message.split('\n')[0] };
   }
@@ -231,6 +237,11 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchReport> {
       const label2 = `${label} [${made.engine.description}]`;
       try {
         for (const batch of batches) {
+          const max = made.engine.maxBatch;
+          if (max !== undefined && batch > max) {
+            rows.push({ id: def.id, label: label2, kind: def.kind, batch, status: 'unavailable', note: `batch ${batch} > the ${max} this engine takes` });
+            continue;
+          }
           log(`${label}: batch ${batch}...`);
           try {
             const r = await benchEngine(made.engine, { batch, runs, minSeconds, budgetSeconds, profileSteps: opts.quick ? 1 : 3 }, seed);
@@ -285,7 +296,7 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchReport> {
   // Not the float profile: a Pi 3's VideoCore IV has no float render targets, so no Pi 3 runs it.
   for (const id of new Set(rows.filter((r) => r.status === 'ok' && r.id.startsWith('gl-') && r.id !== 'gl-float').map((r) => r.id))) {
     try {
-      const c = measureStepCost({ profile: id === 'gl-vc4' ? 'vc4' : 'desktop', batch: projBatch });
+      const c = measureStepCost({ profile: glProfileOf(id), batch: projBatch });
       projections.push({ id, batch: projBatch, imagesPerSecond: c.projection.busy.imagesPerSecond, line: projectionLine(c) });
     } catch (e) {
       log(`${id}: no projection: ${(e as Error).message}`);

@@ -31,6 +31,8 @@ export interface CostReport {
   multiplyAdds: number;
   passes: number;
   draws: number;
+  /** GPU jobs (runs of draws into one target; see recorder.ts): what the per-pass cost is paid on. */
+  jobs: number;
   fragments: number;
   fetches: number;
   /** The engine's own count of fetches (from its kernel specs), beside the one read off the GLSL. */
@@ -80,6 +82,7 @@ export function measureStepCost(o: CostOptions): CostReport {
   const raw = f.create(1, 1, { alpha: false, antialias: false, depth: false, stencil: false, preserveDrawingBuffer: false });
   if (!raw) throw new GlUnavailableError('headless-gl returned no context (run under xvfb-run, or set DISPLAY)');
   const rec = recordContext(raw);
+  // vc4 counts the 16-bit step the profile trains with; vc4-exact and desktop the exact packing
   const engine = glEngineOn(rec.gl, o.profile);
   const rnd = mulberry32(5);
   const net = new LeNet(engine, initParams(5));
@@ -132,9 +135,10 @@ export function measureStepCost(o: CostOptions): CostReport {
     vc4.heavySingleThreaded = ok.filter((p) => lane(p) > 0.01 * vc4.laneInstructions! && (p.vc4 as Vc4ShaderStats).threads < 2).map((p) => p.id);
   }
   const model = loadModel(o.calibration);
-  const counts = { batch, passes, fetches: sum((p) => p.fetchesPerFragment * p.fragments), laneInstructions: vc4.laneInstructions ?? null };
+  const jobs = new Set(rec.draws.map((d) => d.job)).size;
+  const counts = { batch, passes: jobs, fetches: sum((p) => p.fetchesPerFragment * p.fragments), laneInstructions: vc4.laneInstructions ?? null };
   return {
-    profile: o.profile, batch, renderer, multiplyAdds, passes, draws: rec.draws.length, fragments: sum((p) => p.fragments),
+    profile: o.profile, batch, renderer, multiplyAdds, passes, draws: rec.draws.length, jobs, fragments: sum((p) => p.fragments),
     fetches: counts.fetches, engineFetches, uniformReads: sum((p) => p.uniformReadsPerFragment * p.fragments), programs, vc4, model,
     projection: { busy: project(counts, model), idle: project(counts, model, model.idleClockMHz) },
   };
@@ -154,8 +158,8 @@ export function formatCost(r: CostReport): string {
   const L: string[] = [];
   L.push(`# Cost of one training step: profile ${r.profile}, batch ${r.batch}`, '');
   L.push(`Recorded on ${r.renderer}. ${M(r.multiplyAdds)} multiply-adds.`, '');
-  L.push('| passes | draws | programs | fragments | texture fetches | fetches / multiply-add | uniform reads |', '|---|---|---|---|---|---|---|');
-  L.push(`| ${r.passes} | ${r.draws} | ${r.programs.length} | ${M(r.fragments)} | ${M(r.fetches)} (engine's count ${M(r.engineFetches)}) | ${(r.fetches / r.multiplyAdds).toFixed(2)} | ${M(r.uniformReads)} |`, '');
+  L.push('| passes | draws | GPU jobs | programs | fragments | texture fetches | fetches / multiply-add | uniform reads |', '|---|---|---|---|---|---|---|---|');
+  L.push(`| ${r.passes} | ${r.draws} | ${r.jobs} | ${r.programs.length} | ${M(r.fragments)} | ${M(r.fetches)} (engine's count ${M(r.engineFetches)}) | ${(r.fetches / r.multiplyAdds).toFixed(2)} | ${M(r.uniformReads)} |`, '');
   const v = r.vc4;
   if (v.absent) L.push(`vc4 compiler: none (${v.absent}); no QPU instruction counts.`, '');
   else {

@@ -4,13 +4,12 @@
 // reported too: on a Pi 3 with the vc4 KMS overlay the driver is vc4-drm; llvmpipe under Xvfb
 // shows no vc4 driver.
 import { CpuEngine } from '../kernels/cpu/engine';
-import { glEngineOn, hostGl, hostGpu, liveFacts } from '../kernels/select';
+import { glEngineFor, hostGl, hostGpu, liveFacts, selfTestTolerance, type AnyGlEngine } from '../kernels/select';
 import { selfTest } from '../kernels/selftest';
 import { stepRate } from '../net/step-rate';
 import { GlEngine } from '../kernels/gl/engine';
 import { loadGl } from '../kernels/gl/load-gl';
 import { chooseProfile, floatTargets, type ProfileName } from '../kernels/gl/profile';
-import type { FloatEngine } from '../kernels/gl/float/engine';
 
 export interface ProbeReport {
   gl: { available: boolean; error?: string; from?: string };
@@ -41,9 +40,9 @@ export async function runProbe(opts: { profile?: ProfileName; batch?: number; st
   if ('error' in f) report.gl.error = f.error;
   else {
     report.gl.from = f.from;
-    let engine: GlEngine | FloatEngine | null = null;
+    let engine: AnyGlEngine | null = null;
     try {
-      const probe = GlEngine.create({ profile: opts.profile && opts.profile !== 'float' ? opts.profile : 'vc4' });
+      const probe = GlEngine.create({ profile: 'vc4-exact' });
       const gl = probe.gl;
       report.gl.available = true;
       report.renderer = probe.renderer;
@@ -63,9 +62,9 @@ export async function runProbe(opts: { profile?: ProfileName; batch?: number; st
       report.floatUnsupported = facts.floatUnsupported ?? null;
       const choice = chooseProfile(facts, opts.profile);
       report.profile = { name: choice.profile, why: choice.why };
-      engine = choice.profile === probe.profile.name ? probe : glEngineOn(gl, choice.profile);
+      engine = glEngineFor(probe, choice.profile);
       try {
-        report.selfTest = selfTest(engine);
+        report.selfTest = selfTest(engine, selfTestTolerance(choice.profile));
         if (report.selfTest.ok) report.imagesPerSecond.gl = stepRate(engine, batch, steps);
       } catch (e) {
         report.selfTest = { ok: false, maxRelError: Infinity, worstOp: 'none', tolerance: 1e-4, ms: 0, error: (e as Error).message };

@@ -30,6 +30,9 @@ export interface Engine {
   readonly kind: 'cpu' | 'gl';
   /** One line for logs: e.g. "cpu (wasm-simd, 4 threads)" or "gl vc4 (llvmpipe)". */
   readonly description: string;
+  /** Largest batch one op can take, where the engine has a limit (gl vc4: a batch of images
+   *  stacked in one texture column must fit the texture side). */
+  readonly maxBatch?: number;
 
   tensor(shape: readonly number[], data?: Float32Array): Tensor;
   read(t: Tensor): Float32Array;

@@ -11,6 +11,7 @@ import { GlEngine } from './gl/engine';
 import { GlFaultError, GlUnavailableError } from './gl/errors';
 import { FloatEngine } from './gl/float/engine';
 import type { WebGLContext } from './gl/load-gl';
+import { Q16GlEngine } from './gl/q16-engine';
 import { chooseProfile, contextFacts, floatUnsupported, type ContextFacts, type ProfileName } from './gl/profile';
 import { selfTest } from './selftest';
 
@@ -78,20 +79,38 @@ export function liveFacts(gl: WebGLContext, host: string): ContextFacts {
   return { ...contextFacts(gl, host), floatUnsupported: floatUnsupported(gl) };
 }
 
-/** The engine of a profile on an open context: the float profile has its own engine. */
-export function glEngineOn(gl: WebGLContext, profile: ProfileName): GlEngine | FloatEngine {
-  return profile === 'float' ? new FloatEngine(gl) : new GlEngine(gl, profile);
+export type AnyGlEngine = GlEngine | FloatEngine | Q16GlEngine;
+
+/** The engine of a profile on an open context: the float profile has its own engine; `vc4` trains
+ *  in 16-bit storage over an exact engine's context and program cache; the others are the exact engine. */
+export function glEngineOn(gl: WebGLContext, profile: ProfileName): AnyGlEngine {
+  if (profile === 'float') return new FloatEngine(gl);
+  if (profile === 'vc4') return new Q16GlEngine(new GlEngine(gl, 'vc4'));
+  return new GlEngine(gl, profile);
 }
 
-export function openGl(opts: Pick<SelectOptions, 'profile' | 'inject'>): { engine: GlEngine | FloatEngine; why: string } {
+/** glEngineOn, reusing `base` where it already is that profile's exact engine. */
+export function glEngineFor(base: GlEngine, profile: ProfileName): AnyGlEngine {
+  if (profile === 'vc4' && base.profile.name === 'vc4') return new Q16GlEngine(base);
+  return profile === base.profile.name && profile !== 'vc4' ? base : glEngineOn(base.gl, profile);
+}
+
+/** Self-test tolerance of a profile. q16: a store's error is below one step, and the step is at
+ *  most 2^(headroom+1) = 4 times max-abs/32767 (1.2e-4 of the op's largest value); an op reads
+ *  inputs that were stored too, and the self-test's largest fan-in (conv2d: 27 taps of weights
+ *  up to 0.5, inputs up to 1) turns their steps into up to 27·0.5·1.2e-4 = 1.6e-3 of an output
+ *  near 1. 2e-3 still catches a wrong op (a lost tap or a x(1+1e-2) skew). */
+export function selfTestTolerance(profile: ProfileName): number { return profile === 'vc4' ? 2e-3 : 1e-4; }
+
+export function openGl(opts: Pick<SelectOptions, 'profile' | 'inject'>): { engine: AnyGlEngine; why: string } {
   if (opts.inject?.noGl) throw new GlUnavailableError("the optional package 'gl' is not installed (injected)");
   if (opts.inject?.noContext) throw new GlUnavailableError('headless-gl returned no context (injected)');
-  const probe = GlEngine.create({ profile: opts.profile && opts.profile !== 'float' ? opts.profile : 'vc4' });
+  const probe = GlEngine.create({ profile: opts.profile && opts.profile !== 'float' && opts.profile !== 'vc4' ? opts.profile : 'vc4-exact' });
   const { profile, why } = chooseProfile(liveFacts(probe.gl, hostGl()), opts.profile);
-  const engine = profile === probe.profile.name ? probe : glEngineOn(probe.gl, profile);
+  const engine = glEngineFor(probe, profile);
   if (opts.inject?.breakShader) {
-    if (!(engine instanceof GlEngine)) throw new TypeError('inject.breakShader: only the RGBA8 profiles take a broken shader');
-    engine.injectShaderFault = true;
+    if (engine instanceof FloatEngine) throw new TypeError('inject.breakShader: only the RGBA8 profiles take a broken shader');
+    (engine instanceof Q16GlEngine ? engine.gl : engine).injectShaderFault = true;
   }
   return { engine, why };
 }
@@ -101,7 +120,7 @@ export async function selectEngine(opts: SelectOptions): Promise<EngineChoice> {
   const say = (c: EngineChoice) => { opts.log?.(c.reason); return c; };
   if (opts.device === 'cpu') return say({ engine: cpu(), reason: 'cpu: asked for with --device cpu', device: 'cpu' });
 
-  let gl: GlEngine | FloatEngine;
+  let gl: AnyGlEngine;
   let why: string;
   try {
     ({ engine: gl, why } = openGl(opts));
@@ -112,7 +131,7 @@ export async function selectEngine(opts: SelectOptions): Promise<EngineChoice> {
   }
   let st;
   try {
-    st = selfTest(gl, opts.tolerance ?? 1e-4);
+    st = selfTest(gl, opts.tolerance ?? selfTestTolerance(gl.profile.name));
     if (opts.inject?.skewSelfTest) st = { ...st, maxRelError: st.maxRelError + opts.inject.skewSelfTest, ok: st.maxRelError + opts.inject.skewSelfTest <= st.tolerance };
   } catch (e) {
     gl.destroy();

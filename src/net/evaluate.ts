@@ -17,8 +17,9 @@ const EVAL_BATCH = 250;
 export function evaluateNet(net: LeNet, split: Split): Evaluation {
   const { labels, n } = split;
   let correct = 0, loss = 0;
-  for (let s = 0; s < n; s += EVAL_BATCH) {
-    const m = Math.min(EVAL_BATCH, n - s);
+  const batch = Math.min(EVAL_BATCH, net.engine.maxBatch ?? EVAL_BATCH);
+  for (let s = 0; s < n; s += batch) {
+    const m = Math.min(batch, n - s);
     const p = net.predict(imageBatch(split, { start: s, count: m }), m);
     for (let k = 0; k < m; k++) {
       let best = 0;

@@ -142,6 +142,8 @@ export class Trainer {
     this.reason = reason;
     this.profile = profile;
     this.log = options.log ?? (() => {});
+    if (engine.maxBatch !== undefined && options.batch > engine.maxBatch)
+      throw new Error(`--batch ${options.batch}: the ${engine.description} engine takes at most ${engine.maxBatch} images a step`);
     this.batchesPerEpoch = Math.ceil(data.train.n / options.batch);
     this.rng = new Mulberry32(shuffleSeed(options.seed, options.shard?.index ?? 0));
     this.rngEpochStart = this.rng.state;

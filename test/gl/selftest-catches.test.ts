@@ -1,7 +1,8 @@
 // The start-up self-test against GL kernels that are really wrong: a production GlEngine op is
 // patched to compute something slightly off (not the self-test's reported error skewed after it
 // ran), and the engine choice, and a whole `vctrain train --device gl` run, must fall back to the
-// CPU naming the op.
+// CPU naming the op. The ops patched are the exact engine's, so the profile is vc4-exact (vc4 trains
+// with the 16-bit kernels of gl/q16/).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
@@ -22,14 +23,14 @@ test('a GL op that is really wrong fails the self-test: the choice falls back to
   ];
   for (const [op, spoil] of cases) {
     const restore = spoilOp(op, spoil);
-    const c = await selectEngine({ device: 'gl', profile: 'vc4' }).finally(restore);
+    const c = await selectEngine({ device: 'gl', profile: 'vc4-exact' }).finally(restore);
     assert.equal(c.device, 'cpu', `${op}: ${c.reason}`);
     assert.equal(c.engine.kind, 'cpu');
     assert.match(c.reason, new RegExp(`^cpu: GL self-test disagrees with the CPU twin \\(${op} off by`), op);
     c.engine.destroy();
   }
   // and unpatched, the same call takes the GL engine (so the cases above were failed by the patch)
-  const ok = await selectEngine({ device: 'gl', profile: 'vc4' });
+  const ok = await selectEngine({ device: 'gl', profile: 'vc4-exact' });
   assert.equal(ok.device, 'gl', ok.reason);
   ok.engine.destroy();
 });
@@ -39,7 +40,7 @@ test('vctrain train --device gl with a wrong GL dense trains on the CPU and says
   try {
     const data = writeTinyMnist(path.join(tmp, 'data'), 10, 5);
     const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(__dirname, 'fixtures', 'wrong-op.ts'),
-      'train', '--workers', '1', '--device', 'gl', '--profile', 'vc4', '--epochs', '1', '--batch', '20', '--threads', '1',
+      'train', '--workers', '1', '--device', 'gl', '--profile', 'vc4-exact', '--epochs', '1', '--batch', '20', '--threads', '1',
       '--data', data, '--out', path.join(tmp, 'run'), '--json'], { encoding: 'utf8', timeout: 120_000 });
     assert.equal(r.status, 0, r.stderr + r.stdout);
     const s = JSON.parse(r.stdout.trimEnd().split('\n').pop()!);

@@ -6,7 +6,9 @@
 // float textures; its entry here holds only the limits the shared code reads.
 import type { WebGLContext } from './load-gl';
 
-export type ProfileName = 'vc4' | 'desktop' | 'float';
+// `vc4` trains with 16-bit working storage (q16-engine.ts); `vc4-exact` is the same GPU rules with
+// the exact fp32 packing of every tensor (gl/engine.ts), kept as the reference for gradient error.
+export type ProfileName = 'vc4' | 'vc4-exact' | 'desktop' | 'float';
 
 export interface Profile {
   name: ProfileName;
@@ -29,6 +31,7 @@ export interface Profile {
 // threads idle, while a few hundred partial sums per output keep them busy.
 export const PROFILES: Record<ProfileName, Profile> = {
   vc4: { name: 'vc4', maxTextureSide: 2048, maxVaryings: 8, maxFetches: 64, maxLoop: 32, emulateSfu: true, sfuBits: 12 },
+  'vc4-exact': { name: 'vc4-exact', maxTextureSide: 2048, maxVaryings: 8, maxFetches: 64, maxLoop: 32, emulateSfu: true, sfuBits: 12 },
   desktop: { name: 'desktop', maxTextureSide: 2048, maxVaryings: 8, maxFetches: 2048, maxLoop: 1024, emulateSfu: false, sfuBits: 24 },
   float: { name: 'float', maxTextureSide: 4096, maxVaryings: 8, maxFetches: 4096, maxLoop: 4096, emulateSfu: false, sfuBits: 24 },
 };

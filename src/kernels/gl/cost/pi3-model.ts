@@ -3,7 +3,8 @@
 //   T_step = max(F / R_tmu, I / R_alu) / eta + P * t_pass        images/s = batch / T_step
 //
 // F = texture fetches, I = QPU lane-instructions (fragments x QPU instructions of their shader),
-// P = passes. Every constant is here with its source; `vctrain probe --calibrate` writes a file
+// P = GPU jobs (draws into one target in a row share one: Mesa's vc4 appends them to the bound
+// framebuffer's job; recorder.ts counts them). Every constant is here with its source; `vctrain probe --calibrate` writes a file
 // whose measured figures replace them (loadModel).
 import * as fs from 'node:fs';
 
@@ -20,7 +21,7 @@ export interface Pi3Model {
   texelsPerTmuClock: number;
   /** Achieved fraction of the peak rates: [pessimistic, optimistic]. */
   efficiency: [number, number];
-  /** Fixed cost of one pass (a GL draw into its own framebuffer), seconds: [optimistic, pessimistic]. */
+  /** Fixed cost of one pass (a GPU job: the draws into one framebuffer before it changes or is read), seconds: [optimistic, pessimistic]. */
   passSeconds: [number, number];
   /** Where the figures came from: 'defaults (published figures)' or the calibration file. */
   from: string;
@@ -94,6 +95,7 @@ export function peaks(m: Pi3Model, clockMHz = m.clockMHz): { alu: number; tmu: n
 
 export interface StepCounts {
   batch: number;
+  /** GPU jobs (for engines with one draw a target: the passes). */
   passes: number;
   fetches: number;
   /** null when no vc4 instruction counts are known (the compiler absent): the ALU time is then unknown. */

@@ -8,6 +8,10 @@ export interface DrawRecord {
   /** Index into RecordedContext.programs. */
   program: number;
   fragments: number;
+  /** The GPU job the draw lands in: Mesa's vc4 appends draws to the bound framebuffer's job
+   *  (vc4_get_job_for_fbo in Mesa 22.3 src/gallium/drivers/vc4/vc4_job.c) until the target
+   *  changes or a readback flushes it. */
+  job: number;
 }
 
 export interface RecordedProgram {
@@ -30,11 +34,16 @@ export function recordContext(inner: WebGLContext): RecordedContext {
   const programs: RecordedProgram[] = [];
   const draws: DrawRecord[] = [];
   let current: unknown = null;
+  // a draw opens a new job when the colour target changed, or a readback or a sampling of the
+  // job's own target flushed it, since the last one
+  let job = -1, target: unknown = null, jobTarget: unknown = undefined, flushed = false;
   let viewport = [0, 0, inner.drawingBufferWidth ?? 1, inner.drawingBufferHeight ?? 1];
 
   const draw = () => {
     const i = programIndex.get(current);
-    if (i !== undefined) draws.push({ program: i, fragments: Math.max(0, viewport[2]) * Math.max(0, viewport[3]) });
+    if (i === undefined) return;
+    if (target !== jobTarget || flushed) { job++; jobTarget = target; flushed = false; }
+    draws.push({ program: i, fragments: Math.max(0, viewport[2]) * Math.max(0, viewport[3]), job });
   };
   const hooks: Record<string, (...a: any[]) => void> = {
     shaderSource: (sh, src: string) => { const e = sources.get(sh); sources.set(sh, { type: e?.type ?? 0, src }); },
@@ -45,6 +54,11 @@ export function recordContext(inner: WebGLContext): RecordedContext {
       programIndex.set(p, programs.push({ fragmentSource: fs?.src ?? '', vertexSource: vs?.src ?? '' }) - 1);
     },
     useProgram: (p) => { current = p; },
+    framebufferTexture2D: (_t, _a, _tt, tex) => { target = tex; },
+    readPixels: () => { flushed = true; },
+    // sampling what the open job is drawing makes the driver flush that job first
+    bindTexture: (_t, tex) => { if (tex !== null && tex === jobTarget) flushed = true; },
+    finish: () => { flushed = true; },
     viewport: (x: number, y: number, w: number, h: number) => { viewport = [x, y, w, h]; },
     drawArrays: draw,
     drawElements: draw,
