@@ -186,6 +186,10 @@ function keepPrevious(dir: string, file: string): void {
     fs.copyFileSync(file, tmp);
   }
   fs.renameSync(tmp, prev);
+  // rename(2) does nothing when both names are links to one file, as they are after a writer was
+  // killed between keeping the previous generation and renaming the new one into place; the
+  // temporary link would then outlive the save.
+  fs.rmSync(tmp, { force: true });
 }
 
 /** Temporary files of a process that died mid-write (kill -9, power cut) would pile up, 3 MB each. */
