@@ -1,6 +1,6 @@
 // One layer in the vc4 16-bit style against the two things it should beat, on ONE headless-gl
 // context in one run: LeNet's conv2 forward at batch 64 (x [64,20,12,12], w [50,20,5,5], tanh) as
-//   q16    src/kernels/gl/q16-ops.ts conv2dQ16 (16-bit pairs, fp32 uniform weights, straight-line);
+//   q16    src/kernels/gl/q16/conv2d.ts conv2dQ16 (16-bit pairs, fp32 uniform weights, straight-line);
 //          q16NoAct the same without tanh (vc4's emulated-SFU tanh is costly on llvmpipe only)
 //   exact  the vc4 profile's exact-fp32 packing (GlEngine.conv2d, reductions split over passes)
 //   tfjs   TensorFlow.js webgl tf.conv2d + tanh (float textures where the context has them)
@@ -11,7 +11,7 @@ import * as os from 'node:os';
 import { GlEngine } from '../src/kernels/gl/engine';
 import { loadGl } from '../src/kernels/gl/load-gl';
 import { stepExponent } from '../src/kernels/gl/q16';
-import { conv2dQ16, disposeQ16, uploadQ16 } from '../src/kernels/gl/q16-ops';
+import { conv2dQ16, disposeQ16, uploadQ16 } from '../src/kernels/gl/q16/index';
 
 async function main(): Promise<void> {
   const rounds = Number(process.argv[2] ?? 5);

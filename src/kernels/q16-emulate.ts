@@ -4,7 +4,7 @@
 // step, as the GPU path does); weights, the SGD step and weight/bias gradients stay fp32, as in
 // the GL design. It answers, on the CPU and in minutes, whether the format trains LeNet as well as
 // fp32 (research gl-redesign.md §3: "emulate the quantisation first").
-// GL: gl/q16-ops.ts  twin of: gl/q16.ts encode/decode  tests: test/kernels/q16-emulate.test.ts
+// GL: gl/q16/ (index.ts)  twin of: gl/q16.ts encode/decode  tests: test/kernels/q16-emulate.test.ts
 import type { Activation, Engine, SgdOptions, Tensor } from './engine';
 import { decode, encode, Q16_MAX, stepExponent } from './gl/q16';
 

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { GlEngine } from '../../src/kernels/gl/engine';
 import { decode, encode, fromTexels, Q16_MAX, stepExponent, toTexels } from '../../src/kernels/gl/q16';
-import { conv2dQ16, countSaturated, denseQ16, disposeQ16, readQ16, storeChecked, toQ16, uploadQ16 } from '../../src/kernels/gl/q16-ops';
+import { conv2dQ16, countSaturated, denseQ16, disposeQ16, readQ16, storeChecked, toQ16, uploadQ16 } from '../../src/kernels/gl/q16/index';
 import * as cconv from '../../src/kernels/cpu/conv2d';
 import * as cdense from '../../src/kernels/cpu/dense';
 import type { Activation } from '../../src/kernels/engine';

@@ -14,8 +14,9 @@
 // produced in that layout (the 4x4 planes the pooling gradient reads).
 //
 // Steps come from q16-store.ts (tracked max-abs with headroom; saturation redoes the store).
-// Kernels: gl/q16-ops.ts and gl/q16/**; an op with no 16-bit kernel yet runs the exact GL op
-// (gl/engine.ts) on exact copies of its inputs and stores the result in q16 (q16-bridge.ts).
+// Kernels: gl/q16/ (one file per op, index.ts lists them); an op with no 16-bit kernel yet runs
+// the exact GL op (gl/engine.ts) on exact copies of its inputs and stores the result in q16
+// (bridge() below).
 import type { Activation, Engine, SgdOptions, Tensor } from '../engine';
 import { softmax as softmaxHost, softmaxCrossEntropy as xentHost } from '../cpu/softmax_xent';
 import { sgdUpdate as sgdHost } from '../cpu/sgd';

@@ -8,7 +8,7 @@
 import type { GlEngine } from './engine';
 import { glf } from './glsl';
 import { stepExponent, Q16_ZERO } from './q16';
-import { disposeQ16, type Q16Tensor } from './q16-ops';
+import { disposeQ16, type Q16Tensor } from './q16/tensor';
 
 export interface StoreStats {
   /** Stores made (a redo counts once more). */
