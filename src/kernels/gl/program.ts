@@ -2,6 +2,8 @@
 // defines `float kernel(float i)` for flat output index i, and how many texture fetches one
 // fragment makes — and this file turns it into a fragment shader: prelude, samplers, the
 // index->texel helpers, packing of the result, and the profile's rules, checked before compiling.
+// buildShader is the builder both texture formats use: RGBA8 here (one float a texel, its bytes
+// packed) and RGBA32F in float/program.ts (four values a texel), each a TexelFormat.
 import { glf, PACKING, PRECISE, sfuLayer } from './glsl';
 import type { Profile } from './profile';
 
@@ -75,38 +77,74 @@ attribute vec2 a_pos;
 void main() { gl_Position = vec4(a_pos, 0.0, 1.0); }
 `;
 
-/** The full fragment shader for a kernel. */
-export function fragmentSource(spec: KernelSpec, p: Profile): string {
-  const body = bodyOf(spec);
-  checkProfile(spec, p, body);
-  const out = layoutFor(spec.outSize, p.maxTextureSide);
-  const samplers = spec.inputs.map((name, k) => {
-    const l = layoutFor(spec.inputSizes[k], p.maxTextureSide);
+/** What a texel holds, as the builder needs it: the type a read gives and kernel() returns, the
+ *  prefix of the read functions (input x is read by `<read>_x(index)`), how a texel becomes that
+ *  value, and the name of the flat output index. */
+export interface TexelFormat {
+  value: 'float' | 'vec4';
+  read: string;
+  decode(texel: string): string;
+  index: string;
+}
+
+export interface ShaderParts {
+  /** Declarations before the samplers: uniforms and the GLSL libraries the body uses. */
+  head: string;
+  inputs: { name: string; layout: Layout }[];
+  /** Helper functions plus `<value> kernel(float <index>)`. */
+  body: string;
+  out: Layout;
+  /** The last output index that holds a value; fragments past it (a last row's tail) repeat it. */
+  last: number;
+  /** main()'s last statements: store kernel(<index>) into gl_FragColor. */
+  store: string;
+}
+
+/** A fragment shader: the format's samplers, texel addressing and one fragment per output texel. */
+export function buildShader(f: TexelFormat, s: ShaderParts): string {
+  const samplers = s.inputs.map(({ name, layout: l }) => {
     // Texel of flat index j: row = floor((j+.5)/w) by a host-rounded reciprocal, never a shader
     // division; the +.5 keeps floor on the right side of every integer for j < 2^22.
     const addr = l.h === 1
       ? `vec2((j + 0.5) * ${glf(1 / l.w)}, 0.5)`
       : `vec2((j - floor((j + 0.5) * ${glf(1 / l.w)}) * ${glf(l.w)} + 0.5) * ${glf(1 / l.w)}, (floor((j + 0.5) * ${glf(1 / l.w)}) + 0.5) * ${glf(1 / l.h)})`;
     return `uniform sampler2D u_${name};
-float fetch_${name}(float j) { return unpackFloat(texture2D(u_${name}, ${addr})); }`;
+${f.value} ${f.read}_${name}(float j) { return ${f.decode(`texture2D(u_${name}, ${addr})`)}; }`;
   }).join('\n');
-  const uniforms = (spec.uniforms ?? []).map((u) => `uniform float u_${u};`).join('\n');
   return `precision highp float;
-uniform float u_inf;
+${s.head}
+${samplers}
+// floor(a / d) for integral a >= 0 and constant d, by multiplication
+float idiv(float a, float invd) { return floor((a + 0.5) * invd); }
+${s.body}
+void main() {
+  vec2 fc = floor(gl_FragCoord.xy);
+  float ${f.index} = min(fc.y * ${glf(s.out.w)} + fc.x, ${glf(s.last)});
+${s.store}
+}
+`;
+}
+
+/** One float a texel, its fp32 bytes packed into RGBA8 (glsl.ts PACKING). */
+const RGBA8: TexelFormat = { value: 'float', read: 'fetch', decode: (t) => `unpackFloat(${t})`, index: 'i' };
+
+/** The full fragment shader for a kernel. */
+export function fragmentSource(spec: KernelSpec, p: Profile): string {
+  const body = bodyOf(spec);
+  checkProfile(spec, p, body);
+  const uniforms = (spec.uniforms ?? []).map((u) => `uniform float u_${u};`).join('\n');
+  return buildShader(RGBA8, {
+    head: `uniform float u_inf;
 uniform float u_nan;
 uniform float u_zero; // a zero the compiler cannot fold, so sign * u_zero keeps -0
 ${uniforms}
 ${PACKING}
 ${sfuLayer(p)}
-${PRECISE}
-${samplers}
-// floor(a / d) for integral a >= 0 and constant d, by multiplication
-float idiv(float a, float invd) { return floor((a + 0.5) * invd); }
-${body}
-void main() {
-  vec2 fc = floor(gl_FragCoord.xy);
-  float i = min(fc.y * ${glf(out.w)} + fc.x, ${glf(spec.outSize - 1)});
-  gl_FragColor = packFloat(kernel(i));
-}
-`;
+${PRECISE}`,
+    inputs: spec.inputs.map((name, k) => ({ name, layout: layoutFor(spec.inputSizes[k], p.maxTextureSide) })),
+    body,
+    out: layoutFor(spec.outSize, p.maxTextureSide),
+    last: spec.outSize - 1,
+    store: '  gl_FragColor = packFloat(kernel(i));',
+  });
 }

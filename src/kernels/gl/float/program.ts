@@ -1,8 +1,8 @@
 // The float profile's program builder. A kernel is data: its inputs (name and shape), its output
 // shape, a GLSL body defining `vec4 kernel(float j)` for output texel j, and the texture fetches
-// one fragment makes; this file turns it into a fragment shader (samplers, texel addressing, the
-// zeroing of padding lanes). It is apart from ../program.ts because the contract differs: there a
-// fragment returns one float packed into RGBA8 bytes, here it returns four fp32 values as they are.
+// one fragment makes; this file gives ../program.ts's buildShader the float format (a read and a
+// result are a vec4 of four fp32 values as they are, where RGBA8 packs one float into bytes) and
+// the zeroing of padding lanes.
 //
 // Layout of every float tensor: rows of its last dimension D, each padded to Dp = ceil(D/4) RGBA32F
 // texels (4 consecutive values a texel, zeros past D), rows one after the other; texel j of the
@@ -10,6 +10,7 @@
 // multiple of 4 share the flat order, so reshaping between them is free.
 import { glf, PACKING, PRECISE, sfuLayer } from '../glsl';
 import { PROFILES } from '../profile';
+import { buildShader, type TexelFormat } from '../program';
 
 export interface FloatLayout {
   /** Last dimension (1 for a scalar). */
@@ -55,18 +56,12 @@ export function kernelKey(k: FloatKernel): string {
   return `${k.name}|${k.key}|${k.inputs.map((x) => `${x.name}[${x.shape}]`).join(',')}|[${k.outShape}]`;
 }
 
+/** Four consecutive values of a row a texel, as they are. */
+const RGBA32F: TexelFormat = { value: 'vec4', read: 'ld', decode: (t) => t, index: 'j' };
+
 /** The full fragment shader of a float kernel. */
 export function floatSource(k: FloatKernel, side: number): string {
   const out = floatLayout(k.outShape, side);
-  const samplers = k.inputs.map(({ name, shape }) => {
-    const l = floatLayout(shape, side);
-    // Texel of index j: row = floor((j+.5)/w) by a host-rounded reciprocal, exact for j < 2^22.
-    const addr = l.h === 1
-      ? `vec2((j + 0.5) * ${glf(1 / l.w)}, 0.5)`
-      : `vec2((j - r * ${glf(l.w)} + 0.5) * ${glf(1 / l.w)}, (r + 0.5) * ${glf(1 / l.h)})`;
-    return `uniform sampler2D u_${name};
-vec4 ld_${name}(float j) {${l.h === 1 ? '' : ` float r = floor((j + 0.5) * ${glf(1 / l.w)});`} return texture2D(u_${name}, ${addr}); }`;
-  }).join('\n');
   const uniforms = (k.uniforms ?? []).map((u) => `uniform float u_${u};`).join('\n');
   const precise = k.precise ? `uniform float u_inf;\nuniform float u_nan;\nuniform float u_zero;\n${PACKING}\n${sfuLayer(PROFILES.desktop)}\n${PRECISE}\nvec4 tanh4(vec4 v) { return vec4(precTanh(v.x), precTanh(v.y), precTanh(v.z), precTanh(v.w)); }` : '';
   // Lanes past D in a row's last texel are written as zeros (by selection, so that NaN from reads
@@ -75,22 +70,17 @@ vec4 ld_${name}(float j) {${l.h === 1 ? '' : ` float r = floor((j + 0.5) * ${glf
   const mask = pad === 0 ? '' : `
   float d4 = j - floor((j + 0.5) * ${glf(1 / out.Dp)}) * ${glf(out.Dp)};
   if (d4 > ${glf(out.Dp - 1.5)}) v = vec4(v.x, ${pad > 1 ? 'v.y' : '0.0'}, ${pad > 2 ? 'v.z' : '0.0'}, 0.0);`;
-  return `precision highp float;
-${uniforms}
-${precise}
-${samplers}
-// floor(a / d) for integral a >= 0 and constant d, by multiplication
-float idiv(float a, float invd) { return floor((a + 0.5) * invd); }
-// 1.0 in lane l, 0.0 elsewhere
+  return buildShader(RGBA32F, {
+    head: `${uniforms}\n${precise}`,
+    inputs: k.inputs.map(({ name, shape }) => ({ name, layout: floatLayout(shape, side) })),
+    body: `// 1.0 in lane l, 0.0 elsewhere
 vec4 lane(float l) { return vec4(equal(vec4(0.0, 1.0, 2.0, 3.0), vec4(l))); }
-${k.body()}
-void main() {
-  vec2 fc = floor(gl_FragCoord.xy);
-  float j = min(fc.y * ${glf(out.w)} + fc.x, ${glf(out.texels - 1)});
-  vec4 v = kernel(j);${mask}
-  gl_FragColor = v;
-}
-`;
+${k.body()}`,
+    out,
+    last: out.texels - 1,
+    store: `  vec4 v = kernel(j);${mask}
+  gl_FragColor = v;`,
+  });
 }
 
 /** GLSL for the 4 consecutive values starting at element `s` of vec4 variables names[0], names[1], ... */
