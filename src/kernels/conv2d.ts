@@ -58,14 +58,20 @@ export function conv2dBackwardInput(r: GlRunner, dy: GlTensor, w: GlTensor, xSha
       pre: `${decompose('i', ['n', 'c', 'h', 'x'], [N, C, H, W])}
   float gb = (n * ${glf(C)} + c) * ${glf(P * Q)};`,
       term: `${decompose('k', ['ki', 'kj'], [K, K])}
-    float ph = h - ki, qw = x - kj;
-    float inside = (ph >= 0.0 && ph < ${glf(P)} && qw >= 0.0 && qw < ${glf(Q)}) ? 1.0 : 0.0;
-    ph = clamp(ph, 0.0, ${glf(P - 1)}); qw = clamp(qw, 0.0, ${glf(Q - 1)});
+${tapInside(P, Q)}
     float t = inside * fetch_g(k * ${glf(N * C * P * Q)} + gb + ph * ${glf(Q)} + qw);`,
     }),
   });
   r.dispose(g);
   return dx;
+}
+
+/** GLSL: tap (ki, kj) of input pixel (h, x) reads the output side (dy, or G) at (ph, qw); `inside`
+ *  is 0 where that falls outside P x Q, and (ph, qw) are clamped so the masked fetch stays inside. */
+function tapInside(P: number, Q: number): string {
+  return `    float ph = h - ki, qw = x - kj;
+    float inside = (ph >= 0.0 && ph < ${glf(P)} && qw >= 0.0 && qw < ${glf(Q)}) ? 1.0 : 0.0;
+    ph = clamp(ph, 0.0, ${glf(P - 1)}); qw = clamp(qw, 0.0, ${glf(Q - 1)});`;
 }
 
 /** The one-stage form, for shapes whose tap-mix G would not fit a texture. */
@@ -79,9 +85,7 @@ export function conv2dBackwardInputDirect(r: GlRunner, dy: GlTensor, w: GlTensor
     glsl: () => ({
       pre: decompose('i', ['n', 'c', 'h', 'x'], [N, C, H, W]),
       term: `${decompose('k', ['o', 'ki', 'kj'], [O, K, K])}
-    float ph = h - ki, qw = x - kj;
-    float inside = (ph >= 0.0 && ph < ${glf(P)} && qw >= 0.0 && qw < ${glf(Q)}) ? 1.0 : 0.0;
-    ph = clamp(ph, 0.0, ${glf(P - 1)}); qw = clamp(qw, 0.0, ${glf(Q - 1)});
+${tapInside(P, Q)}
     float t = inside * fetch_dy(((n * ${glf(O)} + o) * ${glf(P)} + ph) * ${glf(Q)} + qw)
                      * fetch_w(((o * ${glf(C)} + c) * ${glf(K)} + ki) * ${glf(K)} + kj);`,
     }),
