@@ -1,6 +1,7 @@
 // Every command's flags in one place: the parser, --help, the README, the argv of a board process
 // and the run report's settings all read these.
 import { command, type CommandSpec, type FlagSpec, type FlagValues } from './args';
+import { PROFILE_NAMES } from '../kernels/gl/profile';
 import type { TrainingSettings } from '../net/settings';
 import { AEADS } from '../sync/crypto';
 
@@ -21,7 +22,7 @@ const training = {
   'weight-decay': { kind: 'nonneg', default: 0.0001, help: 'L2 penalty', meta: 'WD' },
   seed: { kind: 'int', default: 1, help: 'initialisation and shuffling seed', meta: 'S' },
   device: { kind: 'enum', values: ['auto', 'gl', 'cpu'], default: 'auto', help: 'engine: GL shaders, the CPU twin, or whichever passes its self-test and is faster' },
-  profile: { kind: 'enum', values: ['vc4', 'vc4-exact', 'desktop', 'float'], help: 'GL limits to honour (default: what the probe finds)' },
+  profile: { kind: 'enum', values: PROFILE_NAMES, help: 'GL limits to honour (default: what the probe finds)' },
   threads: { kind: 'posint', help: 'CPU engine threads per board (default: cores / boards)', meta: 'T' },
   act: { kind: 'enum', values: ['tanh', 'relu'], default: 'tanh', help: 'hidden activation' },
   data: { kind: 'string', help: 'a directory of MNIST IDX files, a CSV file (label, then 784 pixels 0-255, a line), or a directory of <class>/*.png 28x28 images (default: the built-in 10,000 digits)', meta: 'PATH', field: 'dataDir' },
@@ -126,7 +127,7 @@ export const PROBE = command({
   summary: 'what GL context is there, its limits, the chosen profile, and the engine self-test',
   usage: 'vctrain probe [--profile vc4|vc4-exact|desktop|float] [--calibrate [--quick] [--out FILE]] [--json]',
   flags: {
-    profile: { kind: 'enum', values: ['vc4', 'vc4-exact', 'desktop', 'float'], help: 'profile to test (default: what the context suggests)' },
+    profile: { kind: 'enum', values: PROFILE_NAMES, help: 'profile to test (default: what the context suggests)' },
     calibrate: { kind: 'bool', help: 'measure fetch, ALU, uniform and per-draw rates, the V3D clock and shader limits (~10 min on a Pi)' },
     quick: { kind: 'bool', help: 'with --calibrate: small targets and short timings (CI, a software renderer)' },
     out: { kind: 'string', default: 'vctrain-calibration.json', help: 'with --calibrate: the file `vctrain cost --calibration` reads', meta: 'FILE' },
@@ -139,7 +140,7 @@ export const COST = command({
   summary: 'what one training step asks of the GPU (passes, fetches, vc4 QPU instructions) and a projected Pi 3 rate',
   usage: 'vctrain cost [--profile vc4|vc4-exact|desktop|float] [--batch N] [--vc4-compiler PATH] [--calibration FILE] [--json]',
   flags: {
-    profile: { kind: 'enum', values: ['vc4', 'vc4-exact', 'desktop', 'float'], default: 'vc4', help: 'profile whose step is counted' },
+    profile: { kind: 'enum', values: PROFILE_NAMES, default: 'vc4', help: 'profile whose step is counted' },
     batch: { kind: 'posint', default: 64, help: 'batch size of the counted step', meta: 'N' },
     'vc4-compiler': { kind: 'string', help: 'vc4stats.sh built by scripts/vc4-compiler.sh (default: VCTRAIN_VC4_COMPILER, then ~/.cache/vctrain/vc4-compiler)', meta: 'PATH' },
     'no-vc4': { kind: 'bool', help: 'skip Mesa\'s vc4 compiler even if it is built' },

@@ -8,7 +8,8 @@ import type { WebGLContext } from './load-gl';
 
 // `vc4` trains with 16-bit working storage (q16-engine.ts); `vc4-exact` is the same GPU rules with
 // the exact fp32 packing of every tensor (gl/engine.ts), kept as the reference for gradient error.
-export type ProfileName = 'vc4' | 'vc4-exact' | 'desktop' | 'float';
+export const PROFILE_NAMES = ['vc4', 'vc4-exact', 'desktop', 'float'] as const;
+export type ProfileName = (typeof PROFILE_NAMES)[number];
 
 export interface Profile {
   name: ProfileName;
