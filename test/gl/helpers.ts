@@ -1,8 +1,12 @@
 // Shared by the GL tests. No context is a FAILURE with the reason, never a skip: CI runs these
 // under xvfb-run, and a GPU suite that quietly skips proves nothing.
 import assert from 'node:assert/strict';
+import { CpuEngine } from '../../src/kernels/cpu/engine';
+import type { Activation, Engine } from '../../src/kernels/engine';
 import { GlEngine } from '../../src/kernels/gl/engine';
 import type { ProfileName } from '../../src/kernels/gl/profile';
+import { LeNet, initParams, mulberry32 } from '../../src/net/lenet';
+import { paramOffsets } from '../../src/net/spec';
 
 const engines = new Map<ProfileName, GlEngine>();
 
@@ -65,3 +69,44 @@ export function closeRows(got: Float32Array, want: ArrayLike<number>, rtol: Floa
   }
 }
 
+
+/** n random images with labels, the same for a seed. */
+export function batch(n: number, seed: number): { images: Float32Array; labels: number[] } {
+  const rnd = mulberry32(seed);
+  return { images: Float32Array.from({ length: n * 784 }, () => rnd()), labels: Array.from({ length: n }, () => Math.floor(rnd() * 10)) };
+}
+
+/** Asserts that one LeNet step's gradients on `e` (a batch of 4) match the CPU engine's: per
+ *  parameter tensor, relErr <= tol. */
+export function assertStepGradients(e: Engine, act: Activation, tol: number): void {
+  const { images, labels } = batch(4, 5);
+  const params = initParams(5);
+  const g = new LeNet(e, params, act, 0), c = new LeNet(new CpuEngine(), params, act, 0);
+  const a = g.gradients(images, labels), b = c.gradients(images, labels);
+  g.destroy();
+  c.destroy();
+  for (const p of paramOffsets()) {
+    const r = relErr(a.subarray(p.offset, p.offset + p.size), b.subarray(p.offset, p.offset + p.size));
+    assert.ok(r <= tol, `${p.name} gradient relative error ${r}`);
+  }
+}
+
+/** Asserts that ten SGD steps (momentum 0.9, batches of 8) on `e` and on the CPU engine give each
+ *  step's loss within lossTol and the parameters' change within relErr changeTol. The change, not
+ *  the parameters: an engine that did nothing could not pass on the shared start. */
+export function assertTenSteps(e: Engine, act: Activation, lossTol: number, changeTol: number): void {
+  const p0 = initParams(9);
+  const g = new LeNet(e, p0, act, 0.9), c = new LeNet(new CpuEngine(), p0, act, 0.9);
+  const sgd = { lr: 0.05, momentum: 0.9, weightDecay: 1e-4 };
+  for (let s = 0; s < 10; s++) {
+    const { images, labels } = batch(8, 100 + s);
+    const lg = g.step(images, labels, sgd).loss, lc = c.step(images, labels, sgd).loss;
+    assert.ok(Math.abs(lg - lc) <= lossTol, `step ${s}: loss ${lg} vs ${lc}`);
+  }
+  const pg = g.getParams(), pc = c.getParams();
+  const dg = pg.map((v, i) => v - p0[i]), dc = pc.map((v, i) => v - p0[i]);
+  assert.ok(dc.some((v) => v !== 0), 'the CPU run changed the parameters');
+  assert.ok(relErr(dg, dc) <= changeTol, `parameter change after 10 steps: relative error ${relErr(dg, dc)}`);
+  g.destroy();
+  c.destroy();
+}
