@@ -1,6 +1,6 @@
-// GL calls both engines make the same way (the RGBA8 engine of engine.ts and the RGBA32F one of
-// float/engine.ts): error checks that become GlFaultError with the call named, shader compile and
-// link, the pass quad, and textures sampled texel for texel.
+// Stateless GL calls under the engine base (engine-base.ts, shared by the RGBA8 and RGBA32F
+// engines): error checks that become GlFaultError with the call named, shader compile and link,
+// the pass quad, and textures sampled texel for texel.
 import { GlFaultError } from './errors';
 import type { WebGLContext } from './load-gl';
 import { VERTEX_SHADER } from './program';
