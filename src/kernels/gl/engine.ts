@@ -1,5 +1,7 @@
 // The GL engine: the Engine contract as fragment-shader passes over RGBA8 textures. Tensors (and
 // so the parameters) stay on the GPU; data crosses to the host only in tensor(), write() and read().
+// What it shares with the float engine (context, cache, pool, passes, the op dispatch) is in
+// engine-base.ts; this file gives the RGBA8 format, its kernels, and the raw passes of q16/.
 import { activationBackward } from '../activation';
 import { biasGrad } from '../bias';
 import { conv2d, conv2dBackwardFilter, conv2dBackwardInput } from '../conv2d';

@@ -1,7 +1,8 @@
 // The float profile's engine: the Engine contract as fragment passes over RGBA32F textures, for
 // GPUs that render to float textures (desktops, a Pi 4/5 under Mesa's v3d; llvmpipe here). A
 // texel holds 4 consecutive values of a row (program.ts), so one fragment computes 4 outputs and
-// each fetch brings 4 operands; no float is packed into bytes, so nothing is decoded.
+// each fetch brings 4 operands; no float is packed into bytes, so nothing is decoded. The engine
+// itself is ../engine-base.ts; this file gives the float layout and kernels.
 import type { Tensor } from '../../engine';
 import { GlEngineBase, openContext, type GlOps, type Program } from '../engine-base';
 import { GlUnavailableError } from '../errors';
