@@ -45,6 +45,29 @@ export function measureSnapshot(self: Float32Array, peer: Float32Array): Snapsho
     pp += p * p;
     dd += d * d;
   }
+  return distanceOf(ss, pp, dd);
+}
+
+/** measureSnapshot and the blend's delta, w * (peer - self), in one pass into `out` (a reused array:
+ * a second pass and a fresh 1.7 MB array per exchange were a good part of an exchange's cost).
+ * When it returns a string, `out` holds nothing of use. */
+export function measureIntoDelta(self: Float32Array, peer: Float32Array, w: number, out: Float32Array): SnapshotDistance | string {
+  if (self.length !== peer.length) return `length ${peer.length} != ${self.length}`;
+  if (out.length !== self.length) throw new Error(`measureIntoDelta: out has ${out.length} values for ${self.length}`);
+  let ss = 0, pp = 0, dd = 0;
+  for (let i = 0; i < peer.length; i++) {
+    const p = peer[i];
+    if (!Number.isFinite(p)) return `non-finite value at ${i}`;
+    const s = self[i], d = p - s;
+    ss += s * s;
+    pp += p * p;
+    dd += d * d;
+    out[i] = w * d;
+  }
+  return distanceOf(ss, pp, dd);
+}
+
+function distanceOf(ss: number, pp: number, dd: number): SnapshotDistance | string {
   // our own state may be the broken one: a diverged board refuses everyone and so drags no one
   if (!Number.isFinite(ss)) return 'own parameters are not finite';
   const ns = Math.sqrt(ss), np = Math.sqrt(pp), nd = Math.sqrt(dd);
@@ -79,7 +102,9 @@ export interface Blend {
   weight: number;
   peer: string;
   /** 'average': the delta w_peer * (x_peer - x_self_snapshot), added to the parameters;
-   * 'adopt': the peer's parameters, which replace ours. */
+   * 'adopt': the peer's parameters, which replace ours.
+   * A node reuses this array for a later blend once it is handed back (GossipNode.recycle): whoever
+   * recycles it must not read it after. */
   values: Float32Array;
   /** How far the peer's snapshot was from ours ('average' only): logged, so that the guard's
    * margin over honest exchanges can be read off a run. */

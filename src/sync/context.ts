@@ -22,6 +22,9 @@ export interface GossipNodeOptions {
   /** Called when an exchange starts: the current parameters, in an array nobody writes while the
    * exchange lasts (a copy, or one the caller replaces rather than writes). The node keeps it as is. */
   getSnapshot: () => Snapshot;
+  /** Called when an exchange begins, some time before getSnapshot: a caller that copies its
+   * parameters only on demand (the gossip thread) asks for a fresh copy then. */
+  wantSnapshot?: () => void;
   /** The model's identity and size: boards gossip only with boards of the same model. */
   fingerprint: string;
   paramCount: number;
@@ -126,8 +129,10 @@ export interface NodeContext {
   timer(fn: () => void, ms: number): number;
   /** A private copy of the trainer's current parameters, checked for size. */
   snapshot(): Snapshot;
-  /** A new outgoing transfer of `own`, encoded as the preset says. */
-  outgoing(own: Snapshot): Outgoing;
+  /** A new outgoing transfer of `own`, encoded as the preset says (into `scratch`, see encodeSnapshot). */
+  outgoing(own: Snapshot, scratch?: Uint8Array): Outgoing;
+  /** An exchange began: see GossipNodeOptions.wantSnapshot. */
+  wantSnapshot(): void;
   /** Hands a blend to the trainer (the next poll() returns it). */
   deliver(b: Blend): void;
   /** A blend waits for the trainer: a new exchange now would start from a snapshot without it. */

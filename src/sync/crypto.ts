@@ -64,19 +64,23 @@ export class Sealer {
     randomBytes(8).copy(this.prefix, 0);
     this.counter = 0;
   }
-  seal(plain: Uint8Array): Buffer {
+  /** Seals plain followed by tail (a chunk's header and its payload, kept apart so that the payload
+   * is not first copied in behind the header). */
+  seal(plain: Uint8Array, tail?: Uint8Array): Buffer {
     // the counter never wraps: at the end of its space the sender moves to a fresh random epoch
     if (this.counter >= 0xffffffff) this.newEpoch();
+    const n = plain.length + (tail?.length ?? 0);
     // one buffer, header written in place: the ciphertext is the only other copy of the plaintext
-    const out = Buffer.allocUnsafe(SEAL_OVERHEAD + plain.length);
+    const out = Buffer.allocUnsafe(SEAL_OVERHEAD + n);
     out[0] = this.version;
     this.prefix.copy(out, 1);
     out.writeUInt32BE(++this.counter, 9);
     const c = cipher(this.aead, this.key, out.subarray(1, 13));
-    c.setAAD(this.aad, { plaintextLength: plain.length });
+    c.setAAD(this.aad, { plaintextLength: n });
     c.update(plain).copy(out, 13);
+    if (tail?.length) c.update(tail).copy(out, 13 + plain.length);
     c.final();
-    c.getAuthTag().copy(out, 13 + plain.length);
+    c.getAuthTag().copy(out, 13 + n);
     return out;
   }
 }

@@ -2,7 +2,7 @@
 // protocol is drawn at the top of gossip.ts). Nothing is applied from a partial snapshot; a blend
 // is handed to the trainer only once both halves are here, authenticated and past the guards.
 import { randomBytes } from 'node:crypto';
-import { guardProblem, makeAverage, measureSnapshot, peerWeight, type SnapshotDistance } from './averaging';
+import { guardProblem, measureIntoDelta, peerWeight, type Blend, type SnapshotDistance } from './averaging';
 import { maybeReport, sendNeed, type NodeContext, type Snapshot } from './context';
 import { Mode, MsgType, RefuseReason, type Msg } from './messages';
 import { Incoming, metaProblem, type Flow, type Outgoing } from './transfer';
@@ -23,7 +23,8 @@ interface Exchange {
   own?: Snapshot;
   out?: Outgoing;
   inc?: Incoming;
-  peerParams?: Float32Array;
+  /** w * (peer - own), what our blend adds (measureIntoDelta). */
+  delta?: Float32Array;
   weight?: number;
   distance?: SnapshotDistance;
   tries: number;
@@ -50,8 +51,30 @@ export class Exchanges {
   /** Multiplies the exchange and transfer timeouts: grows when a slow peer lets an exchange time
    * out (a busy machine), shrinks back with every exchange that completes. */
   private slowness = 1;
+  /** Reused across exchanges (they never overlap), each written whole before it is read: fresh
+   * arrays of 0.9-1.7 MB per exchange cost as much in first-touch page faults as the work itself
+   * (bench/exchange-cost.ts). The encoded snapshot we send and the peer's, reassembled. */
+  private sendBytes: Uint8Array | null = null;
+  private recvParams: Float32Array | null = null;
+  /** Blend arrays handed back (recycle) for the next blend's delta. */
+  private spare: Float32Array[] = [];
 
   constructor(private readonly ctx: NodeContext) {}
+
+  /** A blend's values array the caller is done with: a later blend reuses it. */
+  recycle(values: Float32Array): void {
+    if (values.length === this.ctx.paramCount && this.spare.length < 2 && !this.spare.includes(values)) this.spare.push(values);
+  }
+
+  private outgoing(own: Snapshot): Outgoing {
+    const out = this.ctx.outgoing(own, this.sendBytes ?? undefined);
+    this.sendBytes = out.snap.bytes;
+    return out;
+  }
+
+  private average(ex: Exchange): Blend {
+    return { kind: 'average', weight: ex.weight!, peer: ex.peer, values: ex.delta!, ...(ex.distance ? { distance: ex.distance } : {}) };
+  }
 
   get active(): boolean {
     return this.current !== null;
@@ -70,6 +93,7 @@ export class Exchanges {
     if (!peer) return false;
     const ex: Exchange = { role: 'init', peer: peer.id, addr: peer.addr, xfer: fresh32(), challenge: 0, state: 'proposing', started: ctx.clock.now(), tries: 0, overdue };
     this.current = ex;
+    ctx.wantSnapshot(); // the trainer publishes between its steps, while Propose and Accept travel
     ctx.budget.exchangeBegan();
     ctx.stats.exchangesStarted++;
     this.sendPropose(ex);
@@ -101,7 +125,7 @@ export class Exchanges {
     ex.challenge = m.challenge;
     ex.state = 'pushing';
     ex.own = this.ctx.snapshot();
-    ex.out = this.ctx.outgoing(ex.own);
+    ex.out = this.outgoing(ex.own);
     this.ctx.pacer.kick();
     this.needLoop(ex);
   }
@@ -153,6 +177,7 @@ export class Exchanges {
     }
     const next: Exchange = { role: 'resp', peer: m.from, addr: from, xfer: m.xfer, challenge: fresh32(), state: 'receiving', started: ctx.clock.now(), tries: 0 };
     this.current = next;
+    ctx.wantSnapshot(); // needed once the peer's snapshot is in
     ctx.budget.exchangeBegan();
     ctx.send(from, { type: MsgType.Accept, xfer: m.xfer, challenge: next.challenge });
     this.watchdog(next);
@@ -163,7 +188,7 @@ export class Exchanges {
     const ctx = this.ctx;
     const ex = this.current;
     if (ex && ex.role === 'resp' && ex.peer === m.from && ex.xfer === m.xfer && ex.challenge === m.challenge && ex.state === 'replying') {
-      ctx.deliver(makeAverage(ex.peer, ex.own!.params, ex.peerParams!, ex.weight!, ex.distance));
+      ctx.deliver(this.average(ex));
       this.lastCommitted = { peer: ex.peer, xfer: ex.xfer, challenge: ex.challenge };
       ctx.send(from, { type: MsgType.CommitAck, xfer: m.xfer });
       this.end(true);
@@ -186,7 +211,7 @@ export class Exchanges {
     if (metaProblem(m.meta, ctx.fingerprint, ctx.paramCount, ctx.preset.chunkBytes)) return void ctx.stats.dropped.unexpected++;
     const now = ctx.clock.now();
     ex.addr = from;
-    if (!ex.inc) ex.inc = new Incoming(m.meta, now);
+    if (!ex.inc) ex.inc = new Incoming(m.meta, now, this.recvParams ?? undefined);
     if (!ex.inc.matches(m.meta)) return void ctx.stats.dropped.unexpected++;
     if (ex.inc.add(m.index, m.payload, now)) maybeReport(ctx, ex.addr, ex.xfer, m.dir, ex.inc);
     else ctx.stats.chunksDuplicate++;
@@ -204,28 +229,31 @@ export class Exchanges {
     const ctx = this.ctx;
     const meta = ex.inc!.meta;
     const peerParams = ex.inc!.params();
-    ex.inc = undefined; // reassembly memory goes back as soon as the snapshot is decoded
+    this.recvParams = peerParams; // free again once the delta below is computed
+    ex.inc = undefined;
     if (ex.role === 'resp') ex.own = ctx.snapshot();
     const weight = peerWeight(ex.own!.samplesSeen, meta.samplesSeen, ctx.preset.minWeight, ctx.preset.maxWeight);
-    const d = measureSnapshot(ex.own!.params, peerParams);
+    const delta = this.spare.pop() ?? new Float32Array(ctx.paramCount);
+    const d = measureIntoDelta(ex.own!.params, peerParams, weight, delta);
     const why = typeof d === 'string' ? d : guardProblem(d, ctx.preset, weight);
     if (why) {
+      this.recycle(delta);
       ctx.stats.refused++;
       ctx.log(`refused snapshot from ${ex.peer}: ${why}`);
       ctx.send(ex.addr, ex.role === 'resp' ? { type: MsgType.Refuse, xfer: ex.xfer, reason: RefuseReason.Guard } : { type: MsgType.Abort, xfer: ex.xfer });
       return this.end(false, 'other');
     }
-    ex.peerParams = peerParams;
+    ex.delta = delta;
     ex.distance = d as SnapshotDistance;
     ex.weight = weight;
     if (ex.role === 'resp') {
       ex.state = 'replying';
-      ex.out = ctx.outgoing(ex.own!);
+      ex.out = this.outgoing(ex.own!);
       ctx.pacer.kick();
       return;
     }
     // initiator: both halves are here; our blend is ready now, the peer's once it hears Commit
-    ctx.deliver(makeAverage(ex.peer, ex.own!.params, peerParams, ex.weight, ex.distance));
+    ctx.deliver(this.average(ex));
     ex.state = 'committing';
     ex.out = undefined;
     ex.tries = 0;
@@ -313,6 +341,7 @@ export class Exchanges {
   }
 
   private end(completed: boolean, cause: Cause = 'other'): void {
+    if (!completed && this.current?.delta) this.recycle(this.current.delta); // a responder's blend never delivered
     if (!completed) this.ctx.stats.exchangesAborted++;
     if (completed) this.slowness = Math.max(1, this.slowness * 0.8);
     else if (cause === 'slow') this.slowness = Math.min(MAX_SLOWNESS, this.slowness * 1.5);

@@ -55,7 +55,7 @@ export function fromHalfBits(h: number): number {
   return decodeTable()[h & 0xffff];
 }
 
-export function encodeHalf(src: Float32Array, out = new Uint16Array(src.length)): Uint16Array {
+export function encodeHalf(src: Float32Array, out: Uint16Array = new Uint16Array(src.length)): Uint16Array {
   // Every model sent is encoded whole; going through toHalfBits's scalar Float32Array for each value
   // made encoding the largest share of a wide-chunk exchange (bench/exchange-cost.ts). Values in the
   // normal half range (all of a trained LeNet's but the tiniest) take the inline path: the same
@@ -77,5 +77,18 @@ export function encodeHalf(src: Float32Array, out = new Uint16Array(src.length))
 export function decodeHalf(src: Uint16Array, out: Float32Array = new Float32Array(src.length)): Float32Array {
   const t = decodeTable();
   for (let i = 0; i < src.length; i++) out[i] = t[src[i]];
+  return out;
+}
+
+/** decodeHalf from raw little-endian bytes at any offset: a chunk's payload sits wherever its
+ * datagram put it, and an odd offset used to cost a copy of the payload (a fresh buffer each
+ * datagram) just to build an aligned Uint16Array view. */
+export function decodeHalfBytes(src: Uint8Array, out: Float32Array): Float32Array {
+  const t = decodeTable();
+  const n = src.length >>> 1;
+  if ((src.byteOffset & 1) === 0) {
+    const h = new Uint16Array(src.buffer, src.byteOffset, n);
+    for (let i = 0; i < n; i++) out[i] = t[h[i]];
+  } else for (let i = 0, j = 0; i < n; i++, j += 2) out[i] = t[src[j] | (src[j + 1] << 8)];
   return out;
 }

@@ -32,7 +32,7 @@ import { Exchanges } from './exchange';
 import { Joins } from './join';
 import { datagramLimit, decode, encode, MAX_ID_BYTES, Mode, MsgType, RefuseReason, type Msg, type MsgBody } from './messages';
 import { Membership, stateName, type Outbound } from './membership';
-import { chunkPayload, encodeSnapshot, fingerprintHash, fitWindow, Outgoing, Pacer, type Flow } from './transfer';
+import { chunkHeader, chunkPayload, encodeSnapshot, fingerprintHash, fitWindow, Outgoing, Pacer, type Flow } from './transfer';
 import type { Transport } from './transport';
 
 export type { Blend } from './averaging';
@@ -152,6 +152,11 @@ export class GossipNode {
     return b;
   }
 
+  /** Hands back a polled blend's values once applied: the next blend reuses the array. */
+  recycle(values: Float32Array): void {
+    this.exchanges.recycle(values);
+  }
+
   /** Resolves once a joiner has received a model (the next poll() returns it) or none is needed. */
   ready(): Promise<void> {
     return this.joins.ready();
@@ -160,18 +165,13 @@ export class GossipNode {
   stats(): GossipStats {
     const s = this.counts;
     return {
-      ...s, dropped: { ...s.dropped }, peers: this.membership.alive().length, cpuShare: this.cpuShare(),
+      ...s, dropped: { ...s.dropped }, peers: this.membership.alive().length, cpuShare: this.budget.share(),
       budget: { ...s.budget, forgivenMs: this.budget.forgivenMs }, timeoutScale: this.exchanges.timeoutScale,
     };
   }
 
   members(): MemberInfo[] {
     return [...this.membership.members.values()].map((m) => ({ id: m.id, addr: m.addr, state: stateName(m.state), incarnation: m.incarnation }));
-  }
-
-  /** Gossip CPU per training CPU over about the last minute (see CpuBudget.share). */
-  cpuShare(): number {
-    return this.budget.share();
   }
 
   /** Starts an exchange now with `peerId` (or a random live peer); false if busy or nobody is there. For benchmarks and tests. */
@@ -220,8 +220,9 @@ export class GossipNode {
       send: (addr, m) => this.send(addr, m),
       timer: (fn, ms) => this.timer(fn, ms),
       snapshot: () => this.snapshot(),
-      outgoing: (own) => new Outgoing(encodeSnapshot(own.params, own.samplesSeen, this.snapshotSeq++, this.fingerprint, this.preset.encoding, this.preset.chunkBytes),
+      outgoing: (own, scratch) => new Outgoing(encodeSnapshot(own.params, own.samplesSeen, this.snapshotSeq++, this.fingerprint, this.preset.encoding, this.preset.chunkBytes, scratch),
         this.preset.windowChunks, this.preset.needAfterMs * 4),
+      wantSnapshot: () => this.opts.wantSnapshot?.(),
       deliver: (b) => this.deliver(b),
       blendWaiting: () => this.pending !== null,
       haveModel: () => this.joins.haveModel,
@@ -264,10 +265,11 @@ export class GossipNode {
     return id;
   }
 
-  private send(addr: string, m: Outbound | MsgBody): void {
+  /** tail: bytes sealed after m's own (a chunk's payload, straight from the encoded snapshot). */
+  private send(addr: string, m: Outbound | MsgBody, tail?: Uint8Array): void {
     if (!this.running) return;
     const plain = encode({ ...(m as object), from: this.id, incarnation: this.membership.incarnation } as Msg, this.maxDatagram);
-    const sealed = this.sealer.seal(plain);
+    const sealed = this.sealer.seal(plain, tail);
     if (sealed.length > this.maxDatagram) throw new Error(`datagram of ${sealed.length} bytes`);
     this.counts.bytesSent += sealed.length;
     this.counts.datagramsSent++;
@@ -349,10 +351,8 @@ export class GossipNode {
   private onNeed(m: Msg & { type: MsgType.Need }): void {
     const out = this.exchanges.outgoingFor(m) ?? this.joins.outgoingFor(m);
     if (!out) return;
-    out.confirm(m.have);
-    const r0 = out.pendingResends;
-    out.request(m.ranges, this.clock.now());
-    if (this.opts.debug && out.pendingResends - r0 > 50) this.log(`need from ${m.from}: have ${m.have}, ranges ${JSON.stringify(m.ranges.slice(0, 5))}, queued ${out.pendingResends - r0}, next ${out.nextIndex}`);
+    const queued = out.answer(m.have, m.ranges, this.clock.now());
+    if (this.opts.debug && queued > 50) this.log(`need from ${m.from}: have ${m.have}, ranges ${JSON.stringify(m.ranges.slice(0, 5))}, queued ${queued}, next ${out.nextIndex}`);
     this.pacer.kick();
   }
 
@@ -364,7 +364,7 @@ export class GossipNode {
 
   private sendChunk(f: Flow, index: number, resent: boolean): void {
     if (resent) this.counts.chunksResent++;
-    this.send(f.addr, { type: MsgType.Chunk, xfer: f.xfer, challenge: f.challenge, dir: f.dir, meta: f.out.snap.meta, index, payload: chunkPayload(f.out.snap, index) });
+    this.send(f.addr, chunkHeader(f, index), chunkPayload(f.out.snap, index));
   }
 
   // ---------------------------------------------------------------- starting exchanges

@@ -3,9 +3,9 @@
 // receiver allocates only for the parameter count it expects (never what a datagram claims),
 // holds at most a few transfers, and drops one that stops making progress.
 import { idHash32 } from './crypto';
-import { decodeHalf, encodeHalf } from './fp16';
+import { decodeHalfBytes, encodeHalf } from './fp16';
 import type { GossipPreset } from './config';
-import { CHUNK_BYTES, chunkBytesOf, datagramLimit, Encoding, type SnapshotMeta } from './messages';
+import { CHUNK_BYTES, chunkBytesOf, datagramLimit, Encoding, MsgType, type MsgBody, type SnapshotMeta } from './messages';
 
 if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1) throw new Error('vctrain gossip assumes a little-endian host');
 
@@ -24,10 +24,17 @@ export interface EncodedSnapshot {
   bytes: Uint8Array;
 }
 
-export function encodeSnapshot(params: Float32Array, samplesSeen: number, snapshotId: number, fingerprint: number, e: Encoding, chunkBytes = CHUNK_BYTES): EncodedSnapshot {
-  const bytes = e === Encoding.F16
-    ? new Uint8Array(encodeHalf(params).buffer)
-    : new Uint8Array(params.buffer.slice(params.byteOffset, params.byteOffset + params.byteLength));
+/** scratch: where the bytes go if it is large enough (the caller's reused buffer: a fresh 0.9-1.7 MB
+ * array per exchange cost more in first-touch page faults than the encoding itself); the caller
+ * must not write it again while the transfer lasts. Without it, a new array. */
+export function encodeSnapshot(params: Float32Array, samplesSeen: number, snapshotId: number, fingerprint: number, e: Encoding, chunkBytes = CHUNK_BYTES, scratch?: Uint8Array): EncodedSnapshot {
+  const size = params.length * bytesPerParam(e);
+  const into = scratch && scratch.byteLength >= size ? scratch.subarray(0, size) : new Uint8Array(size);
+  if (e === Encoding.F16) {
+    if (into.byteOffset & 1) throw new Error('encodeSnapshot: scratch must be 2-byte aligned');
+    encodeHalf(params, new Uint16Array(into.buffer, into.byteOffset, params.length));
+  } else into.set(new Uint8Array(params.buffer, params.byteOffset, params.byteLength));
+  const bytes = into;
   return {
     meta: {
       snapshotId: snapshotId >>> 0, fingerprint, paramCount: params.length, encoding: e, samplesSeen, chunkCount: chunkCountFor(params.length, e, chunkBytes),
@@ -35,6 +42,14 @@ export function encodeSnapshot(params: Float32Array, samplesSeen: number, snapsh
     },
     bytes,
   };
+}
+
+const NO_BYTES = new Uint8Array(0);
+
+/** Chunk `index` of flow f without its payload (a chunk message's last field): the node encodes
+ * this header alone and seals the payload after it straight from the encoded snapshot. */
+export function chunkHeader(f: Flow, index: number): MsgBody {
+  return { type: MsgType.Chunk, xfer: f.xfer, challenge: f.challenge, dir: f.dir, meta: f.out.snap.meta, index, payload: NO_BYTES };
 }
 
 export function chunkPayload(s: EncodedSnapshot, index: number): Uint8Array {
@@ -46,11 +61,8 @@ export function chunkPayload(s: EncodedSnapshot, index: number): Uint8Array {
  * (chunkBytes is a multiple of 4). The payload may sit at any byte offset of its datagram. */
 function decodeChunk(payload: Uint8Array, e: Encoding, out: Float32Array, first: number): void {
   const n = payload.length / bytesPerParam(e);
-  if (e === Encoding.F16) {
-    // (new Uint8Array(x) copies; a Buffer's slice() would not)
-    const src = (payload.byteOffset & 1) === 0 ? new Uint16Array(payload.buffer, payload.byteOffset, n) : new Uint16Array(new Uint8Array(payload).buffer);
-    decodeHalf(src, out.subarray(first, first + n));
-  } else new Uint8Array(out.buffer, out.byteOffset + first * 4, n * 4).set(payload);
+  if (e === Encoding.F16) decodeHalfBytes(payload, out.subarray(first, first + n));
+  else new Uint8Array(out.buffer, out.byteOffset + first * 4, n * 4).set(payload);
 }
 
 /** Why a chunk header cannot belong to a transfer we would accept, or null. maxChunkBytes: the
@@ -77,8 +89,10 @@ export class Incoming {
   lastHeard = 0;
   readonly started: number;
 
-  constructor(readonly meta: SnapshotMeta, now: number) {
-    this.values = new Float32Array(meta.paramCount);
+  /** values: an array to reassemble into (reused across exchanges: see encodeSnapshot's scratch);
+   * every chunk overwrites its part, so it need not be cleared. */
+  constructor(readonly meta: SnapshotMeta, now: number, values?: Float32Array) {
+    this.values = values?.length === meta.paramCount ? values : new Float32Array(meta.paramCount);
     this.have = new Uint8Array(meta.chunkCount);
     this.lastProgress = now;
     this.started = now;
@@ -181,6 +195,13 @@ export class Outgoing {
         this.resend.push(i);
       }
     }
+  }
+  /** A Need: confirm, then request (above). Returns how many chunks it queued. */
+  answer(have: number, ranges: readonly (readonly [number, number])[], now: number): number {
+    this.confirm(have);
+    const r0 = this.resend.length;
+    this.request(ranges, now);
+    return this.resend.length - r0;
   }
   get pendingResends(): number {
     return this.resend.length;
