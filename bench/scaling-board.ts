@@ -1,11 +1,11 @@
 // One board of the scaling experiment (bench/scaling.ts starts N of these as processes): the same
 // loop as a `vctrain worker` (Trainer.run with a board's hooks: the product's GossipThread on its own
-// thread, blends folded in between steps, a fresh snapshot published every publishEveryMs), with
+// thread, blends folded in between steps, a snapshot written when an exchange asks), with
 // the parts of each epoch timed, which the worker does not do:
 //   computeCpuMs   the process's CPU time in the epoch less the gossip thread's (read from
 //                  /proc/thread-self/stat on that thread) and less blendMs: the trainer's arithmetic
 //   computeWallMs  wall time inside the SGD steps (longer than CPU time when cores are shared)
-//   blendMs        main-thread CPU time folding in blends and publishing snapshots (charged to the gossip budget, as in the product)
+//   blendMs        main-thread CPU time folding in blends and writing snapshots (charged to the gossip budget, as in the product)
 //   gossipMs       the gossip thread's CPU time in the epoch plus blendMs
 //   waitMs         the epoch's wall time not spent in steps or blends: nothing in the design
 //                  waits, so this is the OS running other boards between our steps
@@ -87,7 +87,6 @@ async function main(): Promise<void> {
   yieldCpuToGossip(); // as src/cluster/board.ts
   process.stdout.write(JSON.stringify({ board: c.index, started: true, engine: trainer.engineInfo.description }) + '\n');
 
-  const PUBLISH_EVERY_MS = 500; // as src/cluster/board.ts
   let e0 = performance.now();
   let ecpu0 = process.cpuUsage();
   let acc = { images: 0, computeWallMs: 0, blendMs: 0, lossSum: 0, averages: 0 };
@@ -95,7 +94,7 @@ async function main(): Promise<void> {
   let s0: ReturnType<typeof gossip.stats> = { ...gossip.stats(), threadCpuMs: gossip.startCpuMs };
   await trainer.run({
     beforeStep() {
-      acc.blendMs += gossip.between(trainer, trainer.samplesSeen, PUBLISH_EVERY_MS, (b) => { if (b.kind === 'average') acc.averages++; });
+      acc.blendMs += gossip.between(trainer, trainer.samplesSeen, (b) => { if (b.kind === 'average') acc.averages++; });
     },
     onStep(r) {
       acc.computeWallMs += r.ms;

@@ -38,8 +38,6 @@ export interface BoardOptions extends TrainingSettings {
   divergeAfterSteps?: number;
   /** Seconds between progress events. */
   progressEvery?: number;
-  /** How often the trainer hands the gossip thread a fresh copy of its parameters. */
-  publishEveryMs?: number;
   /** The program's entry file, which also starts the gossip thread (default: process.argv[1]). */
   entry?: string;
 }
@@ -52,9 +50,6 @@ export interface BoardHandle {
 
 export function startBoard(o: BoardOptions, emit: (ev: BoardEvent) => void): BoardHandle {
   let stopRequested = false;
-  // every 500 ms: an exchange starts from a snapshot at most that old (its blend is a delta, so the
-  // steps taken since are kept), and each publish is a full copy (a readback on the GL engine)
-  o = { publishEveryMs: 500, ...o };
   const done = run();
   return { stop: () => { stopRequested = true; }, done };
 
@@ -110,14 +105,14 @@ export function startBoard(o: BoardOptions, emit: (ev: BoardEvent) => void): Boa
       let lastEmit = 0, steps = 0;
       const checkpointFile = path.join(o.out, CHECKPOINT_FILE);
       const summary = await trainer.run({
-        // Fold in whatever exchange finished while we were computing, and hand the gossip thread
-        // fresh parameters every so often.
+        // Fold in whatever exchange finished while we were computing, and write fresh parameters
+        // for the gossip thread if an exchange has asked for them.
         beforeStep: () => {
           // after a GL fault the trainer is on the CPU engine: gossip's floor of one core's time goes
           if (trainer.engineInfo.device !== 'gl') gossip.floorCores = 0;
           // here, not in onStep: parameters set between an epoch's last step and its evaluation would not be that epoch's
           if (steps === o.divergeAfterSteps) trainer.setParams(trainer.getParams().fill(NaN, 0, 1));
-          gossip.between(trainer, trainer.samplesSeen, o.publishEveryMs!, (b) => emit({ event: 'blend', kind: b.kind, peer: b.peer, weight: b.weight, ...b.distance }));
+          gossip.between(trainer, trainer.samplesSeen, (b) => emit({ event: 'blend', kind: b.kind, peer: b.peer, weight: b.weight, ...b.distance }));
         },
         onStep(r) {
           window.add(r.images);

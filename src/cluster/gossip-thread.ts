@@ -4,10 +4,11 @@
 // exchange timed out; the default job did zero averages in seven minutes. On its own thread the
 // node answers at once, whatever the trainer is doing.
 //
-// The two threads share only messages: the trainer publishes a copy of its parameters now and
-// then (the snapshot an exchange starts from; a step or two stale is fine, because a blend is
-// applied as a delta, w·(peer − snapshot), to the parameters as they are by then), and the gossip
-// thread hands back each blend as that delta (for 'adopt', the peer's parameters).
+// The trainer's parameters reach the thread through shared memory (shared-snapshot.ts), written
+// between two steps only when an exchange asks for them (the snapshot an exchange starts from; a
+// step or two stale is fine, because a blend is applied as a delta, w·(peer − snapshot), to the
+// parameters as they are by then). The gossip thread hands back each blend as that delta (for
+// 'adopt', the peer's parameters), and the trainer hands the array back for the next blend.
 import * as os from 'node:os';
 import { Worker, parentPort } from 'node:worker_threads';
 import { ARCH_FINGERPRINT, PARAM_COUNT } from '../net/spec';
@@ -15,6 +16,7 @@ import { applyBlend, type Blend } from '../sync/averaging';
 import { cpuNow, threadCpuClock } from '../sync/budget';
 import type { Aead } from '../sync/crypto';
 import type { GossipCounters } from './events';
+import { SharedSnapshot } from './shared-snapshot';
 
 export interface GossipThreadOptions {
   host: string;
@@ -36,14 +38,21 @@ export interface GossipThreadOptions {
   cpuBudgetFloorCores?: number;
   params: Float32Array;
   samplesSeen: number;
+  /** Set by GossipThread.start: the shared snapshot's memory. */
+  shared?: SharedArrayBuffer;
 }
+
+/** How long an exchange waits for the trainer to write fresh parameters (it writes between two
+ * steps) before it goes with the last ones it has. */
+export const FRESH_SNAPSHOT_WAIT_MS = 250;
 
 // moved to sync/budget.ts beside the budget that reads it; re-exported for existing callers
 export { threadCpuClock };
 
 /** What a blend is folded into: a Trainer, or a bare LeNet in the benchmarks. */
 export interface BlendTarget {
-  getParams(): Float32Array;
+  /** Into `out` when given (no fresh array). */
+  getParams(out?: Float32Array): Float32Array;
   setParams(p: Float32Array): void;
   resetMomentum(): void;
   /** Epochs the trainer has finished, where it has epochs: a board is owed an average in each
@@ -52,17 +61,16 @@ export interface BlendTarget {
 }
 
 /** Folds one blend from GossipThread.poll() into the parameters, between two steps. */
-function foldIn(b: Blend, t: BlendTarget): void {
-  const p = t.getParams();
+function foldIn(b: Blend, t: BlendTarget, scratch: Float32Array): void {
+  const p = t.getParams(scratch);
   applyBlend(p, b);
   t.setParams(p);
   // our velocity points along our old trajectory; after taking a peer's model wholesale it is wrong
   if (b.kind === 'adopt') t.resetMomentum();
 }
 
-/** blendsTaken: how many blends the trainer had taken (poll()) when it read these parameters. */
-/** trainerMs: CPU ms the training thread has spent on gossip's behalf in all (see charge()). */
-type ToThread = { type: 'snapshot'; params: Float32Array; samplesSeen: number; blendsTaken: number; trainerMs: number; floorCores: number } | { type: 'epoch' } | { type: 'leave' };
+/** recycle: a blend's values array, folded in, back for the next blend. */
+type ToThread = { type: 'recycle'; values: Float32Array } | { type: 'epoch' } | { type: 'leave' };
 type FromThread =
   | { type: 'ready'; address: string; id: string; threadCpuMs?: number }
   | { type: 'blend'; blend: Blend }
@@ -83,8 +91,8 @@ export class GossipThread {
   private taken = 0;
   private trainerMs = 0;
   private epochSeen: number | undefined;
-  /** GossipThreadOptions.cpuBudgetFloorCores as of now, sent with each publish (see CpuBudget.floorCores). */
-  floorCores: number;
+  /** Where foldIn reads the parameters (a fresh 1.7 MB array per blend was page faults on the trainer). */
+  private scratch: Float32Array | null = null;
   private counters: GossipCounters = { peers: 0, bytesSent: 0, bytesReceived: 0, averages: 0, adopts: 0, refused: 0 };
   /** Why the thread ended when nobody asked it to (an uncaught error, an exit): the board must
    * not train on as if it were still in the cluster. */
@@ -92,14 +100,20 @@ export class GossipThread {
   private ended = false;
   private stopping = false;
   private leftWaiter: ((c: GossipCounters) => void) | null = null;
-  /** The thread was started with the parameters: they count as published then. */
-  private publishedAt = performance.now();
   /** CPU ms the thread took to start (loading its modules, opening the socket), before any gossip:
    * a benchmark of gossip's running cost starts its count here. */
   readonly startCpuMs: number;
-  private constructor(private readonly w: Worker, readonly address: string, readonly id: string, floorCores: number, startCpuMs: number) {
-    this.floorCores = floorCores;
+  private constructor(private readonly w: Worker, private readonly shared: SharedSnapshot, readonly address: string, readonly id: string, startCpuMs: number) {
     this.startCpuMs = startCpuMs;
+  }
+
+  /** GossipThreadOptions.cpuBudgetFloorCores as of now (see CpuBudget.floorCores). */
+  get floorCores(): number {
+    return this.shared.floorCores;
+  }
+
+  set floorCores(cores: number) {
+    this.shared.setFloorCores(cores);
   }
 
   /**
@@ -107,13 +121,16 @@ export class GossipThread {
    * workerData and runs threadMain, so the same file works under tsx and as the bundle).
    */
   static start(o: GossipThreadOptions, entry: string, log: (message: string) => void): Promise<GossipThread> {
+    const shared = SharedSnapshot.create(o.params.length);
+    shared.setFloorCores(o.cpuBudgetFloorCores ?? 0);
+    o = { ...o, shared: shared.buffer };
     const w = new Worker(entry, { workerData: { [THREAD_MARK]: true, options: o }, execArgv: process.execArgv, stdout: false, stderr: false });
     return new Promise((resolve, reject) => {
       let self: GossipThread | null = null;
       w.on('message', (m: FromThread) => {
         switch (m.type) {
           case 'ready':
-            self = new GossipThread(w, m.address, m.id, o.cpuBudgetFloorCores ?? 0, m.threadCpuMs ?? 0);
+            self = new GossipThread(w, shared, m.address, m.id, m.threadCpuMs ?? 0);
             resolve(self);
             break;
           case 'failed':
@@ -152,15 +169,11 @@ export class GossipThread {
     });
   }
 
-  /** Hands the gossip thread the parameters to offer in its next exchange (transfers the array). */
-  publish(params: Float32Array, samplesSeen: number): void {
-    this.w.postMessage({ type: 'snapshot', params, samplesSeen, blendsTaken: this.taken, trainerMs: this.trainerMs, floorCores: this.floorCores } satisfies ToThread, [params.buffer as ArrayBuffer]);
-  }
-
-  /** The trainer's CPU ms spent for gossip (reading parameters to publish, folding in blends): counted
-   * against the gossip budget with the thread's own, from the next publish() on. */
+  /** The trainer's CPU ms spent for gossip (writing snapshots, folding in blends): counted against
+   * the gossip budget with the thread's own. */
   charge(ms: number): void {
     this.trainerMs += ms;
+    this.shared.setTrainerMs(this.trainerMs);
   }
 
   poll(): Blend | null {
@@ -170,12 +183,13 @@ export class GossipThread {
   }
 
   /**
-   * What a trainer does between two steps: fold in every blend that is ready, then publish the
-   * parameters if a blend changed them or the last publish is `everyMs` old (each publish is a full
-   * copy, a readback on the GL engine: not every step), and tell the thread when an epoch begins. The trainer CPU this takes is charged to the
-   * gossip budget, and returned.
+   * What a trainer does between two steps: fold in every blend that is ready, write the parameters
+   * into the shared snapshot if an exchange has asked for them (never otherwise: each is a full
+   * copy, a readback on the GL engine), and tell the thread when an epoch begins. The trainer CPU
+   * this takes is charged to the gossip budget, and returned. onBlend must not keep b.values: the
+   * array goes back to the thread for the next blend as soon as it returns.
    */
-  between(t: BlendTarget, samplesSeen: number, everyMs: number, onBlend?: (b: Blend) => void): number {
+  between(t: BlendTarget, samplesSeen: number, onBlend?: (b: Blend) => void): number {
     if (this.failure !== null) throw new Error(this.failure);
     if (t.epoch !== undefined && t.epoch !== this.epochSeen) {
       this.epochSeen = t.epoch;
@@ -184,18 +198,16 @@ export class GossipThread {
     // Most steps have nothing to do here, and then the clock is not read: process.cpuUsage() sums
     // every thread of the process, and read twice a step it stood beside the parameter copies in a
     // profile of a bench board on a loaded machine.
-    if (this.blends.length === 0 && performance.now() - this.publishedAt < everyMs) return 0;
+    if (this.blends.length === 0 && !this.shared.wanted()) return 0;
     const c0 = cpuNow();
     for (let b = this.poll(); b; b = this.poll()) {
-      foldIn(b, t);
+      this.scratch ??= new Float32Array(b.values.length);
+      foldIn(b, t, this.scratch);
       onBlend?.(b);
-      this.publishedAt = -Infinity; // offer the blended parameters from now on
+      this.w.postMessage({ type: 'recycle', values: b.values } satisfies ToThread, [b.values.buffer as ArrayBuffer]);
     }
-    const now = performance.now();
-    if (now - this.publishedAt >= everyMs) {
-      this.publish(t.getParams(), samplesSeen);
-      this.publishedAt = now;
-    }
+    // after the blends: parameters without one the thread already counted would be refused there
+    if (this.shared.wanted()) this.shared.write((out) => t.getParams(out), samplesSeen, this.taken);
     const spent = cpuNow() - c0;
     this.charge(spent);
     return spent;
@@ -253,15 +265,32 @@ export async function threadMain(data: { options: GossipThreadOptions }): Promis
     const transport = await UdpTransport.open({ host: o.host, port: o.port });
     // Gossip ids are at most 32 bytes; an IPv6 address can make the default longer.
     const id = o.id ?? `board-${o.boardIndex}@${transport.address}`.slice(0, 32);
-    let snap = { params: o.params, samplesSeen: o.samplesSeen };
+    const shared = new SharedSnapshot(o.shared!);
+    // Two arrays of our own: the snapshot exchanges use, and one the shared memory is copied into
+    // (a copy that overlapped a write is thrown away, and the last good snapshot stays).
+    let snap: { params: Float32Array; samplesSeen: number } = { params: o.params, samplesSeen: o.samplesSeen };
+    let spare: Float32Array = new Float32Array(o.params.length);
+    let asked: { since: number; at: number } | null = null;
+    const getSnapshot = () => {
+      if (!asked) return snap;
+      const { since, at } = asked;
+      asked = null;
+      if (!shared.waitNewer(since, Math.max(0, FRESH_SNAPSHOT_WAIT_MS - (performance.now() - at)))) return snap;
+      const r = shared.read(spare);
+      // Parameters read before the trainer took our latest blend lack it; an exchange started from
+      // them would hand back a delta that counts that blend again (1 + w times instead of once).
+      // Ten boards averaging every few steps diverged that way. `snap` has the blend applied.
+      if (!r || r.blendsTaken < blendsSent) return snap;
+      [snap, spare] = [{ params: spare, samplesSeen: r.samplesSeen }, snap.params];
+      return snap;
+    };
     const threadCpu = threadCpuClock();
     let blendsSent = 0;
-    let trainerMs = 0;
     const counters = (): GossipCounters => {
       const s = node.stats();
       return { peers: s.peers, bytesSent: s.bytesSent, bytesReceived: s.bytesReceived, averages: s.averages, adopts: s.adopts, refused: s.refused,
         started: s.exchangesStarted, aborted: s.exchangesAborted, cpuShare: s.cpuShare,
-        threadCpuMs: threadCpu ? threadCpu() : s.cpuMs, trainerGossipMs: trainerMs, dropped: s.dropped,
+        threadCpuMs: threadCpu ? threadCpu() : s.cpuMs, trainerGossipMs: shared.trainerMs, dropped: s.dropped,
         budgetHeld: s.budget.skipped + s.budget.refused, overdue: s.budget.overdue,
         ...(s.budget.lastAt >= 0 ? { budgetLastAgoS: (performance.now() - s.budget.lastAt) / 1000 } : {}) };
     };
@@ -278,37 +307,34 @@ export async function threadMain(data: { options: GossipThreadOptions }): Promis
       // Every fresh board starts from the same seeded initialisation and a resumed one from its own
       // checkpoint, so none needs a model from its peers before it may average.
       needsModel: false,
-      cpuClock: threadCpu ? () => threadCpu() + trainerMs : undefined,
+      cpuClock: threadCpu ? () => threadCpu() + shared.trainerMs : undefined,
       onBlend: () => pollBlend(),
-      // the node takes its own copy; `snap` is replaced, never written, so no second copy here
-      getSnapshot: () => snap,
+      // Asked as an exchange begins; used by it some time later (once Accept is in, or the peer's
+      // snapshot): by then the trainer has usually finished a step and written fresh parameters.
+      wantSnapshot: () => void (asked = { since: shared.request(), at: performance.now() }),
+      // the node keeps `snap.params` while an exchange uses it; nothing writes it until its blend is made
+      getSnapshot,
       log: (message) => send({ type: 'log', message }),
     });
     const pollBlend = () => {
       const b = node.poll();
       if (!b) return;
-      // Until the trainer publishes again, offer what it will have once it applies this blend.
-      const next = snap.params.slice();
-      applyBlend(next, b);
-      snap = { params: next, samplesSeen: snap.samplesSeen };
+      // Until the trainer writes again, offer what it will have once it applies this blend (in
+      // place: the exchange that used `snap` has made its delta already).
+      applyBlend(snap.params, b);
       blendsSent++;
       send({ type: 'blend', blend: b }, [b.values.buffer as ArrayBuffer]);
     };
     // Blends are handed over as the node makes them (onBlend): a 5 ms poll timer cost the thread
     // ~1% of a core while idle, which on ten boards sharing two cores was a tenth of each board's CPU.
     // once a second, as the board emits progress (progressEvery): each tick reads two CPU clocks and posts a message
-    const statsTicker = setInterval(() => send({ type: 'stats', counters: counters() }), 1000);
+    const statsTicker = setInterval(() => {
+      node.setCpuBudgetFloorCores(shared.floorCores); // the trainer changes it after a GL fault
+      send({ type: 'stats', counters: counters() });
+    }, 1000);
     port.on('message', async (m: ToThread) => {
-      if (m.type === 'snapshot') {
-        trainerMs = m.trainerMs;
-        node.setCpuBudgetFloorCores(m.floorCores);
-        // Parameters read before the trainer took our latest blend lack it; an exchange started from
-        // them would hand back a delta that counts that blend again (1 + w times instead of once).
-        // Ten boards averaging every few steps diverged that way. The trainer publishes again as
-        // soon as it has applied the blend.
-        if (m.blendsTaken < blendsSent) return;
-        snap = { params: m.params, samplesSeen: m.samplesSeen };
-      } else if (m.type === 'epoch') {
+      if (m.type === 'recycle') {
+        node.recycle(m.values);      } else if (m.type === 'epoch') {
         node.epochBegan();
       } else if (m.type === 'leave') {
         clearInterval(statsTicker);

@@ -28,8 +28,9 @@ export class LeNet {
     this.velocity = this.params.map((p) => (momentum > 0 ? engine.tensor(p.shape) : null));
   }
 
-  getParams(): Float32Array {
-    const out = new Float32Array(PARAM_COUNT);
+  /** Into `out` when given: a gossip snapshot or a blend reads the parameters into a reused array. */
+  getParams(out: Float32Array = new Float32Array(PARAM_COUNT)): Float32Array {
+    if (out.length !== PARAM_COUNT) throw new Error(`getParams: need room for ${PARAM_COUNT} values, got ${out.length}`);
     for (const [i, p] of paramOffsets().entries()) out.set(this.engine.read(this.params[i]), p.offset);
     return out;
   }

@@ -181,8 +181,8 @@ export class Trainer {
     return { device, profile: device === 'gl' ? this.profile : undefined, description: this.engine.description, reason: this.reason };
   }
 
-  getParams(): Float32Array {
-    return this.onEngine(() => this.net.getParams());
+  getParams(out?: Float32Array): Float32Array {
+    return this.onEngine(() => this.net.getParams(out));
   }
 
   setParams(p: Float32Array): void {
