@@ -6,8 +6,9 @@
 //                reassembled (decoded as they arrive), the guard and the blend's delta;
 //       crypto   sealing and opening every chunk datagram;
 //       udp      sending and receiving those datagrams on loopback (syscalls, kernel copies);
-//       handoff  the gossip thread's crossings: the trainer's snapshot in, the blend out (postMessage
-//                with transfer, to a worker and back), per side;
+//       handoff  the gossip thread's crossings, per side: the trainer writes its parameters into the
+//                shared snapshot and the thread copies them out (src/cluster/shared-snapshot.ts), the
+//                blend goes to the trainer (postMessage with transfer) and its array comes back;
 //     and protocol = whole - (encode + crypto + udp): Needs, Commit, timers, pacing, membership.
 //     Hand-off happens outside the nodes in the product (gossip-thread.ts), so it is added to
 //     whole for the per-core figure rather than contained in it.
@@ -23,7 +24,7 @@ import { join, resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { initParams } from '../src/net/lenet';
 import { ARCH_FINGERPRINT, PARAM_COUNT } from '../src/net/spec';
-import { checkSnapshot, makeAverage } from '../src/sync/averaging';
+import { guardProblem, measureIntoDelta } from '../src/sync/averaging';
 import { cpuNow } from '../src/sync/budget';
 import { resolvePreset, type GossipPreset } from '../src/sync/config';
 import { AEADS, Opener, Sealer, type Aead } from '../src/sync/crypto';
@@ -31,6 +32,7 @@ import { applyBlend, type Blend } from '../src/sync/index';
 import { benchPair } from './gossip-exchange';
 import { CHUNK_BYTES, datagramLimit, decode, encode, Encoding, MsgType, type Msg } from '../src/sync/messages';
 import { bytesPerParam, chunkPayload, encodeSnapshot, fingerprintHash, Incoming } from '../src/sync/transfer';
+import { SharedSnapshot } from '../src/cluster/shared-snapshot';
 
 export interface Variant {
   name: string;
@@ -92,6 +94,8 @@ async function whole(v: Variant, repeats: number): Promise<{ cpu: number; wire: 
     const spent = cpuNow() - c0;
     applyBlend(pa, ba);
     applyBlend(pb, bb);
+    a.recycle(ba.values); // as the gossip thread does once the trainer hands the array back
+    b.recycle(bb.values);
     const ea = a.stats(), eb = b.stats();
     if (r > 0) cpu.push(spent); // the first warms the JIT
     wire = ea.bytesSent - sa.bytesSent + eb.bytesSent - sb.bytesSent;
@@ -103,9 +107,9 @@ async function whole(v: Variant, repeats: number): Promise<{ cpu: number; wire: 
 }
 
 /** Both snapshots' chunk messages, as the nodes write them. */
-function chunkMessages(p: GossipPreset, params: Float32Array, dir: number): { msgs: Buffer[]; snap: ReturnType<typeof encodeSnapshot> } {
+function chunkMessages(p: GossipPreset, params: Float32Array, dir: number, scratch?: Uint8Array): { msgs: Buffer[]; snap: ReturnType<typeof encodeSnapshot> } {
   const fp = fingerprintHash(ARCH_FINGERPRINT, PARAM_COUNT);
-  const snap = encodeSnapshot(params, 1, 7, fp, p.encoding, p.chunkBytes);
+  const snap = encodeSnapshot(params, 1, 7, fp, p.encoding, p.chunkBytes, scratch);
   const msgs: Buffer[] = [];
   for (let i = 0; i < snap.meta.chunkCount; i++) {
     msgs.push(encode({ type: MsgType.Chunk, from: dir ? 'b' : 'a', incarnation: 1, xfer: 1, challenge: 1, dir, meta: snap.meta, index: i, payload: chunkPayload(snap, i) }, datagramLimit(p.chunkBytes)));
@@ -117,18 +121,20 @@ async function parts(v: Variant, reps: number): Promise<Omit<CostRow, 'variant' 
   const p = resolvePreset(v.preset, v.tune);
   const pa = initParams(1), pb = initParams(2);
   const key = randomBytes(32);
+  // the buffers a node reuses from one exchange to the next (exchange.ts)
+  const scratch = new Uint8Array(PARAM_COUNT * 4), recv = new Float32Array(PARAM_COUNT), delta = new Float32Array(PARAM_COUNT);
   const encodeMs = await cpuOf(reps, () => {
     for (const [params, dir] of [[pa, 0], [pb, 1]] as const) {
       const own = params; // the node keeps the snapshot the gossip thread hands it (no copy since 2026-12-04)
-      const { msgs } = chunkMessages(p, own, dir);
+      const { msgs } = chunkMessages(p, own, dir, scratch);
       let inc: Incoming | null = null;
       for (const m of msgs) {
         const d = decode(m, datagramLimit(p.chunkBytes)) as Msg & { type: MsgType.Chunk };
-        inc ??= new Incoming(d.meta, 0);
+        inc ??= new Incoming(d.meta, 0, recv);
         inc.add(d.index, d.payload, 0);
       }
-      if (checkSnapshot(own, inc!.params(), p, 0.5)) throw new Error('guard refused a bench snapshot');
-      makeAverage('x', own, inc!.params(), 0.5);
+      const d = measureIntoDelta(own, inc!.params(), 0.5, delta);
+      if (typeof d === 'string' || guardProblem(d, p, 0.5)) throw new Error('guard refused a bench snapshot');
     }
   });
   const both = [...chunkMessages(p, pa, 0).msgs, ...chunkMessages(p, pb, 1).msgs];
@@ -169,16 +175,31 @@ async function udpRound(datagrams: Buffer[]): Promise<void> {
 }
 
 let echo: Worker | null = null;
-/** The gossip thread's crossings for one exchange on each side: the trainer publishes a snapshot
- * (transferred), the thread copies it for the node, and sends the blend back (transferred). */
+let shared: SharedSnapshot | null = null;
+let back: Float32Array | null = null;
+/** The gossip thread's crossings for one exchange on each side, as gossip-thread.ts makes them: the
+ * trainer writes its parameters into the shared snapshot when asked, the thread copies them into its
+ * own array, sends the blend (transferred), and the trainer hands the array back (transferred). */
 async function handoff(pa: Float32Array, pb: Float32Array): Promise<void> {
-  echo ??= new Worker(`const { parentPort } = require('node:worker_threads');
-    parentPort.on('message', (m) => { const c = m.slice(); parentPort.postMessage(c, [c.buffer]); });`, { eval: true });
+  shared ??= SharedSnapshot.create(PARAM_COUNT);
+  echo ??= new Worker(`const { parentPort, workerData } = require('node:worker_threads');
+    const ctl = new Int32Array(workerData, 0, 4), params = new Float32Array(workerData, 4 * 4 + 3 * 8);
+    const own = new Float32Array(params.length), pool = [new Float32Array(params.length)];
+    parentPort.on('message', (m) => {
+      if (m) return void pool.push(m); // an array handed back
+      const v = Atomics.load(ctl, 0);
+      own.set(params);
+      if (Atomics.load(ctl, 0) !== v) throw new Error('torn');
+      const blend = pool.pop() ?? new Float32Array(params.length);
+      parentPort.postMessage(blend, [blend.buffer]);
+    });`, { eval: true, workerData: shared.buffer });
   for (const p of [pa, pb]) {
-    const sent = p.slice();
-    const back = new Promise<Float32Array>((r) => echo!.once('message', r));
-    echo.postMessage(sent, [sent.buffer]);
-    await back;
+    shared.request();
+    shared.write((out) => out.set(p), 1, 0);
+    const blend = new Promise<Float32Array>((r) => echo!.once('message', r));
+    echo.postMessage(null);
+    back = await blend;
+    echo.postMessage(back, [back.buffer as ArrayBuffer]);
   }
 }
 
@@ -193,6 +214,7 @@ export async function runExchangeCost(variants: Variant[], repeats: number): Pro
   }
   await echo?.terminate();
   echo = null;
+  shared = null;
   return rows;
 }
 
