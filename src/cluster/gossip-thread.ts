@@ -334,7 +334,8 @@ export async function threadMain(data: { options: GossipThreadOptions }): Promis
     }, 1000);
     port.on('message', async (m: ToThread) => {
       if (m.type === 'recycle') {
-        node.recycle(m.values);      } else if (m.type === 'epoch') {
+        node.recycle(m.values);
+      } else if (m.type === 'epoch') {
         node.epochBegan();
       } else if (m.type === 'leave') {
         clearInterval(statsTicker);

@@ -55,15 +55,16 @@ export function measureIntoDelta(self: Float32Array, peer: Float32Array, w: numb
   if (self.length !== peer.length) return `length ${peer.length} != ${self.length}`;
   if (out.length !== self.length) throw new Error(`measureIntoDelta: out has ${out.length} values for ${self.length}`);
   let ss = 0, pp = 0, dd = 0;
+  // no test per value: a float32 squared cannot overflow a float64 sum, so pp is finite exactly
+  // when every peer value is, and the rare bad snapshot is searched afterwards for the message
   for (let i = 0; i < peer.length; i++) {
-    const p = peer[i];
-    if (!Number.isFinite(p)) return `non-finite value at ${i}`;
-    const s = self[i], d = p - s;
+    const p = peer[i], s = self[i], d = p - s;
     ss += s * s;
     pp += p * p;
     dd += d * d;
     out[i] = w * d;
   }
+  if (!Number.isFinite(pp)) return `non-finite value at ${peer.findIndex((p) => !Number.isFinite(p))}`;
   return distanceOf(ss, pp, dd);
 }
 

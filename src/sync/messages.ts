@@ -204,7 +204,9 @@ export function datagramLimit(chunkBytes: number): number {
  * MAX_PLAINTEXT whatever the preset (membership and control traffic stays in 1,200-byte datagrams).
  * The Buffer is the encoder's own (no copy): the caller seals it at once. */
 export function encode(m: Msg, maxDatagram = MAX_DATAGRAM): Buffer {
-  const w = new Writer(m.type === MsgType.Chunk ? maxDatagram - SEAL_OVERHEAD : MAX_PLAINTEXT);
+  // a chunk's Writer is sized to its payload: one encoded without (its payload sealed behind it, see
+  // GossipNode.send) is a few dozen bytes, and a 60 KB buffer for each was most of the garbage
+  const w = new Writer(m.type === MsgType.Chunk ? Math.min(maxDatagram - SEAL_OVERHEAD, CHUNK_HEADER_MAX + m.payload.length) : MAX_PLAINTEXT);
   const wide = m.type === MsgType.Chunk && chunkBytesOf(m.meta) !== CHUNK_BYTES;
   w.u8(wide ? MsgType.WideChunk : m.type).str(m.from, MAX_ID_BYTES).u32(m.incarnation);
   switch (m.type) {
