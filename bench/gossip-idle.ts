@@ -36,7 +36,8 @@ export async function idleFigure(root: string, boards: number, seconds: number, 
   try {
     const results = addrs.map((_, i) => {
       const args = [String(i), keyFile, String(seconds), String(batch), 'local', String(base + i), addrs.filter((_, j) => j !== i).join(','), '-', String(1e12), String(1e9)];
-      const k = spawn(process.execPath, ['--import', 'tsx', join(root, 'bench', 'gossip-board.ts'), ...args], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+      // this process's own --import (tsx) so that a --root without its own node_modules still runs
+      const k = spawn(process.execPath, [...process.execArgv, join(root, 'bench', 'gossip-board.ts'), ...args], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
       kids.push(k);
       return new Promise<Record<string, any>>((res, rej) => {
         createInterface({ input: k.stdout! }).on('line', (l) => {
