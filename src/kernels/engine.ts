@@ -36,6 +36,9 @@ export interface Engine {
 
   tensor(shape: readonly number[], data?: Float32Array): Tensor;
   read(t: Tensor): Float32Array;
+  /** read() into `out` (t.size values), where an engine can skip the fresh array: the gossip
+   *  snapshot and every blend read all parameters, 1.7 MB of new pages each time otherwise. */
+  readInto?(t: Tensor, out: Float32Array): void;
   /** Overwrite a tensor's contents in place (parameters arriving by gossip or checkpoint). */
   write(t: Tensor, data: Float32Array): void;
   /** Same data viewed under another shape of equal size; may copy on engines whose layout depends on shape. */

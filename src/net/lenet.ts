@@ -31,7 +31,10 @@ export class LeNet {
   /** Into `out` when given: a gossip snapshot or a blend reads the parameters into a reused array. */
   getParams(out: Float32Array = new Float32Array(PARAM_COUNT)): Float32Array {
     if (out.length !== PARAM_COUNT) throw new Error(`getParams: need room for ${PARAM_COUNT} values, got ${out.length}`);
-    for (const [i, p] of paramOffsets().entries()) out.set(this.engine.read(this.params[i]), p.offset);
+    for (const [i, p] of paramOffsets().entries()) {
+      if (this.engine.readInto) this.engine.readInto(this.params[i], out.subarray(p.offset, p.offset + p.size));
+      else out.set(this.engine.read(this.params[i]), p.offset);
+    }
     return out;
   }
 

@@ -219,6 +219,7 @@ export class CpuEngine implements Engine {
     return t;
   }
   read(t: Tensor): Float32Array { return (t as CpuTensor).data.slice(); }
+  readInto(t: Tensor, out: Float32Array): void { out.set((t as CpuTensor).data); }
   write(t: Tensor, data: Float32Array): void {
     if (data.length !== t.size) throw new Error(`write: tensor holds ${t.size} values, got ${data.length}`);
     (t as CpuTensor).data.set(data);
