@@ -18,6 +18,11 @@ export interface GossipCounters {
   threadCpuMs?: number;
   /** CPU ms the training thread spent for gossip, as last reported to the thread. */
   trainerGossipMs?: number;
+  /** Gossip-thread CPU ms spent on datagrams refused before they authenticated: not in cpuShare
+   * nor the budget (a flood's cost is anyone's to impose), reported apart; and the fitted µs per
+   * such datagram. */
+  rejectedCpuMs?: number;
+  rejectedFitUs?: number;
   /** Datagrams refused, by reason (short, version, auth, replay, decode, unexpected, shed, stranger). */
   dropped?: Record<string, number>;
   /** Exchanges the CPU budget held back (not started, or a peer's Propose refused) because gossip
