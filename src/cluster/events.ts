@@ -35,9 +35,14 @@ export interface GossipCounters {
 
 /** What the budget did, for the status line and the report; undefined while it has done nothing. */
 export function budgetNote(c: GossipCounters): string | undefined {
-  if (!c.budgetHeld && !c.overdue) return undefined;
-  const last = c.budgetLastAgoS === undefined ? '' : `, last ${c.budgetLastAgoS.toFixed(0)}s ago`;
-  return `budget held ${c.budgetHeld ?? 0} (gossip over its CPU share${last})${c.overdue ? `, ${c.overdue} overdue let through` : ''}`;
+  const notes: string[] = [];
+  if (c.budgetHeld || c.overdue) {
+    const last = c.budgetLastAgoS === undefined ? '' : `, last ${c.budgetLastAgoS.toFixed(0)}s ago`;
+    notes.push(`budget held ${c.budgetHeld ?? 0} (gossip over its CPU share${last})${c.overdue ? `, ${c.overdue} overdue let through` : ''}`);
+  }
+  // not in the share, so said here: from a second on, a flood is worth a glance
+  if ((c.rejectedCpuMs ?? 0) >= 1000) notes.push(`refused datagrams took ${(c.rejectedCpuMs! / 1000).toFixed(1)} s of gossip CPU (outside the budget)`);
+  return notes.length ? notes.join('; ') : undefined;
 }
 
 export type BoardEvent =
