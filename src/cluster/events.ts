@@ -23,6 +23,10 @@ export interface GossipCounters {
    * such datagram. */
   rejectedCpuMs?: number;
   rejectedFitUs?: number;
+  /** All gossip CPU ms the budget does not count (rejectedCpuMs among it), and the counted CPU ms
+   * spent inside exchanges (the rest of the counted is idle work: pings, timers, refusals). */
+  forgivenMs?: number;
+  exchangeCpuMs?: number;
   /** Datagrams refused, by reason (short, version, auth, replay, decode, unexpected, shed, stranger). */
   dropped?: Record<string, number>;
   /** Exchanges the CPU budget held back (not started, or a peer's Propose refused) because gossip

@@ -90,6 +90,9 @@ export class CpuBudget {
   private exchangeCost = 0;
   /** Gossip CPU clock when the current exchange began. */
   private exchangeCpu0 = 0;
+  /** Counted gossip CPU ms spent inside exchanges, from begin to end (not the forgiven ones): how
+   * much of the share exchanges take, against the idle work and what slips past the forgiving. */
+  exchangeCpuMs = 0;
   /** The clocks when the node was made: the run's share counts from here. */
   private readonly start: Sample;
 
@@ -158,7 +161,8 @@ export class CpuBudget {
   exchangeEnded(completed: boolean, forgive = false): void {
     const cost = this.counted() - this.exchangeCpu0;
     if (completed) this.exchangeCost = this.exchangeCost === 0 ? cost : 0.7 * this.exchangeCost + 0.3 * cost;
-    else if (forgive) this.forgive(cost);
+    if (!completed && forgive) this.forgive(cost);
+    else this.exchangeCpuMs += cost;
   }
 
   private counted(): number {

@@ -91,7 +91,9 @@ export interface GossipStats {
    * its share, exchanges let through past it because a board had gone averageAtLeastEveryMs
    * without an average, and when it last refused (clock ms, -1: never). forgivenMs: gossip CPU
    * not counted (junk datagrams, exchanges a slow peer let time out). */
-  budget: { skipped: number; refused: number; overdue: number; lastAt: number; forgivenMs: number };
+  budget: { skipped: number; refused: number; overdue: number; lastAt: number; forgivenMs: number;
+    /** CpuBudget.exchangeCpuMs. */
+    exchangeMs: number };
   /** Gossip-thread CPU ms spent on datagrams that were refused before they authenticated (part of
    * budget.forgivenMs: a flood's cost, kept out of the budget and reported apart), and the fitted
    * CPU µs per such datagram (RejectedCost; 0 until fitted). */
@@ -112,7 +114,7 @@ export function emptyStats(id: string): GossipStats {
     id, peers: 0, cpuShare: 0, bytesSent: 0, bytesReceived: 0, datagramsSent: 0, datagramsReceived: 0, averages: 0, adopts: 0,
     refused: 0, exchangesStarted: 0, exchangesAborted: 0, chunksResent: 0, chunksDuplicate: 0, needsSent: 0,
     dropped: { short: 0, version: 0, auth: 0, replay: 0, decode: 0, unexpected: 0, shed: 0, stranger: 0 }, cpuMs: 0, handlerErrors: 0,
-    budget: { skipped: 0, refused: 0, overdue: 0, lastAt: -1, forgivenMs: 0 }, peerRefusals: 0, timeoutScale: 1,
+    budget: { skipped: 0, refused: 0, overdue: 0, lastAt: -1, forgivenMs: 0, exchangeMs: 0 }, peerRefusals: 0, timeoutScale: 1,
     rejectedCpuMs: 0, rejectedFitUs: 0,
   };
 }

@@ -124,10 +124,10 @@ export class GossipNode {
       // Until a datagram authenticates, its cost is anyone's to impose: a flooding source is dropped
       // before anything is timed or parsed (gate); what fails later stays out of the budget too.
       if (!this.running || this.intake.gate(d, from)) return;
-      const t0 = performance.now();
+      const t0 = this.intake.handlerClock();
       let accepted = false;
       this.guarded(() => (accepted = this.receive(d, from)));
-      if (accepted) this.intake.otherWork(); else this.intake.rejected(performance.now() - t0);
+      if (accepted) this.intake.otherWork(); else this.intake.rejected(t0);
     });
     this.membership.start();
     this.scheduleExchange();
@@ -162,7 +162,7 @@ export class GossipNode {
     const s = this.counts;
     return {
       ...s, dropped: { ...s.dropped }, peers: this.membership.alive().length, cpuShare: this.cpuShare(),
-      budget: { ...s.budget, forgivenMs: this.budget.forgivenMs }, timeoutScale: this.exchanges.timeoutScale,
+      budget: { ...s.budget, forgivenMs: this.budget.forgivenMs, exchangeMs: this.budget.exchangeCpuMs }, timeoutScale: this.exchanges.timeoutScale,
     };
   }
 

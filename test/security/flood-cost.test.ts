@@ -105,8 +105,9 @@ test('the shed path does not open: a failing source is dropped at the gate, all 
   for (let i = 0; i < n; i++) {
     now += 0.1; // all within the shedder's 5 s cool-down
     if (!intake.gate(d, '10.6.6.6:1')) {
+      const t0 = intake.handlerClock();
       assert.equal(intake.open(d, '10.6.6.6:1'), null);
-      intake.rejected(0.001);
+      intake.rejected(t0);
     }
   }
   // 32 failures start the shedding; after that one in 16 is still opened (a forged peer recovers)
