@@ -82,6 +82,19 @@ async function record(key: Buffer): Promise<Buffer[]> {
   return log;
 }
 
+/** One row: the board's counters over the last minute of its progress events. */
+function lastMinute(board: number, events: Record<string, unknown>[]): string {
+  const p = events.filter((e) => e.event === 'progress' && e.threadCpuMs !== undefined) as Record<string, number>[];
+  if (p.length < 2) return `| ${board} | ? |`;
+  const l = p[p.length - 1], f = p.find((e) => e.time >= l.time - 60_000)!;
+  const d = (k: string) => ((l[k] ?? 0) - (f[k] ?? 0)) / 1000;
+  const secs = (l.time - f.time) / 1000;
+  const counted = d('threadCpuMs') + d('trainerGossipMs') - d('forgivenMs');
+  const training = l.cpuShare > 0 ? counted / l.cpuShare : NaN;
+  const s = (v: number) => `${v.toFixed(2)} s`;
+  return `| ${board} | ${secs.toFixed(0)} | ${s(d('threadCpuMs'))} | ${s(d('rejectedCpuMs'))} | ${s(d('trainerGossipMs'))} | ${s(counted)} | ${s(d('exchangeCpuMs'))} | ${s(counted - d('exchangeCpuMs'))} | ${training.toFixed(1)} s (${(training / secs).toFixed(2)}) | ${(l.averages - f.averages)} | ${((l.budgetHeld ?? 0) - (f.budgetHeld ?? 0))} | ${((l.overdue ?? 0) - (f.overdue ?? 0))} |`;
+}
+
 function hostile(kind: number, rec: Buffer[]): Buffer {
   const r = rec[randomInt(rec.length)];
   switch (KIND_NAMES[kind]) {
@@ -179,6 +192,7 @@ async function main(): Promise<void> {
   const load1 = os.loadavg();
 
   const summary = JSON.parse(stdout.trim().split('\n').pop() ?? '{}') as { testAccuracy?: number; workers?: number; epochs?: number };
+  const minutes: string[] = [];
   type BoardRow = { board: number; averages?: number; cpuShare?: number; dropped?: unknown; rejectedCpuMs?: number; rejectedFitUs?: number;
     threadCpuMs?: number; trainerGossipMs?: number; forgivenMs?: number; exchangeCpuMs?: number };
   const boards: BoardRow[] = [];
@@ -186,6 +200,7 @@ async function main(): Promise<void> {
   for (let i = 0; i < workers; i++) {
     const events = fs.readFileSync(path.join(out, `board-${i}`, 'board.log.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
     const last = [...events].reverse().find((e) => e.dropped);
+    minutes.push(lastMinute(i, events));
     recordedIdsSeen += events.filter((e) => (e.event === 'log' && /rec-\d/.test(e.message)) || (e.event === 'blend' && /^rec-/.test(e.peer))).length;
     boards.push({ board: i, averages: last?.averages, cpuShare: last?.cpuShare, dropped: last?.dropped, rejectedCpuMs: last?.rejectedCpuMs as number | undefined,
       rejectedFitUs: last?.rejectedFitUs as number | undefined, threadCpuMs: last?.threadCpuMs as number | undefined,
@@ -219,6 +234,12 @@ async function main(): Promise<void> {
     '| board | averages | gossip CPU share (last minute) | rejected CPU (kept out) | µs per rejected datagram | gossip thread CPU in all | counted: exchanges / rest | dropped by reason |',
     '|---|---|---|---|---|---|---|---|',
     ...boards.map((b) => `| ${b.board} | ${b.averages} | ${b.cpuShare !== undefined ? (b.cpuShare * 100).toFixed(2) + '%' : '?'} | ${b.rejectedCpuMs !== undefined ? (b.rejectedCpuMs / 1000).toFixed(2) + ' s' : '?'} | ${b.rejectedFitUs ? b.rejectedFitUs.toFixed(1) : '-'} | ${b.threadCpuMs !== undefined ? (b.threadCpuMs / 1000).toFixed(2) + ' s' : '?'} | ${counted(b)} | ${JSON.stringify(b.dropped)} |`),
+    '',
+    'The last minute (what the share covers), from the progress events: where the counted gossip CPU went, and the training CPU the share implies (counted / share).',
+    '',
+    '| board | seconds | thread CPU | of it rejected (kept out) | trainer CPU for gossip | counted | in exchanges | rest | training CPU (cores) | averages | held by the budget | overdue let through |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|',
+    ...minutes,
     '',
   ];
   const text = lines.join('\n');
