@@ -4,7 +4,9 @@
 // genuine sealed traffic (recorded from two nodes that ran under the cluster's key before: what a
 // LAN sniffer holds). Loopback only, bounded in rate and by the run's end.
 //
-//   node --import tsx bench/hostile-flood.ts [--datagrams 100000] [--rate 6000] [--results bench/results] [-- TRAIN FLAGS]
+//   node --import tsx bench/hostile-flood.ts [--datagrams 100000] [--rate 6000] [--results bench/results] [--keep] [-- TRAIN FLAGS]
+//
+// --keep leaves the run's directory (boards' logs, key) in place and names it.
 //
 // --datagrams is per board; --rate is datagrams a second over all boards (6000: 100,000 a board in
 // 67 s, the default job's length on a quiet 2-core machine). The targets: consensus >= 0.97, no
@@ -14,7 +16,7 @@
 // exchange kinds to the flooder, a blend or a member from the recorded ids), each board's drop
 // counters by reason and its gossip CPU share. The script reads the run's key only to record
 // the "earlier" traffic and to read the boards' replies; the flood itself is sent as recorded.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import * as dgram from 'node:dgram';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -40,6 +42,7 @@ const PER_BOARD = Number(flag('datagrams', '100000'));
 const RATE = Number(flag('rate', '6000'));
 const FLOOD = PER_BOARD > 0;
 const RESULTS = flag('results', path.join(__dirname, 'results'));
+const KEEP = own.includes('--keep');
 const EXCHANGE_KINDS = new Set([6, 8, 9, 10, 11]); // Accept, Chunk, Need, Commit, CommitAck
 const KIND_NAMES = ['random', 'truncated', 'replayed', 'bit-flipped'] as const;
 
@@ -79,6 +82,19 @@ async function record(key: Buffer): Promise<Buffer[]> {
   return log;
 }
 
+/** One row: the board's counters over the last minute of its progress events. */
+function lastMinute(board: number, events: Record<string, unknown>[]): string {
+  const p = events.filter((e) => e.event === 'progress' && e.threadCpuMs !== undefined) as Record<string, number>[];
+  if (p.length < 2) return `| ${board} | ? |`;
+  const l = p[p.length - 1], f = p.find((e) => e.time >= l.time - 60_000)!;
+  const d = (k: string) => ((l[k] ?? 0) - (f[k] ?? 0)) / 1000;
+  const secs = (l.time - f.time) / 1000;
+  const counted = d('threadCpuMs') + d('trainerGossipMs') - d('forgivenMs');
+  const training = l.cpuShare > 0 ? counted / l.cpuShare : NaN;
+  const s = (v: number) => `${v.toFixed(2)} s`;
+  return `| ${board} | ${secs.toFixed(0)} | ${s(d('threadCpuMs'))} | ${s(d('rejectedCpuMs'))} | ${s(d('trainerGossipMs'))} | ${s(counted)} | ${s(d('exchangeCpuMs'))} | ${s(counted - d('exchangeCpuMs'))} | ${training.toFixed(1)} s (${(training / secs).toFixed(2)}) | ${(l.averages - f.averages)} | ${((l.budgetHeld ?? 0) - (f.budgetHeld ?? 0))} | ${((l.overdue ?? 0) - (f.overdue ?? 0))} |`;
+}
+
 function hostile(kind: number, rec: Buffer[]): Buffer {
   const r = rec[randomInt(rec.length)];
   switch (KIND_NAMES[kind]) {
@@ -99,6 +115,12 @@ function hostile(kind: number, rec: Buffer[]): Buffer {
 }
 
 async function main(): Promise<void> {
+  // the sources as the run loads them: read before it starts, as they may change meanwhile
+  let commit = 'unknown';
+  try {
+    commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: __dirname, encoding: 'utf8' }).trim();
+    if (execFileSync('git', ['status', '--porcelain', '--', '../src'], { cwd: __dirname, encoding: 'utf8' }).trim()) commit += '+dirty';
+  } catch { /* not a git checkout */ }
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'vct-hostile-'));
   const bin = path.join(__dirname, '..', 'bin', 'vctrain.cjs');
   const trainArgs = ['train', '--out', out, '--json', ...trainFlags];
@@ -170,15 +192,26 @@ async function main(): Promise<void> {
   const load1 = os.loadavg();
 
   const summary = JSON.parse(stdout.trim().split('\n').pop() ?? '{}') as { testAccuracy?: number; workers?: number; epochs?: number };
-  const boards = [];
+  const minutes: string[] = [];
+  type BoardRow = { board: number; averages?: number; cpuShare?: number; dropped?: unknown; rejectedCpuMs?: number; rejectedFitUs?: number;
+    threadCpuMs?: number; trainerGossipMs?: number; forgivenMs?: number; exchangeCpuMs?: number };
+  const boards: BoardRow[] = [];
   let recordedIdsSeen = 0;
   for (let i = 0; i < workers; i++) {
     const events = fs.readFileSync(path.join(out, `board-${i}`, 'board.log.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
     const last = [...events].reverse().find((e) => e.dropped);
+    minutes.push(lastMinute(i, events));
     recordedIdsSeen += events.filter((e) => (e.event === 'log' && /rec-\d/.test(e.message)) || (e.event === 'blend' && /^rec-/.test(e.peer))).length;
-    boards.push({ board: i, averages: last?.averages, cpuShare: last?.cpuShare, dropped: last?.dropped });
+    boards.push({ board: i, averages: last?.averages, cpuShare: last?.cpuShare, dropped: last?.dropped, rejectedCpuMs: last?.rejectedCpuMs as number | undefined,
+      rejectedFitUs: last?.rejectedFitUs as number | undefined, threadCpuMs: last?.threadCpuMs as number | undefined,
+      trainerGossipMs: last?.trainerGossipMs as number | undefined, forgivenMs: last?.forgivenMs as number | undefined, exchangeCpuMs: last?.exchangeCpuMs as number | undefined });
   }
   const accepted = exchangeReplies + recordedIdsSeen;
+  const counted = (b: BoardRow): string => {
+    if (b.threadCpuMs === undefined || b.forgivenMs === undefined || b.exchangeCpuMs === undefined) return '?';
+    const all = b.threadCpuMs + (b.trainerGossipMs ?? 0) - b.forgivenMs;
+    return `${(b.exchangeCpuMs / 1000).toFixed(2)} s / ${((all - b.exchangeCpuMs) / 1000).toFixed(2)} s`;
+  };
   const shares = boards.map((b) => b.cpuShare ?? NaN);
   const acc = summary.testAccuracy ?? NaN;
   const verdict = (ok: boolean) => (ok ? 'met' : 'NOT met');
@@ -196,16 +229,25 @@ async function main(): Promise<void> {
     '',
     `Targets: consensus >= 97%: ${verdict(acc >= 0.97)} (${(acc * 100).toFixed(2)}%); 0 accepted: ${verdict(accepted === 0)}; gossip share <= 5% on every board: ${verdict(shares.every((s) => s <= 0.05))} (${shares.map((s) => (s * 100).toFixed(2) + '%').join(', ')}); at least ${PER_BOARD} datagrams at each board: ${verdict(!FLOOD || perBoard >= PER_BOARD)}.`,
     '',
-    '| board | averages | gossip CPU share (last minute) | dropped by reason |',
-    '|---|---|---|---|',
-    ...boards.map((b) => `| ${b.board} | ${b.averages} | ${b.cpuShare !== undefined ? (b.cpuShare * 100).toFixed(2) + '%' : '?'} | ${JSON.stringify(b.dropped)} |`),
+    `Commit: ${commit}. The gossip share is the budget's (last minute), which leaves out the CPU of datagrams refused before they authenticated; that CPU is the rejected-CPU column (the gossip thread's, fitted per datagram on its own CPU clock: see src/sync/rejected-cost.ts), beside the thread's whole CPU. Counted: the gossip CPU the budget counts over the run (the thread's plus the trainer's for gossip, less the forgiven; the thread's start-up, ~0.5 s, included), split into what exchanges took from begin to end and the rest (pings, timers, refused Proposes, and any flood cost the fit missed).`,
+    '',
+    '| board | averages | gossip CPU share (last minute) | rejected CPU (kept out) | µs per rejected datagram | gossip thread CPU in all | counted: exchanges / rest | dropped by reason |',
+    '|---|---|---|---|---|---|---|---|',
+    ...boards.map((b) => `| ${b.board} | ${b.averages} | ${b.cpuShare !== undefined ? (b.cpuShare * 100).toFixed(2) + '%' : '?'} | ${b.rejectedCpuMs !== undefined ? (b.rejectedCpuMs / 1000).toFixed(2) + ' s' : '?'} | ${b.rejectedFitUs ? b.rejectedFitUs.toFixed(1) : '-'} | ${b.threadCpuMs !== undefined ? (b.threadCpuMs / 1000).toFixed(2) + ' s' : '?'} | ${counted(b)} | ${JSON.stringify(b.dropped)} |`),
+    '',
+    'The last minute (what the share covers), from the progress events: where the counted gossip CPU went, and the training CPU the share implies (counted / share).',
+    '',
+    '| board | seconds | thread CPU | of it rejected (kept out) | trainer CPU for gossip | counted | in exchanges | rest | training CPU (cores) | averages | held by the budget | overdue let through |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|',
+    ...minutes,
     '',
   ];
   const text = lines.join('\n');
   process.stdout.write(text);
   fs.mkdirSync(RESULTS, { recursive: true });
-  fs.writeFileSync(path.join(RESULTS, FLOOD ? 'hostile-flood.md' : 'hostile-flood-baseline.md'), text);
-  fs.rmSync(out, { recursive: true, force: true });
+  fs.writeFileSync(path.join(RESULTS, `${FLOOD ? 'hostile-flood' : 'hostile-flood-baseline'}-${commit}.md`), text);
+  if (KEEP) process.stderr.write(`hostile-flood: run directory kept at ${out}\n`);
+  else fs.rmSync(out, { recursive: true, force: true });
 }
 
 main().catch((e) => {

@@ -18,6 +18,15 @@ export interface GossipCounters {
   threadCpuMs?: number;
   /** CPU ms the training thread spent for gossip, as last reported to the thread. */
   trainerGossipMs?: number;
+  /** Gossip-thread CPU ms spent on datagrams refused before they authenticated: not in cpuShare
+   * nor the budget (a flood's cost is anyone's to impose), reported apart; and the fitted µs per
+   * such datagram. */
+  rejectedCpuMs?: number;
+  rejectedFitUs?: number;
+  /** All gossip CPU ms the budget does not count (rejectedCpuMs among it), and the counted CPU ms
+   * spent inside exchanges (the rest of the counted is idle work: pings, timers, refusals). */
+  forgivenMs?: number;
+  exchangeCpuMs?: number;
   /** Datagrams refused, by reason (short, version, auth, replay, decode, unexpected, shed, stranger). */
   dropped?: Record<string, number>;
   /** Exchanges the CPU budget held back (not started, or a peer's Propose refused) because gossip
@@ -30,9 +39,14 @@ export interface GossipCounters {
 
 /** What the budget did, for the status line and the report; undefined while it has done nothing. */
 export function budgetNote(c: GossipCounters): string | undefined {
-  if (!c.budgetHeld && !c.overdue) return undefined;
-  const last = c.budgetLastAgoS === undefined ? '' : `, last ${c.budgetLastAgoS.toFixed(0)}s ago`;
-  return `budget held ${c.budgetHeld ?? 0} (gossip over its CPU share${last})${c.overdue ? `, ${c.overdue} overdue let through` : ''}`;
+  const notes: string[] = [];
+  if (c.budgetHeld || c.overdue) {
+    const last = c.budgetLastAgoS === undefined ? '' : `, last ${c.budgetLastAgoS.toFixed(0)}s ago`;
+    notes.push(`budget held ${c.budgetHeld ?? 0} (gossip over its CPU share${last})${c.overdue ? `, ${c.overdue} overdue let through` : ''}`);
+  }
+  // not in the share, so said here: from a second on, a flood is worth a glance
+  if ((c.rejectedCpuMs ?? 0) >= 1000) notes.push(`refused datagrams took ${(c.rejectedCpuMs! / 1000).toFixed(1)} s of gossip CPU (outside the budget)`);
+  return notes.length ? notes.join('; ') : undefined;
 }
 
 export type BoardEvent =

@@ -291,6 +291,7 @@ export async function threadMain(data: { options: GossipThreadOptions }): Promis
       return { peers: s.peers, bytesSent: s.bytesSent, bytesReceived: s.bytesReceived, averages: s.averages, adopts: s.adopts, refused: s.refused,
         started: s.exchangesStarted, aborted: s.exchangesAborted, cpuShare: s.cpuShare,
         threadCpuMs: threadCpu ? threadCpu() : s.cpuMs, trainerGossipMs: shared.trainerMs, dropped: s.dropped,
+        rejectedCpuMs: s.rejectedCpuMs, rejectedFitUs: s.rejectedFitUs, forgivenMs: s.budget.forgivenMs, exchangeCpuMs: s.budget.exchangeMs,
         budgetHeld: s.budget.skipped + s.budget.refused, overdue: s.budget.overdue,
         ...(s.budget.lastAt >= 0 ? { budgetLastAgoS: (performance.now() - s.budget.lastAt) / 1000 } : {}) };
     };

@@ -89,7 +89,7 @@ function boardFromLog(log: BoardLog, t0: number, index: number): Board {
         break;
       case 'progress':
         r.samples.push({ t, epoch: ev.epoch + ev.batch / ev.batchesPerEpoch, loss: ev.loss, imagesPerSecond: ev.imagesPerSecond });
-        r.gossip.push({ t, bytesSent: ev.bytesSent, bytesReceived: ev.bytesReceived, averages: ev.averages + ev.adopts, peers: ev.peers });
+        r.gossip.push({ t, bytesSent: ev.bytesSent, bytesReceived: ev.bytesReceived, averages: ev.averages + ev.adopts, peers: ev.peers, rejectedCpuMs: ev.rejectedCpuMs });
         break;
       case 'epoch': {
         r.evals.push({ t, epoch: ev.epoch, testAccuracy: ev.testAccuracy, testLoss: ev.testLoss });
@@ -101,7 +101,7 @@ function boardFromLog(log: BoardLog, t0: number, index: number): Board {
       }
       case 'done':
         Object.assign(r, { status: ev.status, imagesPerSecond: ev.imagesPerSecond, testAccuracy: ev.testAccuracy, checkpoint: ev.checkpoint });
-        r.gossip.push({ t, bytesSent: ev.bytesSent, bytesReceived: ev.bytesReceived, averages: ev.averages + ev.adopts, peers: ev.peers });
+        r.gossip.push({ t, bytesSent: ev.bytesSent, bytesReceived: ev.bytesReceived, averages: ev.averages + ev.adopts, peers: ev.peers, rejectedCpuMs: ev.rejectedCpuMs });
         b.final = localFile(log.dir, ev.final);
         break;
       case 'error':

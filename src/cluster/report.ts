@@ -29,6 +29,8 @@ export interface GossipPoint {
   /** Exchanges held back by the CPU budget, and let through past it as overdue (see budgetNote). */
   budgetHeld?: number;
   overdue?: number;
+  /** Gossip-thread CPU ms spent on datagrams refused before they authenticated (outside the budget). */
+  rejectedCpuMs?: number;
 }
 
 export interface BoardReport {
@@ -210,7 +212,8 @@ export function renderReportHtml(r: RunReport): string {
     return `<tr><td><span class="sw" style="background:${color(b)}"></span>${b.board}</td><td>${esc(b.shard)}</td><td>${esc(b.status)}${b.exit ? ` <small>${esc(b.exit)}</small>` : ''}</td>` +
       `<td>${esc(b.device ?? '–')}${b.profile ? ' ' + esc(b.profile) : ''}</td><td>${esc(b.engine ?? '')}</td><td class="n">${num(b.imagesPerSecond, 1)}</td>` +
       `<td class="n">${pct(b.testAccuracy)}</td><td class="n">${bytes(g?.bytesSent)}</td><td class="n">${g ? g.averages : '–'}</td>` +
-      `<td class="n">${g ? `${g.budgetHeld ?? 0}${g.overdue ? ` (${g.overdue} overdue)` : ''}` : '–'}</td></tr>`;
+      `<td class="n">${g ? `${g.budgetHeld ?? 0}${g.overdue ? ` (${g.overdue} overdue)` : ''}` : '–'}</td>` +
+      `<td class="n">${g?.rejectedCpuMs !== undefined ? `${(g.rejectedCpuMs / 1000).toFixed(1)} s` : '–'}</td></tr>`;
   });
   const settings = Object.entries(r.settings)
     .map(([k, v]) => `<tr><th>${esc(k)}</th><td>${esc(typeof v === 'object' ? JSON.stringify(v) : v)}</td></tr>`)
@@ -242,7 +245,7 @@ small{color:#777}
 <p><small>Consensus model: ${esc(r.consensus.method)}</small></p>
 ${charts.join('\n')}
 <h2>Boards</h2>
-<table><tr><th>board</th><th>shard</th><th>status</th><th>device</th><th>engine</th><th>images/s</th><th>test accuracy</th><th>bytes sent</th><th>averages</th><th>held by the CPU budget</th></tr>
+<table><tr><th>board</th><th>shard</th><th>status</th><th>device</th><th>engine</th><th>images/s</th><th>test accuracy</th><th>bytes sent</th><th>averages</th><th>held by the CPU budget</th><th title="gossip CPU spent refusing datagrams that did not authenticate: kept out of the budget and the share">CPU on refused datagrams</th></tr>
 ${rows.join('\n')}
 </table>
 <h2>Settings</h2>

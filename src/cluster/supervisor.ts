@@ -178,7 +178,7 @@ export async function runCluster(o: ClusterOptions): Promise<ClusterResult> {
       case 'progress': {
         const now = t();
         r.samples.push({ t: now, epoch: ev.epoch + ev.batch / ev.batchesPerEpoch, loss: ev.loss, imagesPerSecond: ev.imagesPerSecond });
-        r.gossip.push({ t: now, bytesSent: ev.bytesSent, bytesReceived: ev.bytesReceived, averages: ev.averages + ev.adopts, peers: ev.peers, budgetHeld: ev.budgetHeld, overdue: ev.overdue });
+        r.gossip.push({ t: now, bytesSent: ev.bytesSent, bytesReceived: ev.bytesReceived, averages: ev.averages + ev.adopts, peers: ev.peers, budgetHeld: ev.budgetHeld, overdue: ev.overdue, rejectedCpuMs: ev.rejectedCpuMs });
         v.budget = budgetNote(ev);
         b.counters = ev;
         v.epoch = ev.epoch + 1;
@@ -205,7 +205,7 @@ export async function runCluster(o: ClusterOptions): Promise<ClusterResult> {
         r.imagesPerSecond = ev.imagesPerSecond;
         r.testAccuracy = ev.testAccuracy;
         r.checkpoint = ev.checkpoint;
-        r.gossip.push({ t: t(), bytesSent: ev.bytesSent, bytesReceived: ev.bytesReceived, averages: ev.averages + ev.adopts, peers: ev.peers, budgetHeld: ev.budgetHeld, overdue: ev.overdue });
+        r.gossip.push({ t: t(), bytesSent: ev.bytesSent, bytesReceived: ev.bytesReceived, averages: ev.averages + ev.adopts, peers: ev.peers, budgetHeld: ev.budgetHeld, overdue: ev.overdue, rejectedCpuMs: ev.rejectedCpuMs });
         b.finalFile = ev.final;
         v.testAccuracy = ev.testAccuracy;
         break;

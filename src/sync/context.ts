@@ -44,6 +44,9 @@ export interface GossipNodeOptions {
    * thread's CPU clock; without one, the process CPU spent inside the node's handlers is summed,
    * which also counts whatever other threads ran meanwhile. */
   cpuClock?: () => number;
+  /** This thread's CPU ms at sub-ms resolution, to fit what a rejected datagram costs (RejectedCost);
+   * default fineThreadCpuClock(); null: forgive only what the handler's own timing shows. */
+  rejectedCpuClock?: (() => number) | null;
   /** The process's CPU ms so far (default: process.cpuUsage()); tests pass their own. */
   processCpuClock?: () => number;
   /** Called when a blend becomes ready, so that a caller need not poll() on a timer. */
@@ -91,7 +94,14 @@ export interface GossipStats {
    * its share, exchanges let through past it because a board had gone averageAtLeastEveryMs
    * without an average, and when it last refused (clock ms, -1: never). forgivenMs: gossip CPU
    * not counted (junk datagrams, exchanges a slow peer let time out). */
-  budget: { skipped: number; refused: number; overdue: number; lastAt: number; forgivenMs: number };
+  budget: { skipped: number; refused: number; overdue: number; lastAt: number; forgivenMs: number;
+    /** CpuBudget.exchangeCpuMs. */
+    exchangeMs: number };
+  /** Gossip-thread CPU ms spent on datagrams that were refused before they authenticated (part of
+   * budget.forgivenMs: a flood's cost, kept out of the budget and reported apart), and the fitted
+   * CPU µs per such datagram (RejectedCost; 0 until fitted). */
+  rejectedCpuMs: number;
+  rejectedFitUs: number;
   /** Our Proposes a peer refused as busy (in an exchange, or over its own budget). */
   peerRefusals: number;
   /** Multiplier on the exchange timeouts now (1: the preset's; grows after slow peers). */
@@ -107,7 +117,8 @@ export function emptyStats(id: string): GossipStats {
     id, peers: 0, cpuShare: 0, bytesSent: 0, bytesReceived: 0, datagramsSent: 0, datagramsReceived: 0, averages: 0, adopts: 0,
     refused: 0, exchangesStarted: 0, exchangesAborted: 0, chunksResent: 0, chunksDuplicate: 0, needsSent: 0,
     dropped: { short: 0, version: 0, auth: 0, replay: 0, decode: 0, unexpected: 0, shed: 0, stranger: 0 }, cpuMs: 0, handlerErrors: 0,
-    budget: { skipped: 0, refused: 0, overdue: 0, lastAt: -1, forgivenMs: 0 }, peerRefusals: 0, timeoutScale: 1,
+    budget: { skipped: 0, refused: 0, overdue: 0, lastAt: -1, forgivenMs: 0, exchangeMs: 0 }, peerRefusals: 0, timeoutScale: 1,
+    rejectedCpuMs: 0, rejectedFitUs: 0,
   };
 }
 

@@ -58,6 +58,8 @@ export class Exchanges {
   private recvParams: Float32Array | null = null;
   /** Blend arrays handed back (recycle) for the next blend's delta. */
   private spare: Float32Array[] = [];
+  /** The last exchange we told a peer we are not in (see notOurs). */
+  private disowned: { peer: string; xfer: number } | null = null;
 
   constructor(private readonly ctx: NodeContext) {}
 
@@ -120,7 +122,8 @@ export class Exchanges {
 
   onAccept(m: In<MsgType.Accept>, from: string): void {
     const ex = this.current;
-    if (!ex || ex.role !== 'init' || ex.xfer !== m.xfer || ex.peer !== m.from || ex.state !== 'proposing') return;
+    if (!ex || ex.xfer !== m.xfer || ex.peer !== m.from) return this.notOurs(m, from);
+    if (ex.role !== 'init' || ex.state !== 'proposing') return;
     ex.addr = from;
     ex.challenge = m.challenge;
     ex.state = 'pushing';
@@ -163,6 +166,12 @@ export class Exchanges {
     if (ex && ex.role === 'resp' && ex.peer === m.from && ex.xfer === m.xfer) {
       ctx.send(from, { type: MsgType.Accept, xfer: m.xfer, challenge: ex.challenge }); // our Accept was lost
       return;
+    }
+    if (ex && ex.role === 'resp' && ex.peer === m.from && ex.state === 'receiving' && !ex.inc) {
+      // A board runs one exchange at a time: a new Propose from the peer we wait on means the one we
+      // accepted is over on its side, or never began there (a replayed Propose). Nothing of it has
+      // come yet; waiting it out would refuse the real exchange for exchangeTimeoutMs.
+      this.abort(`${m.from} proposed again (${m.xfer.toString(16)})`);
     }
     if (!ctx.haveModel()) return ctx.send(from, { type: MsgType.Refuse, xfer: m.xfer, reason: RefuseReason.NotReady });
     if (this.current || ctx.blendWaiting()) return ctx.send(from, { type: MsgType.Refuse, xfer: m.xfer, reason: RefuseReason.Busy });
@@ -207,7 +216,12 @@ export class Exchanges {
     const ex = this.current;
     const want = ex && ex.xfer === m.xfer && ex.challenge === m.challenge && ex.peer === m.from &&
       ((ex.role === 'resp' && m.dir === 0 && ex.state === 'receiving') || (ex.role === 'init' && m.dir === 1 && ex.state === 'pushing'));
-    if (!ex || !want) return void ctx.stats.dropped.unexpected++;
+    if (!ex || !want) {
+      ctx.stats.dropped.unexpected++;
+      const last = this.lastCommitted;
+      if ((!ex || ex.xfer !== m.xfer || ex.peer !== m.from) && !(last && last.peer === m.from && last.xfer === m.xfer)) this.notOurs(m, from);
+      return;
+    }
     if (metaProblem(m.meta, ctx.fingerprint, ctx.paramCount, ctx.preset.chunkBytes)) return void ctx.stats.dropped.unexpected++;
     const now = ctx.clock.now();
     ex.addr = from;
@@ -315,6 +329,16 @@ export class Exchanges {
       }
       this.abort(`exchange with ${ex.peer} timed out`, 'slow');
     }, ctx.preset.exchangeTimeoutMs * this.slowness);
+  }
+
+  /** An Accept or a chunk of an exchange we are not in: a replayed Propose made the peer accept one
+   * we never began, or ours has ended. Told so once, the peer ends its side now instead of staying
+   * busy (refusing every real Propose) until its exchangeTimeoutMs. */
+  private notOurs(m: { from: string; xfer: number }, from: string): void {
+    const d = this.disowned;
+    if (d && d.peer === m.from && d.xfer === m.xfer) return;
+    this.disowned = { peer: m.from, xfer: m.xfer };
+    this.ctx.send(from, { type: MsgType.Abort, xfer: m.xfer });
   }
 
   onAbort(m: In<MsgType.Abort>): void {

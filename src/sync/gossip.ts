@@ -22,7 +22,7 @@
 // machine above), join.ts (pulls), transfer.ts (chunks and pacing), budget.ts (CPU budget), intake.ts
 // (size, shedding, AEAD), membership.ts (who is alive).
 import type { Blend } from './averaging';
-import { CpuBudget, cpuNow, ProgressGuarantee } from './budget';
+import { CpuBudget, cpuNow, fineThreadCpuClock, ProgressGuarantee } from './budget';
 import { RealClock, type Clock } from './clock';
 import { resolvePreset, type GossipPreset } from './config';
 import { emptyStats, type GossipNodeOptions, type GossipStats, type MemberInfo, type NodeContext, type Snapshot } from './context';
@@ -82,7 +82,8 @@ export class GossipNode {
     this.fingerprint = fingerprintHash(opts.fingerprint, this.paramCount);
     this.maxDatagram = datagramLimit(this.preset.chunkBytes);
     this.counts = emptyStats(opts.id);
-    this.intake = new Intake(new Opener(opts.key, opts.cluster, opts.aead), this.counts, this.maxDatagram, this.clock, opts.aead ?? DEFAULT_AEAD, this.log);
+    this.intake = new Intake(new Opener(opts.key, opts.cluster, opts.aead), this.counts, this.maxDatagram, this.clock, opts.aead ?? DEFAULT_AEAD, this.log,
+      (ms) => this.budget.forgive(ms), opts.rejectedCpuClock === undefined ? fineThreadCpuClock() : opts.rejectedCpuClock);
     this.budget = new CpuBudget({
       cpuBudget: this.preset.cpuBudget,
       cpuBudgetFloorCores: this.preset.cpuBudgetFloorCores,
@@ -120,13 +121,13 @@ export class GossipNode {
     if (this.running) return;
     this.running = true;
     this.transport.onMessage((d, from) => {
-      // Until a datagram authenticates, its cost is anyone's to impose: time all of it, the guard's
-      // own clock reads included (wall time on this thread, as its CPU clock ticks too coarsely),
-      // and keep it out of the budget.
-      const t0 = performance.now();
+      // Until a datagram authenticates, its cost is anyone's to impose: a flooding source is dropped
+      // before anything is timed or parsed (gate); what fails later stays out of the budget too.
+      if (!this.running || this.intake.gate(d, from)) return;
+      const t0 = this.intake.handlerClock();
       let accepted = false;
       this.guarded(() => (accepted = this.receive(d, from)));
-      if (!accepted) this.budget.forgive(performance.now() - t0);
+      if (accepted) this.intake.otherWork(); else this.intake.rejected(t0);
     });
     this.membership.start();
     this.scheduleExchange();
@@ -166,7 +167,7 @@ export class GossipNode {
     const s = this.counts;
     return {
       ...s, dropped: { ...s.dropped }, peers: this.membership.alive().length, cpuShare: this.budget.share(),
-      budget: { ...s.budget, forgivenMs: this.budget.forgivenMs }, timeoutScale: this.exchanges.timeoutScale,
+      budget: { ...s.budget, forgivenMs: this.budget.forgivenMs, exchangeMs: this.budget.exchangeCpuMs }, timeoutScale: this.exchanges.timeoutScale,
     };
   }
 
@@ -177,9 +178,7 @@ export class GossipNode {
   /** Starts an exchange now with `peerId` (or a random live peer); false if busy or nobody is there. For benchmarks and tests. */
   exchangeNow(peerId?: string): boolean {
     let ok = false;
-    this.guarded(() => {
-      ok = this.startExchange(peerId);
-    });
+    this.guarded(() => (ok = this.startExchange(peerId)));
     return ok;
   }
 
@@ -259,6 +258,7 @@ export class GossipNode {
   private timer(fn: () => void, ms: number): number {
     const id = this.clock.setTimeout(() => {
       this.timers.delete(id);
+      this.intake.otherWork();
       if (this.running) this.guarded(fn);
     }, ms);
     this.timers.add(id);
