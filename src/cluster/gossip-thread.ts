@@ -62,7 +62,8 @@ function foldIn(b: Blend, t: BlendTarget): void {
 
 /** blendsTaken: how many blends the trainer had taken (poll()) when it read these parameters. */
 /** trainerMs: CPU ms the training thread has spent on gossip's behalf in all (see charge()). */
-type ToThread = { type: 'snapshot'; params: Float32Array; samplesSeen: number; blendsTaken: number; trainerMs: number; floorCores: number } | { type: 'epoch' } | { type: 'leave' };
+type ToThread = { type: 'snapshot'; params: Float32Array; samplesSeen: number; blendsTaken: number; trainerMs: number; floorCores: number } | { type: 'epoch' } | { type: 'leave' }
+  | { type: 'pace'; exchangeIntervalMs: number };
 type FromThread =
   | { type: 'ready'; address: string; id: string; threadCpuMs?: number }
   | { type: 'blend'; blend: Blend }
@@ -205,6 +206,12 @@ export class GossipThread {
     return { ...this.counters };
   }
 
+  /** Mean wall ms between the exchanges the thread starts, from its next one on (bench/board-time-pacer.ts). */
+  pace(exchangeIntervalMs: number): void {
+    if (!(exchangeIntervalMs > 0 && Number.isFinite(exchangeIntervalMs))) throw new Error(`exchange interval must be a positive number of ms, got ${exchangeIntervalMs}`);
+    this.w.postMessage({ type: 'pace', exchangeIntervalMs } satisfies ToThread);
+  }
+
   /** Leave the cluster politely, then end the thread. Returns the final counters. */
   async stop(): Promise<GossipCounters> {
     this.stopping = true;
@@ -310,6 +317,8 @@ export async function threadMain(data: { options: GossipThreadOptions }): Promis
         snap = { params: m.params, samplesSeen: m.samplesSeen };
       } else if (m.type === 'epoch') {
         node.epochBegan();
+      } else if (m.type === 'pace') {
+        node.setExchangeInterval(m.exchangeIntervalMs);
       } else if (m.type === 'leave') {
         clearInterval(statsTicker);
         await node.leave();
