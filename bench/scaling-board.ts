@@ -17,6 +17,10 @@ import { Trainer } from '../src/net/train';
 import { loadDataset, shard as shardOf } from '../src/net/data';
 import { GossipThread, yieldCpuToGossip } from '../src/cluster/gossip-thread';
 import { writeParamsFile } from '../src/cluster/params-file';
+import { threadCpuClock } from '../src/sync/budget';
+import { PRESETS } from '../src/sync/config';
+import { BoardTimePacer } from './board-time-pacer';
+import { cores } from '../src/util/cores';
 
 export interface BoardConfig {
   index: number;
@@ -33,8 +37,11 @@ export interface BoardConfig {
   seed: number;
   threads: number;
   preset: 'local' | 'lan';
-  /** Mean ms between exchanges a board starts, instead of the preset's. */
+  /** Mean ms between exchanges a board starts, instead of the preset's: board time with pace 'board'. */
   exchangeIntervalMs?: number;
+  /** 'board': the interval counts the board's own time (bench/board-time-pacer.ts); 'wall': wall time,
+   * as the product does (here, with boards sharing cores, that over-exchanges). */
+  pace: 'board' | 'wall';
   /** Learning-rate warm-up from `fromLr` to lr over the first `steps` steps. */
   warmup?: { epochs: number; fromLr: number };
   /** Gossip's CPU budget (share of the process), instead of the product's default. */
@@ -60,6 +67,15 @@ export interface EpochLine {
   started: number;
   aborted: number;
   cpuShare: number;
+  /** Exchanges the budget held back / let through overdue, this epoch. */
+  budgetHeld: number;
+  overdue: number;
+  /** CPU ms after the previous epoch's last step until this epoch began: its test evaluation and
+   * checkpoint, which the budget counts as training but compute does not. */
+  bookkeepingCpuMs: number;
+  /** Wall ms per board ms (the pacer's dilation) at the epoch's end, and the wall interval then in force. */
+  dilation: number;
+  wallIntervalMs: number;
   peers: number;
   loss: number;
   params: string;
@@ -74,10 +90,21 @@ async function main(): Promise<void> {
     epochs: c.epochs, batch: c.batch, lr: c.lr, momentum: c.momentum, weightDecay: c.weightDecay, seed: c.seed,
     device: 'cpu', threads: c.threads, out: c.out, dataset: data, warmup: c.warmup,
   });
+  // The board's clock: this (training) thread's CPU time, which a real board's trainer gets in full.
+  const boardClock = threadCpuClock();
+  if (c.pace === 'board' && !boardClock) throw new Error('--pace board needs /proc/thread-self/stat (Linux)');
+  const pacer = c.pace === 'board' && boardClock
+    ? new BoardTimePacer({
+      boardIntervalMs: c.exchangeIntervalMs ?? PRESETS[c.preset].exchangeIntervalMs,
+      wallMs: () => performance.now(), boardMs: boardClock,
+      // N boards on this machine's cores: the dilation to expect before one is measured
+      initialDilation: Math.max(1, c.count / cores()),
+    })
+    : null;
   const gossip = await GossipThread.start(
     {
       host: '127.0.0.1', port: c.port, peers: c.peers, keyFile: c.keyFile, cluster: 'scaling', id: `board-${c.index}`,
-      boardIndex: c.index, preset: c.preset, exchangeIntervalMs: c.exchangeIntervalMs, cpuBudget: c.gossipBudget, params: trainer.getParams(), samplesSeen: trainer.samplesSeen,
+      boardIndex: c.index, preset: c.preset, exchangeIntervalMs: pacer ? pacer.initialWallIntervalMs() : c.exchangeIntervalMs, cpuBudget: c.gossipBudget, params: trainer.getParams(), samplesSeen: trainer.samplesSeen,
     },
     // The product's entry (bin/vctrain.cjs registers tsx, then src/cli/main.ts) recognises the gossip
     // thread by its workerData.
@@ -92,8 +119,17 @@ async function main(): Promise<void> {
   let acc = { images: 0, computeWallMs: 0, blendMs: 0, lossSum: 0, averages: 0 };
   // the thread's start-up (loading its modules) is not gossip's running cost
   let s0: ReturnType<typeof gossip.stats> = { ...gossip.stats(), threadCpuMs: gossip.startCpuMs };
+  let pacedAt = performance.now();
+  let pending: EpochLine | null = null;
+  let lastStepCpu = process.cpuUsage();
   await trainer.run({
     beforeStep() {
+      // twice a second: each sample reads /proc, and the dilation is measured over seconds anyway
+      if (pacer && performance.now() - pacedAt >= 500) {
+        pacedAt = performance.now();
+        const iv = pacer.update();
+        if (iv !== null) gossip.pace(iv);
+      }
       acc.blendMs += gossip.between(trainer, trainer.samplesSeen, (b) => { if (b.kind === 'average') acc.averages++; });
     },
     onStep(r) {
@@ -126,15 +162,27 @@ async function main(): Promise<void> {
         started: (s.started ?? 0) - (s0.started ?? 0),
         aborted: (s.aborted ?? 0) - (s0.aborted ?? 0),
         cpuShare: s.cpuShare ?? 0,
+        budgetHeld: (s.budgetHeld ?? 0) - (s0.budgetHeld ?? 0),
+        overdue: (s.overdue ?? 0) - (s0.overdue ?? 0),
+        bookkeepingCpuMs: 0,
+        dilation: pacer ? pacer.dilation() : NaN,
+        wallIntervalMs: pacer ? pacer.wallIntervalMs : (c.exchangeIntervalMs ?? PRESETS[c.preset].exchangeIntervalMs),
         peers: s.peers,
         loss: acc.lossSum / acc.images,
         params: file,
       };
-      process.stdout.write(JSON.stringify(line) + '\n');
+      pending = line;
+      lastStepCpu = process.cpuUsage();
       acc = { images: 0, computeWallMs: 0, blendMs: 0, lossSum: 0, averages: 0 };
       s0 = s;
     },
     onEpoch() {
+      if (pending) {
+        const b = process.cpuUsage(lastStepCpu);
+        pending.bookkeepingCpuMs = (b.user + b.system) / 1000;
+        process.stdout.write(JSON.stringify(pending) + '\n');
+        pending = null;
+      }
       // The epoch file, and the checkpoint and test evaluation run() makes at each epoch's end,
       // are bookkeeping, not training: the next epoch's clocks start after them.
       e0 = performance.now();

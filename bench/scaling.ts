@@ -4,6 +4,7 @@
 //
 //   node --import tsx bench/scaling.ts [--boards 1,2,...,10] [--epochs 10] [--mid-epochs E]
 //                                      [--preset local|lan] [--out bench/results] [--train-limit N]
+//                                      [--exchange-interval MS] [--pace board|wall]
 //
 // Each board (bench/scaling-board.ts) trains its shard I/N of the built-in 8,000 training digits
 // on the CPU engine with one thread, gossiping over loopback UDP, and reports per epoch its compute
@@ -11,13 +12,15 @@
 // initialisation, as `vctrain train` boards do. Consensus accuracy per epoch: the element-wise mean
 // of the boards' end-of-epoch parameters, evaluated on the 2,000 test digits.
 //
-// Projection for N real boards (one per Pi, nothing shared): a board's epoch takes its own work —
-// CPU time in training steps on its 1/N of the data, plus blend and gossip-handler time as measured
-// here — because nothing in the protocol makes a board wait (waiting is measured, and reported).
-// CPU time, not wall time, is used for the steps because on this machine up to 10 boards share its
-// cores, which stretches wall time but not the CPU time a step needs. Gossip-handler time is wall
-// time measured under that sharing, so it is an overestimate. The link is checked separately: the
-// bytes a board moves per epoch at 100 Mbit/s must take less time than the epoch itself.
+// Projection for N real boards (one per Pi, nothing shared): a board's epoch is the larger of its CPU
+// work (CPU time in training steps on its 1/N of the data, plus its gossip thread's and blends' CPU)
+// and the time its 100 Mbit/s link needs for the bytes it moved, re-framed as the `lan` preset sends
+// them (bench/board-time-pacer.ts). CPU time, not wall time, because on this machine up to 10 boards
+// share its cores, which stretches wall time but not the CPU time a step needs.
+// Pacing (--pace): exchanges are scheduled on time, and a board here runs N/cores times slower on the
+// wall clock than a real one. 'board' (default) paces each board's exchanges on its own CPU time, so
+// it starts as many per epoch as a real board would; 'wall' is the product's wall-clock pacing,
+// which here makes ~N/cores times too many (the figures before this flag existed).
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -31,6 +34,7 @@ import { readParamsFile } from '../src/cluster/params-file';
 import type { BoardConfig, EpochLine } from './scaling-board';
 import { GOSSIP_THREAD_CPU_BUDGET } from '../src/cluster/gossip-thread';
 import { boardLr, type LrRule } from '../src/net/train';
+import { lanLinkSeconds, projectEpoch } from './board-time-pacer';
 
 function flag(name: string, dflt: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -54,7 +58,8 @@ const gossipBudget = process.argv.includes('--gossip-budget') ? Number(flag('gos
 const outDir = path.resolve(flag('out', path.join(__dirname, 'results')));
 const exchangeIntervalMs = process.argv.includes('--exchange-interval') ? Number(flag('exchange-interval', '2000')) : undefined;
 const trainLimit = process.argv.includes('--train-limit') ? Number(flag('train-limit', '0')) : undefined;
-const LINK_BYTES_PER_S = 100e6 / 8;
+const pace = flag('pace', 'board') as 'board' | 'wall';
+if (pace !== 'board' && pace !== 'wall') throw new Error(`--pace must be board or wall, got "${pace}"`);
 const PAPER_SLOWDOWN_AT_10 = 2.9;
 
 interface RunResult {
@@ -78,7 +83,7 @@ async function runScalingCluster(n: number, ep: number, basePort: number): Promi
       peers: ports.filter((p) => p !== port).map((p) => `127.0.0.1:${p}`),
       keyFile, out: path.join(dir, `board-${i}`),
       epochs: ep, batch: 64, lr: lrFor(n),
-      warmup: warmupEpochs > 0 && lrFor(n) > lr ? { epochs: warmupEpochs, fromLr: lr } : undefined, momentum: 0.9, weightDecay: 0.0001, seed: 1, threads: 1, preset, exchangeIntervalMs, gossipBudget, trainLimit,
+      warmup: warmupEpochs > 0 && lrFor(n) > lr ? { epochs: warmupEpochs, fromLr: lr } : undefined, momentum: 0.9, weightDecay: 0.0001, seed: 1, threads: 1, preset, exchangeIntervalMs, pace, gossipBudget, trainLimit,
     };
     const child = spawn(process.execPath, ['--import', 'tsx', path.join(__dirname, 'scaling-board.ts'), JSON.stringify(cfg)], {
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -132,11 +137,23 @@ interface Summary {
   gossipMs: number;
   waitMs: number;
   wallMs: number;
+  /** compute + gossip */
+  cpuMs: number;
+  /** lan-framed link time of the bytes moved */
+  linkMs: number;
+  /** per board-epoch max(cpu, link), averaged */
   projectedEpochMs: number;
+  linkBoundShare: number;
   slowestBoardEpochMs: number;
   gossipShare: number;
   bytesPerEpoch: number;
   linkShare: number;
+  dilation: number;
+  wallIntervalMs: number;
+  bookkeepingCpuMs: number;
+  cpuShare: number;
+  budgetHeld: number;
+  overdue: number;
   averagesPerEpoch: number;
   refused: number;
   consensusAccuracy: number;
@@ -149,13 +166,15 @@ const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.le
 function summarise(r: RunResult): Summary {
   const L = r.lines;
   const per = (k: keyof EpochLine) => mean(L.map((l) => l[k] as number));
-  const own = (l: EpochLine) => l.computeCpuMs + l.gossipMs;
+  const proj = (l: EpochLine) => projectEpoch(l.computeCpuMs + l.gossipMs, 1000 * lanLinkSeconds(l.bytesSent, l.bytesReceived));
+  const own = (l: EpochLine) => proj(l).epochMs;
   const byBoard = new Map<number, EpochLine[]>();
   for (const l of L) byBoard.set(l.board, [...(byBoard.get(l.board) ?? []), l]);
   const projected = mean(L.map(own));
   const slowest = Math.max(...[...byBoard.values()].map((ls) => mean(ls.map(own))));
   const bytes = mean(L.map((l) => l.bytesSent + l.bytesReceived));
-  const linkS = mean(L.map((l) => Math.max(l.bytesSent, l.bytesReceived) / LINK_BYTES_PER_S));
+  const cpuMs = mean(L.map((l) => proj(l).cpuMs));
+  const linkMs = mean(L.map((l) => proj(l).linkMs));
   return {
     boards: r.boards,
     epochs: r.epochs,
@@ -165,11 +184,21 @@ function summarise(r: RunResult): Summary {
     gossipMs: per('gossipMs'),
     waitMs: per('waitMs'),
     wallMs: per('wallMs'),
+    cpuMs,
+    linkMs,
     projectedEpochMs: projected,
+    linkBoundShare: L.filter((l) => proj(l).bound === 'link').length / Math.max(1, L.length),
     slowestBoardEpochMs: slowest,
-    gossipShare: per('gossipMs') / projected,
+    gossipShare: per('gossipMs') / cpuMs,
     bytesPerEpoch: bytes,
-    linkShare: (linkS * 1000) / projected,
+    linkShare: linkMs / cpuMs,
+    // wall pacing measures none: NaN, printed as '-'
+    dilation: L.some((l) => Number.isFinite(l.dilation)) ? mean(L.map((l) => l.dilation).filter(Number.isFinite)) : NaN,
+    wallIntervalMs: per('wallIntervalMs'),
+    bookkeepingCpuMs: per('bookkeepingCpuMs'),
+    cpuShare: per('cpuShare'),
+    budgetHeld: L.reduce((a, l) => a + l.budgetHeld, 0),
+    overdue: L.reduce((a, l) => a + l.overdue, 0),
     averagesPerEpoch: per('averages'),
     refused: L.reduce((a, l) => a + l.refused, 0),
     consensusAccuracy: r.consensus.length ? r.consensus[r.consensus.length - 1].accuracy : NaN,
@@ -262,7 +291,7 @@ async function main(): Promise<void> {
     // Written after every size, so a run cut short still leaves its figures.
     write(sums, results, started);
     console.error(
-      `  ${n}: projected ${(s.projectedEpochMs / 1000).toFixed(2)} s/epoch (compute ${(s.computeCpuMs / 1000).toFixed(2)} s, gossip ${(100 * s.gossipShare).toFixed(1)}%, ` +
+      `  ${n}: projected ${(s.projectedEpochMs / 1000).toFixed(2)} s/epoch (CPU ${(s.cpuMs / 1000).toFixed(2)} s, link ${(s.linkMs / 1000).toFixed(2)} s, compute ${(s.computeCpuMs / 1000).toFixed(2)} s, gossip ${(100 * s.gossipShare).toFixed(1)}%, dilation ${s.dilation.toFixed(2)}, ` +
         `wait ${(s.waitMs / 1000).toFixed(3)} s), consensus ${(100 * s.consensusAccuracy).toFixed(2)}%, ${s.averagesPerEpoch.toFixed(1)} averages/epoch, ${r.wallSeconds.toFixed(0)} s wall`,
     );
   }
@@ -286,7 +315,7 @@ function write(unsorted: Summary[], results: RunResult[], started: string): void
     '',
     `Setup: LeNet (tanh), batch 64, ${lrRule === 'sqrt' ? `lr ${lr} x sqrt(boards) (${boardsList.map((n) => `${lrFor(n).toFixed(3)} at ${n}`).join(', ')})${warmupEpochs > 0 ? `, reached by a linear warm-up from ${lr} over the first ${warmupEpochs} epochs` : ''}` : `lr ${lr}`}, momentum 0.9, weight decay 1e-4; built-in digits (8,000 train /`,
     `2,000 test), board I of N trains on shard I/N; CPU engine, 1 thread per board; gossip preset \`${preset}\``,
-    `over loopback UDP, on its own thread as in \`vctrain worker\`${gossipBudget !== undefined ? ` with a CPU budget of ${gossipBudget === 0 ? 'none' : `${gossipBudget} ms of gossip per ms of training`} (the product's default is ${GOSSIP_THREAD_CPU_BUDGET})` : ''}${exchangeIntervalMs ? `, a board starting an exchange every ${exchangeIntervalMs} ms on average (instead of the preset's)` : ''}; every board starts from the same`,
+    `over loopback UDP, on its own thread as in \`vctrain worker\`${gossipBudget !== undefined ? ` with a CPU budget of ${gossipBudget === 0 ? 'none' : `${gossipBudget} ms of gossip per ms of training`} (the product's default is ${GOSSIP_THREAD_CPU_BUDGET})` : ''}${exchangeIntervalMs ? `, a board starting an exchange every ${exchangeIntervalMs} ms on average (instead of the preset's)` : ''}, ${pace === 'board' ? 'paced on board time (each board\'s training-thread CPU time; the wall interval is that times the measured dilation)' : 'paced on wall time (here ~N/cores times more exchanges per epoch than real boards would start)'}; every board starts from the same`,
     `seeded initialisation. Epochs: ${epochs} at 1 and 10`,
     `boards${midEpochs !== epochs ? `, ${midEpochs} in between (to fit the time budget)` : ' and in between'}.`,
     '',
@@ -296,27 +325,39 @@ function write(unsorted: Summary[], results: RunResult[], started: string): void
     '  thread) plus the CPU time the training thread spent folding in blends and publishing snapshots;',
     '- wait: the epoch\'s wall time not spent in steps or blends. Nothing in the protocol blocks a board; on this',
     '  machine this is the OS running the other boards (and other work) between our steps;',
-    '- projected epoch on N real boards = compute + gossip, all the CPU time a board spends, as if on one core',
-    '  (conservative: a Pi 3 has 4 cores and the gossip thread would run beside the trainer). One machine\'s',
-    '  cores are shared by the N processes, so its wall time is not what N boards would see; CPU time is.',
-    '- link: bytes a board moves per epoch at 100 Mbit/s as a share of the projected epoch (below 100%: the',
-    '  transfers fit beside the training, which never waits for them).',
+    '- CPU = compute + gossip, all the CPU time a board spends, as if on one core (conservative: a Pi 3 has 4',
+    '  cores and the gossip thread would run beside the trainer). One machine\'s cores are shared by the N',
+    '  processes, so its wall time is not what N boards would see; CPU time is. A real board is taken to be as',
+    '  fast as one core here, which is the strict case for the link (a Pi 3 core is slower, so its epoch is longer',
+    '  against the same link time);',
+    '- link: the time a 100 Mbit/s full-duplex link needs for the larger direction of what the board moved, framed',
+    '  as the `lan` preset sends it: 1,080-byte chunks in datagrams of at most 1,201 bytes, plus 66 bytes of',
+    '  UDP/IPv4/Ethernet header, FCS, preamble and gap per frame (bench/board-time-pacer.ts);',
+    '- projected epoch = max(CPU, link) per board and epoch, then averaged: transfers run beside training, which',
+    '  never waits for them, so the slower of the two sets the epoch; "link-bound" is the share of board-epochs',
+    '  where the link was the larger;',
+    '- dilation: wall ms per board ms (training-thread CPU), the factor board-time pacing multiplies the interval by.',
+    '  Board time includes each epoch\'s test evaluation, during which exchanges go on: a board starts about',
+    '  (training + evaluation board time) / interval exchanges an epoch, and takes part in about twice that;',
+    '- eval CPU: CPU after an epoch\'s last step (test evaluation, checkpoint), excluded from compute but counted',
+    '  as training by the gossip budget; budget share: gossip\'s share as the budget sees it (last minute), at',
+    '  the epoch\'s end; held / overdue: exchanges the budget held back / let through owed, summed over boards.',
     '- consensus accuracy: the mean of all boards\' parameters at the end of the last epoch, on the test split.',
     '',
-    '| boards | epochs | compute (s) | gossip (s) | wait (s) | projected epoch (s) | slowest board (s) | gossip share | averages / board / epoch | bytes / board / epoch | link share | consensus accuracy | wall here (s/epoch) |',
-    '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    '| boards | epochs | compute (s) | gossip (s) | CPU (s) | link (s) | projected epoch (s) | link-bound | slowest board (s) | averages / board / epoch | bytes / board / epoch | consensus accuracy | wall here (s/epoch) | dilation | wall interval (ms) | eval CPU (s) | budget share | held / overdue |',
+    '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
     ...sums.map(
       (s) =>
-        `| ${s.boards} | ${s.epochs} | ${f(s.computeCpuMs)} | ${f(s.gossipMs)} | ${f(s.waitMs)} | **${f(s.projectedEpochMs)}** | ${f(s.slowestBoardEpochMs)} | ` +
-        `${(100 * s.gossipShare).toFixed(1)}% | ${s.averagesPerEpoch.toFixed(1)} | ${(s.bytesPerEpoch / 1e6).toFixed(1)} MB | ${(100 * s.linkShare).toFixed(1)}% | ` +
-        `**${(100 * s.consensusAccuracy).toFixed(2)}%** | ${f(s.wallMs)} |`,
+        `| ${s.boards} | ${s.epochs} | ${f(s.computeCpuMs)} | ${f(s.gossipMs)} | ${f(s.cpuMs)} | ${f(s.linkMs)} | **${f(s.projectedEpochMs)}** | ${(100 * s.linkBoundShare).toFixed(0)}% | ${f(s.slowestBoardEpochMs)} | ` +
+        `${s.averagesPerEpoch.toFixed(1)} | ${(s.bytesPerEpoch / 1e6).toFixed(1)} MB | ` +
+        `**${(100 * s.consensusAccuracy).toFixed(2)}%** | ${f(s.wallMs)} | ${Number.isFinite(s.dilation) ? s.dilation.toFixed(2) : '-'} | ${s.wallIntervalMs.toFixed(0)} | ${f(s.bookkeepingCpuMs)} | ${s.cpuShare.toFixed(2)} | ${s.budgetHeld} / ${s.overdue} |`,
     ),
     '',
   ];
   if (one && ten) {
     md.push(
       `**At 10 boards the projected epoch is ${(ten.projectedEpochMs / one.projectedEpochMs).toFixed(2)}x the 1-board epoch ` +
-        `(${f(ten.projectedEpochMs)} s vs ${f(one.projectedEpochMs)} s); the paper's MXNet cluster was ${PAPER_SLOWDOWN_AT_10}x slower at 10 than at 1. ` +
+        `(${f(ten.projectedEpochMs)} s vs ${f(one.projectedEpochMs)} s; CPU alone ${(ten.cpuMs / one.projectedEpochMs).toFixed(2)}x, link alone ${(ten.linkMs / one.projectedEpochMs).toFixed(2)}x); the paper's MXNet cluster was ${PAPER_SLOWDOWN_AT_10}x slower at 10 than at 1. ` +
         `Consensus accuracy after ${ten.epochs} epochs: ${(100 * ten.consensusAccuracy).toFixed(2)}% at 10 boards vs ${(100 * one.consensusAccuracy).toFixed(2)}% at 1 board ` +
         `(${(100 * (ten.consensusAccuracy - one.consensusAccuracy)).toFixed(2)} points).**`,
       '',

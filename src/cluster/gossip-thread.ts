@@ -69,8 +69,10 @@ function foldIn(b: Blend, t: BlendTarget, scratch: Float32Array): void {
   if (b.kind === 'adopt') t.resetMomentum();
 }
 
-/** recycle: a blend's values array, folded in, back for the next blend. */
-type ToThread = { type: 'recycle'; values: Float32Array } | { type: 'epoch' } | { type: 'leave' };
+/** recycle: a blend's values array, folded in, back for the next blend. pace: a new exchange interval
+ * (bench/scaling.ts paces simulated boards on their own CPU time). */
+type ToThread = { type: 'recycle'; values: Float32Array } | { type: 'epoch' } | { type: 'leave' }
+  | { type: 'pace'; exchangeIntervalMs: number };
 type FromThread =
   | { type: 'ready'; address: string; id: string; threadCpuMs?: number }
   | { type: 'blend'; blend: Blend }
@@ -217,6 +219,12 @@ export class GossipThread {
     return { ...this.counters };
   }
 
+  /** Mean wall ms between the exchanges the thread starts, from its next one on (bench/board-time-pacer.ts). */
+  pace(exchangeIntervalMs: number): void {
+    if (!(exchangeIntervalMs > 0 && Number.isFinite(exchangeIntervalMs))) throw new Error(`exchange interval must be a positive number of ms, got ${exchangeIntervalMs}`);
+    this.w.postMessage({ type: 'pace', exchangeIntervalMs } satisfies ToThread);
+  }
+
   /** Leave the cluster politely, then end the thread. Returns the final counters. */
   async stop(): Promise<GossipCounters> {
     this.stopping = true;
@@ -338,6 +346,8 @@ export async function threadMain(data: { options: GossipThreadOptions }): Promis
         node.recycle(m.values);
       } else if (m.type === 'epoch') {
         node.epochBegan();
+      } else if (m.type === 'pace') {
+        node.setExchangeInterval(m.exchangeIntervalMs);
       } else if (m.type === 'leave') {
         clearInterval(statsTicker);
         await node.leave();

@@ -140,9 +140,9 @@ export class GossipNode {
   }
 
   /** See CpuBudget.floorCores. */
-  setCpuBudgetFloorCores(cores: number): void {
-    this.budget.floorCores = cores;
-  }
+  setCpuBudgetFloorCores(cores: number): void { this.budget.floorCores = cores; }
+  /** From the next scheduled exchange on; the scaling bench paces boards on their own time (bench/board-time-pacer.ts). */
+  setExchangeInterval(ms: number): void { this.preset.exchangeIntervalMs = ms; }
 
   /** A ready Blend for the trainer to apply between steps (applyBlend), or null. Never blocks. */
   poll(): Blend | null {
