@@ -205,6 +205,9 @@ async function handoff(pa: Float32Array, pb: Float32Array): Promise<void> {
 
 export async function runExchangeCost(variants: Variant[], repeats: number): Promise<CostRow[]> {
   const rows: CostRow[] = [];
+  // One discarded exchange per variant left whichever fp16 variant ran first about half as fast as
+  // the same variant run later (the fp16 paths were still warming up): warm every variant first.
+  for (const v of variants) await whole(v, 2);
   for (const v of variants) {
     const w = await whole(v, repeats);
     const pt = await parts(v, repeats);
