@@ -29,6 +29,8 @@ interface Exchange {
   distance?: SnapshotDistance;
   tries: number;
   overdue?: boolean;
+  /** started + exchangeTimeoutMs x our slowness: past it, an initiator no longer commits. */
+  deadline?: number;
 }
 
 /** Why an exchange ended without a blend: 'slow' when the peer took too long (timeouts grow and the
@@ -266,6 +268,9 @@ export class Exchanges {
       ctx.pacer.kick();
       return;
     }
+    // Past our deadline (the watchdog's timer is late on a busy event loop), the responder may
+    // have stopped waiting for Commit: it counts on us never committing after it.
+    if (ctx.clock.now() > ex.deadline!) return this.abort(`reply from ${ex.peer} came after the deadline`, 'slow');
     // initiator: both halves are here; our blend is ready now, the peer's once it hears Commit
     ctx.deliver(this.average(ex));
     ex.state = 'committing';
@@ -314,21 +319,31 @@ export class Exchanges {
   /** Ends an exchange that overran exchangeTimeoutMs, except in the two states where ending would
    * leave one side averaged and the other not. An initiator in 'committing' holds its blend already:
    * cutting its Commit retries short could strand the responder without its half, and the retries
-   * end by themselves. A responder in 'replying' may yet receive that Commit: the initiator started
-   * first, so its watchdog has fired by now and its last Commit follows within retries x retryMs;
-   * the responder waits that long (plus two retries for the wire) before giving up. */
+   * end by themselves. A responder in 'replying' may yet receive that Commit (awaitCommit). */
   private watchdog(ex: Exchange): void {
     const ctx = this.ctx;
+    ex.deadline = ex.started + ctx.preset.exchangeTimeoutMs * this.slowness;
     ctx.timer(() => {
       if (this.current !== ex || ex.state === 'committing') return;
-      if (ex.role === 'resp' && ex.state === 'replying') {
-        ctx.timer(() => {
-          if (this.current === ex) this.abort(`no commit from ${ex.peer}`, 'slow');
-        }, (ctx.preset.retries + 2) * ctx.preset.retryMs);
-        return;
-      }
+      if (ex.role === 'resp' && ex.state === 'replying') return this.awaitCommit(ex, ctx.clock.now());
       this.abort(`exchange with ${ex.peer} timed out`, 'slow');
-    }, ctx.preset.exchangeTimeoutMs * this.slowness);
+    }, ex.deadline - ex.started);
+  }
+
+  /** A responder past its own timeout, its reply sent, gives up only when no Commit can come. Each
+   * board scales its timeouts by its own slowness, so the initiator's deadline may be later than
+   * ours (up to MAX_SLOWNESS x, counted from its start, which was before ours): until then it may
+   * still complete on any chunk we send, and commit at once, retrying retries x retryMs. So we wait
+   * that long (plus two retries for the wire) after the last chunk we sent before its deadline can
+   * have passed. Counting from our own deadline alone left the initiator averaged and us not
+   * whenever its slowness was the larger (test/sync/gossip.test.ts, the fixed counterexample). */
+  private awaitCommit(ex: Exchange, floor: number): void {
+    const ctx = this.ctx, p = ctx.preset;
+    if (this.current !== ex) return;
+    const lastUseful = Math.min(ex.out!.lastSent, ex.started + p.exchangeTimeoutMs * MAX_SLOWNESS);
+    const wait = Math.max(floor, lastUseful) + (p.retries + 2) * p.retryMs - ctx.clock.now();
+    if (wait > 0) return void ctx.timer(() => this.awaitCommit(ex, floor), wait);
+    this.abort(`no commit from ${ex.peer}`, 'slow');
   }
 
   /** An Accept or a chunk of an exchange we are not in: a replayed Propose made the peer accept one

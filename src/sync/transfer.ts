@@ -167,6 +167,8 @@ export class Outgoing {
   private seq = 0;
   /** Chunks sent again on request so far. */
   resent = 0;
+  /** When the latest chunk went out (a responder waits for Commit counting from it). */
+  lastSent = -Infinity;
   constructor(readonly snap: EncodedSnapshot, private readonly window = Infinity, private readonly minResendMs = 0) {
     this.sentAt = new Float64Array(snap.meta.chunkCount).fill(-Infinity);
     this.sentSeq = new Float64Array(snap.meta.chunkCount).fill(-1);
@@ -216,11 +218,13 @@ export class Outgoing {
       this.queued.delete(r);
       this.resent++;
       this.sentAt[r] = now;
+      this.lastSent = now;
       this.sentSeq[r] = this.seq++;
       return r;
     }
     if (this.next < this.snap.meta.chunkCount && this.next - this.have < this.window) {
       this.sentAt[this.next] = now;
+      this.lastSent = now;
       this.sentSeq[this.next] = this.seq++;
       return this.next++;
     }
