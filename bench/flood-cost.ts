@@ -9,7 +9,8 @@
 // and replayed copies of genuine sealed datagrams (each sent from 256 sources, so that no source
 // fails often enough to be shed), and shed: the same failing junk from one source, which the
 // shedder drops unopened but one in 16. Loopback only, bounded by --count per kind.
-import { randomBytes, randomInt } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
+import { junkDatagram, type JunkKind } from './junk';
 import * as os from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { fineThreadCpuClock } from '../src/sync/budget';
@@ -65,25 +66,6 @@ function genuine(key: Buffer, n: number): Buffer[] {
   return out;
 }
 
-function junk(kind: string, rec: Buffer[]): Buffer {
-  const r = rec[randomInt(rec.length)];
-  switch (kind) {
-    case 'random': {
-      const d = randomBytes(1 + randomInt(1200));
-      if (randomInt(2)) d[0] = 2;
-      return d;
-    }
-    case 'truncated': return Buffer.from(r.subarray(0, randomInt(1, r.length)));
-    case 'replayed': return r;
-    default: {
-      const d = Buffer.from(r);
-      const bit = randomInt(d.length * 8);
-      d[bit >> 3] ^= 1 << (bit & 7);
-      return d;
-    }
-  }
-}
-
 async function main(): Promise<void> {
   const clock = fineThreadCpuClock();
   if (!clock) throw new Error('needs /proc/thread-self/schedstat (Linux with schedstats)');
@@ -99,12 +81,12 @@ async function main(): Promise<void> {
   const sender = new Worker(SENDER, { eval: true });
   const load0 = os.loadavg();
   const rows: string[] = [];
-  const kinds: [string, string, number][] = [
+  const kinds: [string, JunkKind, number][] = [
     ['random', 'random', 256], ['truncated', 'truncated', 256], ['bit-flipped', 'bit-flipped', 256],
     ['replayed', 'replayed', 256], ['shed (failing junk, one source)', 'bit-flipped', 1],
   ];
   for (const [name, kind, sources] of kinds) {
-    const datagrams = Array.from({ length: COUNT }, () => junk(kind, rec));
+    const datagrams = Array.from({ length: COUNT }, () => junkDatagram(kind, rec));
     if (sources === 1) {
       // prime the shedder: the source is failing already when the measured ones come
       sender.postMessage({ port, datagrams: datagrams.slice(0, 64), sources, rate: RATE });

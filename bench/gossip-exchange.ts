@@ -12,15 +12,16 @@
 //
 //   node --import tsx bench/gossip-exchange.ts [--repeats 5] [--seconds 30] [--batch 16] [--epoch-images 2000] [--out bench/results]
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg, tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
+import { loopbackBoards } from './loopback';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { randomBytes } from 'node:crypto';
 import { initParams } from '../src/net/lenet';
 import { ARCH_FINGERPRINT, PARAM_COUNT } from '../src/net/spec';
-import { Encoding, GossipNode, UdpTransport, applyBlend, generateKeyFile, type Blend, type GossipPreset } from '../src/sync/index';
+import { Encoding, GossipNode, UdpTransport, applyBlend, type Blend, type GossipPreset } from '../src/sync/index';
 import { GOSSIP_THREAD_CPU_BUDGET } from '../src/cluster/gossip-thread';
 import type { Aead } from '../src/sync/crypto';
 
@@ -119,11 +120,7 @@ async function exchangeFigure(encoding: Encoding, repeats: number): Promise<Exch
 }
 
 export async function overheadFigure(boards: number, seconds: number, batch: number, preset: 'local' | 'lan', budget?: number, epochImages = 2000): Promise<OverheadFigure> {
-  const dir = mkdtempSync(join(tmpdir(), 'vct-gossip-bench-'));
-  const keyFile = join(dir, 'cluster.key');
-  generateKeyFile(keyFile);
-  const base = 40_000 + Math.floor(Math.random() * 10_000);
-  const addrs = Array.from({ length: boards }, (_, i) => `127.0.0.1:${base + i}`);
+  const { keyFile, base, addrs } = loopbackBoards(boards, 'vct-gossip-bench-', 40_000);
   const kids: ChildProcess[] = [];
   const results: Promise<Record<string, any>>[] = [];
   try {

@@ -11,11 +11,10 @@
 // for a before/after in one sitting. Its gossip-board.ts must take the optional 10th argument
 // (exchange interval) for --boards above 1 to be exchange-free; an older one ignores it.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { cpus, loadavg, tmpdir } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
-import { generateKeyFile } from '../src/sync/index';
+import { loopbackBoards } from './loopback';
 
 export interface IdleBoard {
   index: number;
@@ -27,11 +26,7 @@ export interface IdleBoard {
 }
 
 export async function idleFigure(root: string, boards: number, seconds: number, batch = 16): Promise<IdleBoard[]> {
-  const dir = mkdtempSync(join(tmpdir(), 'vct-gossip-idle-'));
-  const keyFile = join(dir, 'cluster.key');
-  generateKeyFile(keyFile);
-  const base = 50_000 + Math.floor(Math.random() * 10_000);
-  const addrs = Array.from({ length: boards }, (_, i) => `127.0.0.1:${base + i}`);
+  const { keyFile, base, addrs } = loopbackBoards(boards, 'vct-gossip-idle-', 50_000);
   const kids: ChildProcess[] = [];
   try {
     const results = addrs.map((_, i) => {

@@ -21,7 +21,7 @@ import * as dgram from 'node:dgram';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { randomBytes, randomInt } from 'node:crypto';
+import { JUNK_KINDS, junkDatagram } from './junk';
 import { ARCH_FINGERPRINT, PARAM_COUNT } from '../src/net/spec';
 import { initParams } from '../src/net/lenet';
 import { GossipNode, UdpTransport, loadKeyFile } from '../src/sync/index';
@@ -44,7 +44,7 @@ const FLOOD = PER_BOARD > 0;
 const RESULTS = flag('results', path.join(__dirname, 'results'));
 const KEEP = own.includes('--keep');
 const EXCHANGE_KINDS = new Set([6, 8, 9, 10, 11]); // Accept, Chunk, Need, Commit, CommitAck
-const KIND_NAMES = ['random', 'truncated', 'replayed', 'bit-flipped'] as const;
+const KIND_NAMES = JUNK_KINDS;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -93,25 +93,6 @@ function lastMinute(board: number, events: Record<string, unknown>[]): string {
   const training = l.cpuShare > 0 ? counted / l.cpuShare : NaN;
   const s = (v: number) => `${v.toFixed(2)} s`;
   return `| ${board} | ${secs.toFixed(0)} | ${s(d('threadCpuMs'))} | ${s(d('rejectedCpuMs'))} | ${s(d('trainerGossipMs'))} | ${s(counted)} | ${s(d('exchangeCpuMs'))} | ${s(counted - d('exchangeCpuMs'))} | ${training.toFixed(1)} s (${(training / secs).toFixed(2)}) | ${(l.averages - f.averages)} | ${((l.budgetHeld ?? 0) - (f.budgetHeld ?? 0))} | ${((l.overdue ?? 0) - (f.overdue ?? 0))} |`;
-}
-
-function hostile(kind: number, rec: Buffer[]): Buffer {
-  const r = rec[randomInt(rec.length)];
-  switch (KIND_NAMES[kind]) {
-    case 'random': {
-      const d = randomBytes(1 + randomInt(1200));
-      if (randomInt(2)) d[0] = 2; // half carry the wire version, so they reach the AEAD
-      return d;
-    }
-    case 'truncated': return Buffer.from(r.subarray(0, randomInt(1, r.length)));
-    case 'replayed': return r;
-    default: {
-      const d = Buffer.from(r);
-      const bit = randomInt(d.length * 8);
-      d[bit >> 3] ^= 1 << (bit & 7);
-      return d;
-    }
-  }
 }
 
 async function main(): Promise<void> {
@@ -178,7 +159,7 @@ async function main(): Promise<void> {
       const port = ports[sent % ports.length];
       const [host, p] = [port.slice(0, port.lastIndexOf(':')), Number(port.slice(port.lastIndexOf(':') + 1))];
       inFlight++;
-      sock.send(hostile(kind, rec), p, host, () => inFlight--);
+      sock.send(junkDatagram(KIND_NAMES[kind], rec), p, host, () => inFlight--);
       sentByKind[kind]++;
       sent++;
     }
