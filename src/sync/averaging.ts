@@ -35,25 +35,16 @@ export interface SnapshotDistance {
 
 /** The distance, or why the snapshot cannot be measured (a length or a non-finite value). */
 export function measureSnapshot(self: Float32Array, peer: Float32Array): SnapshotDistance | string {
-  if (self.length !== peer.length) return `length ${peer.length} != ${self.length}`;
-  let ss = 0, pp = 0, dd = 0;
-  for (let i = 0; i < peer.length; i++) {
-    const p = peer[i];
-    if (!Number.isFinite(p)) return `non-finite value at ${i}`;
-    const s = self[i], d = p - s;
-    ss += s * s;
-    pp += p * p;
-    dd += d * d;
-  }
-  return distanceOf(ss, pp, dd);
+  return measureIntoDelta(self, peer, 0, null);
 }
 
-/** measureSnapshot and the blend's delta, w * (peer - self), in one pass into `out` (a reused array:
- * a second pass and a fresh 1.7 MB array per exchange were a good part of an exchange's cost).
- * When it returns a string, `out` holds nothing of use. */
-export function measureIntoDelta(self: Float32Array, peer: Float32Array, w: number, out: Float32Array): SnapshotDistance | string {
+/** measureSnapshot and, given `out`, the blend's delta w * (peer - self) in the same pass: the one
+ * place the averaging delta is computed (into a reused array: a second pass and a fresh 1.7 MB array
+ * per exchange were a good part of an exchange's cost). When it returns a string, `out` holds
+ * nothing of use. */
+export function measureIntoDelta(self: Float32Array, peer: Float32Array, w: number, out: Float32Array | null): SnapshotDistance | string {
   if (self.length !== peer.length) return `length ${peer.length} != ${self.length}`;
-  if (out.length !== self.length) throw new Error(`measureIntoDelta: out has ${out.length} values for ${self.length}`);
+  if (out && out.length !== self.length) throw new Error(`measureIntoDelta: out has ${out.length} values for ${self.length}`);
   let ss = 0, pp = 0, dd = 0;
   // no test per value: a float32 squared cannot overflow a float64 sum, so pp is finite exactly
   // when every peer value is, and the rare bad snapshot is searched afterwards for the message
@@ -62,7 +53,7 @@ export function measureIntoDelta(self: Float32Array, peer: Float32Array, w: numb
     ss += s * s;
     pp += p * p;
     dd += d * d;
-    out[i] = w * d;
+    if (out) out[i] = w * d;
   }
   if (!Number.isFinite(pp)) return `non-finite value at ${peer.findIndex((p) => !Number.isFinite(p))}`;
   return distanceOf(ss, pp, dd);
@@ -110,13 +101,6 @@ export interface Blend {
   /** How far the peer's snapshot was from ours ('average' only): logged, so that the guard's
    * margin over honest exchanges can be read off a run. */
   distance?: SnapshotDistance;
-}
-
-export function makeAverage(peerId: string, self: Float32Array, peer: Float32Array, wPeer: number, distance?: SnapshotDistance): Blend {
-  if (peer.length !== self.length) throw new Error(`blend: peer sent ${peer.length} params, snapshot had ${self.length}`);
-  const values = new Float32Array(self.length);
-  for (let i = 0; i < values.length; i++) values[i] = wPeer * (peer[i] - self[i]);
-  return { kind: 'average', weight: wPeer, peer: peerId, values, ...(distance ? { distance } : {}) };
 }
 
 export function makeAdopt(peerId: string, peer: Float32Array): Blend {

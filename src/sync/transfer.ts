@@ -34,13 +34,12 @@ export function encodeSnapshot(params: Float32Array, samplesSeen: number, snapsh
     if (into.byteOffset & 1) throw new Error('encodeSnapshot: scratch must be 2-byte aligned');
     encodeHalf(params, new Uint16Array(into.buffer, into.byteOffset, params.length));
   } else into.set(new Uint8Array(params.buffer, params.byteOffset, params.byteLength));
-  const bytes = into;
   return {
     meta: {
       snapshotId: snapshotId >>> 0, fingerprint, paramCount: params.length, encoding: e, samplesSeen, chunkCount: chunkCountFor(params.length, e, chunkBytes),
       ...(chunkBytes !== CHUNK_BYTES ? { chunkBytes } : {}),
     },
-    bytes,
+    bytes: into,
   };
 }
 
