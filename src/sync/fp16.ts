@@ -55,40 +55,76 @@ export function fromHalfBits(h: number): number {
   return decodeTable()[h & 0xffff];
 }
 
+/** Indices of the values encodeHalf's fast loop leaves to toHalfBits (reused; a model has a few hundred). */
+let rareAt: Int32Array = new Int32Array(4096);
+
 export function encodeHalf(src: Float32Array, out: Uint16Array = new Uint16Array(src.length)): Uint16Array {
-  // Every model sent is encoded whole; going through toHalfBits's scalar Float32Array for each value
-  // made encoding the largest share of a wide-chunk exchange (bench/exchange-cost.ts). Values in the
-  // normal half range (all of a trained LeNet's but the tiniest) take the inline path: the same
-  // rounding, to nearest with ties to even, on the float32 bits read through a second view.
-  const bits = new Uint32Array(src.buffer, src.byteOffset, src.length);
-  for (let i = 0; i < src.length; i++) {
+  // Every model sent is encoded whole, so this loop is a fixed part of every exchange's CPU
+  // (bench/exchange-cost.ts). Values in the normal half range (all of a trained LeNet's but a few
+  // hundred) are rounded inline on the float32 bits, to nearest with ties to even: on the magnitude
+  // bits a, adding 0xfff plus the lowest kept bit carries out of the 13 dropped bits exactly when
+  // rounding goes up, and subtracting the exponent bias difference (112 << 23) leaves the half's
+  // exponent and mantissa in place; a carry into the exponent (even up to infinity) is the right
+  // answer. Zeros and values up to 2^-25 (a tie, to even) are signed zeros. The rest (subnormal
+  // halves, overflow, NaN) go to toHalfBits after the loop: called from inside it, it made every
+  // value 2-3x slower.
+  // Int32, not Uint32: a negative value's bits would leave the int32 range and the loop would run on doubles.
+  const bits = new Int32Array(src.buffer, src.byteOffset, src.length);
+  const n = src.length;
+  let rare = 0;
+  for (let i = 0; i < n; i++) {
     const b = bits[i];
-    const exp = (b >>> 23) & 0xff;
-    if (exp >= 113 && exp <= 142) {
-      const m = b & 0x7fffff;
-      // +0xfff, +1 more if the kept mantissa is odd, carries out of the 13 dropped bits exactly when
-      // rounding goes up; a carry into the exponent (even up to infinity) is the right answer
-      out[i] = ((b >>> 16) & 0x8000) | ((((exp - 112) << 10) | (m >>> 13)) + (((m & 0x1fff) + 0xfff + ((m >>> 13) & 1)) >>> 13));
-    } else out[i] = toHalfBits(src[i]);
+    const a = b & 0x7fffffff;
+    const sign = (b >>> 16) & 0x8000;
+    // 0x38800000 is 2^-14, the smallest normal half; 0x47800000 is 2^16, past the largest
+    if (((a - 0x38800000) >>> 0) < 0x0f000000) out[i] = sign | ((a + 0xfff + ((a >>> 13) & 1) - 0x38000000) >>> 13);
+    else {
+      out[i] = sign;
+      if (a > 0x33000000) {
+        if (rare === rareAt.length) rareAt = growInt32(rareAt);
+        rareAt[rare++] = i;
+      }
+    }
   }
+  for (let j = 0; j < rare; j++) out[rareAt[j]] = toHalfBits(src[rareAt[j]]);
   return out;
 }
 
+function growInt32(a: Int32Array): Int32Array {
+  const b = new Int32Array(a.length * 2);
+  b.set(a);
+  return b;
+}
+
 export function decodeHalf(src: Uint16Array, out: Float32Array = new Float32Array(src.length)): Float32Array {
-  const t = decodeTable();
-  for (let i = 0; i < src.length; i++) out[i] = t[src[i]];
-  return out;
+  return decodeHalfBytes(new Uint8Array(src.buffer, src.byteOffset, src.byteLength), out);
 }
 
 /** decodeHalf from raw little-endian bytes at any offset: a chunk's payload sits wherever its
  * datagram put it, and an odd offset used to cost a copy of the payload (a fresh buffer each
- * datagram) just to build an aligned Uint16Array view. */
+ * datagram) just to build an aligned Uint16Array view. A normal half's float32 bits are its own
+ * bits moved up 13 places with the exponent bias difference (112 << 23) added: written to a
+ * Uint32Array view, that is cheaper than a lookup in the 256 KB table, which misses the cache on
+ * random values; zeros, subnormals, infinities and NaN go through the table. */
 export function decodeHalfBytes(src: Uint8Array, out: Float32Array): Float32Array {
   const t = decodeTable();
   const n = src.length >>> 1;
+  const o = new Int32Array(out.buffer, out.byteOffset, n);
   if ((src.byteOffset & 1) === 0) {
-    const h = new Uint16Array(src.buffer, src.byteOffset, n);
-    for (let i = 0; i < n; i++) out[i] = t[h[i]];
-  } else for (let i = 0, j = 0; i < n; i++, j += 2) out[i] = t[src[j] | (src[j + 1] << 8)];
+    const h16 = new Uint16Array(src.buffer, src.byteOffset, n);
+    for (let i = 0; i < n; i++) {
+      const h = h16[i];
+      const e = h & 0x7c00;
+      if (e !== 0 && e !== 0x7c00) o[i] = ((h & 0x8000) << 16) | (((h & 0x7fff) << 13) + 0x38000000);
+      else out[i] = t[h];
+    }
+  } else {
+    for (let i = 0; i < n; i++) {
+      const h = src[2 * i] | (src[2 * i + 1] << 8);
+      const e = h & 0x7c00;
+      if (e !== 0 && e !== 0x7c00) o[i] = ((h & 0x8000) << 16) | (((h & 0x7fff) << 13) + 0x38000000);
+      else out[i] = t[h];
+    }
+  }
   return out;
 }

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { decodeHalf, encodeHalf, fromHalfBits, toHalfBits } from '../../src/sync/fp16';
+import { decodeHalf, decodeHalfBytes, encodeHalf, fromHalfBits, toHalfBits } from '../../src/sync/fp16';
 
 test('every finite half survives decode then encode bit for bit', () => {
   for (let h = 0; h < 65536; h++) {
@@ -55,4 +55,46 @@ test('array round trip keeps relative error within 2^-11 for normal range values
       }
     }),
   );
+});
+
+test('encodeHalf gives toHalfBits for any float32 bit pattern, its fast loop and its fallback alike', () => {
+  // toHalfBits is the reference (checked above against every half); encodeHalf rounds most values
+  // inline and leaves subnormals, overflow and NaN to it, so arrays mixing all kinds must agree bit for bit
+  const special = [0, 0x80000000, 0x33000000, 0x33000001, 0x387fffff, 0x38800000, 0x38800fff, 0x477fefff, 0x477ff000, 0x477fffff, 0x47800000, 0x7f800000, 0xff800000, 0x7fc00000, 0x00000001, 0x3f800000];
+  fc.assert(
+    fc.property(fc.array(fc.oneof(fc.integer({ min: 0, max: 0xffffffff }), fc.constantFrom(...special), fc.integer({ min: 0x33000000, max: 0x39000000 }),
+      // exact ties in the normal range: the rounding must go to even, not up
+      fc.tuple(fc.integer({ min: 0x38800000 >>> 13, max: 0x477fe000 >>> 13 }), fc.boolean()).map(([k, neg]) => (((k << 13) | 0x1000) | (neg ? 0x80000000 : 0)) >>> 0)), { minLength: 1, maxLength: 300 }), (patterns) => {
+      const src = new Float32Array(new Uint32Array(patterns).buffer);
+      const got = encodeHalf(src);
+      for (let i = 0; i < src.length; i++) {
+        const want = toHalfBits(src[i]);
+        if (Number.isNaN(src[i])) assert.equal(got[i] & 0x7e00, 0x7e00, `NaN 0x${patterns[i].toString(16)}`);
+        else assert.equal(got[i], want, `0x${patterns[i].toString(16)}: 0x${got[i].toString(16)} != 0x${want.toString(16)}`);
+      }
+    }),
+    { numRuns: 2000 },
+  );
+});
+
+test('encodeHalf keeps more rare values than its index buffer first holds', () => {
+  const src = new Float32Array(10_000).fill(1e-6); // every one a subnormal half
+  const got = encodeHalf(src);
+  assert.ok(got.every((h) => h === toHalfBits(1e-6)));
+});
+
+test('decodeHalfBytes gives fromHalfBits for every half, at even and odd byte offsets', () => {
+  for (const offset of [0, 1]) {
+    const bytes = new Uint8Array(offset + 2 * 65536);
+    for (let h = 0; h < 65536; h++) {
+      bytes[offset + 2 * h] = h & 0xff;
+      bytes[offset + 2 * h + 1] = h >>> 8;
+    }
+    const out = decodeHalfBytes(bytes.subarray(offset), new Float32Array(65536));
+    for (let h = 0; h < 65536; h++) {
+      const want = fromHalfBits(h);
+      if (Number.isNaN(want)) assert.ok(Number.isNaN(out[h]), `0x${h.toString(16)}`);
+      else assert.ok(Object.is(out[h], want), `offset ${offset}, 0x${h.toString(16)}: ${out[h]} != ${want}`);
+    }
+  }
 });
