@@ -64,8 +64,10 @@ export interface GossipBenchResult {
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 
-/** Two LeNet nodes on loopback UDP that know each other, exchanging only when told to (exchangeNow). */
-export async function benchPair(preset: 'local' | 'lan', tune: Partial<GossipPreset>, onBlend?: () => void, aead?: Aead) {
+/** Two LeNet nodes on loopback UDP that know each other, exchanging only when told to (exchangeNow).
+ * cpuClock: given, the nodes are measured by it and do not time their handlers, as on the gossip
+ * thread (which passes its thread clock); without, stats().cpuMs sums their handlers' CPU. */
+export async function benchPair(preset: 'local' | 'lan', tune: Partial<GossipPreset>, onBlend?: () => void, aead?: Aead, cpuClock?: () => number) {
   const key = randomBytes(32);
   const ta = await UdpTransport.open({ host: '127.0.0.1' }), tb = await UdpTransport.open({ host: '127.0.0.1' });
   const pa = initParams(1), pb = initParams(2);
@@ -73,7 +75,7 @@ export async function benchPair(preset: 'local' | 'lan', tune: Partial<GossipPre
     transport: t, key, cluster: 'bench', aead, id, seeds: [seed], preset, tune: { ...tune, exchangeIntervalMs: 1e9, cpuBudget: 0 }, // back-to-back exchanges on purpose
     fingerprint: ARCH_FINGERPRINT, paramCount: PARAM_COUNT,
     getSnapshot: () => ({ params: p, samplesSeen: 1 }),
-    onBlend,
+    onBlend, cpuClock,
   });
   const a = mk(ta, 'a', tb.address, pa), b = mk(tb, 'b', ta.address, pb);
   a.start();

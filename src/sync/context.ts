@@ -42,7 +42,7 @@ export interface GossipNodeOptions {
   random?: () => number;
   /** CPU ms that gossip has used so far, for the budget. A node on a thread of its own passes that
    * thread's CPU clock; without one, the process CPU spent inside the node's handlers is summed,
-   * which also counts whatever other threads ran meanwhile. */
+   * which also counts whatever other threads ran meanwhile (and costs ~6 µs a datagram). */
   cpuClock?: () => number;
   /** This thread's CPU ms at sub-ms resolution, to fit what a rejected datagram costs (RejectedCost);
    * default fineThreadCpuClock(); null: forgive only what the handler's own timing shows. */
@@ -106,8 +106,9 @@ export interface GossipStats {
   peerRefusals: number;
   /** Multiplier on the exchange timeouts now (1: the preset's; grows after slow peers). */
   timeoutScale: number;
-  /** CPU time (process.cpuUsage, user + system) spent inside the node's handlers (receive path,
-   * timers, snapshots, sealing), ms: gossip's CPU cost. */
+  /** Gossip's CPU ms since the node was made: by the cpuClock it was given, else the process CPU
+   * (process.cpuUsage, user + system) spent inside its handlers (receive path, timers, snapshots,
+   * sealing). */
   cpuMs: number;
   handlerErrors: number;
 }

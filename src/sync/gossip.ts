@@ -30,7 +30,7 @@ import { DEFAULT_AEAD, Opener, Sealer } from './crypto';
 import { Intake } from './intake';
 import { Exchanges } from './exchange';
 import { Joins } from './join';
-import { datagramLimit, decode, encode, MAX_ID_BYTES, Mode, MsgType, RefuseReason, type Msg, type MsgBody } from './messages';
+import { datagramLimit, decode, encodeFrom, MAX_ID_BYTES, Mode, MsgType, RefuseReason, type Msg, type MsgBody } from './messages';
 import { Membership, stateName, type Outbound } from './membership';
 import { chunkHeader, chunkPayload, encodeSnapshot, fingerprintHash, fitWindow, Outgoing, Pacer, type Flow } from './transfer';
 import type { Transport } from './transport';
@@ -52,6 +52,8 @@ export class GossipNode {
   private readonly membership: Membership;
   private readonly fingerprint: number;
   private readonly paramCount: number;
+  /** opts.cpuClock at construction: stats().cpuMs counts from here. */
+  private readonly cpuAtStart: number;
   /** Sealed bytes a datagram may have, sent or received (wider with wide chunks). */
   private readonly maxDatagram: number;
   private readonly counts: GossipStats;
@@ -82,6 +84,7 @@ export class GossipNode {
     this.fingerprint = fingerprintHash(opts.fingerprint, this.paramCount);
     this.maxDatagram = datagramLimit(this.preset.chunkBytes);
     this.counts = emptyStats(opts.id);
+    this.cpuAtStart = opts.cpuClock ? opts.cpuClock() : 0;
     this.intake = new Intake(new Opener(opts.key, opts.cluster, opts.aead), this.counts, this.maxDatagram, this.clock, opts.aead ?? DEFAULT_AEAD, this.log,
       (ms) => this.budget.forgive(ms), opts.rejectedCpuClock === undefined ? fineThreadCpuClock() : opts.rejectedCpuClock);
     this.budget = new CpuBudget({
@@ -166,7 +169,7 @@ export class GossipNode {
   stats(): GossipStats {
     const s = this.counts;
     return {
-      ...s, dropped: { ...s.dropped }, peers: this.membership.alive().length, cpuShare: this.budget.share(),
+      ...s, cpuMs: this.opts.cpuClock ? this.opts.cpuClock() - this.cpuAtStart : s.cpuMs, dropped: { ...s.dropped }, peers: this.membership.alive().length, cpuShare: this.budget.share(),
       budget: { ...s.budget, forgivenMs: this.budget.forgivenMs, exchangeMs: this.budget.exchangeCpuMs }, timeoutScale: this.exchanges.timeoutScale,
     };
   }
@@ -242,17 +245,32 @@ export class GossipNode {
   }
 
   private guarded(fn: () => void): void {
+    // A node given its thread's clock (the gossip thread's) is measured by it: timing each handler
+    // as well cost two process.cpuUsage() calls, ~3 µs each, per datagram, a tenth of a lan
+    // exchange's CPU (bench/exchange-cost.ts).
+    if (this.opts.cpuClock) {
+      try {
+        fn();
+      } catch (e) {
+        this.handlerError(e);
+      }
+      return;
+    }
     // CPU time, not wall time: on a loaded machine wall time would charge gossip for preemption
     const t0 = cpuNow();
     try {
       fn();
     } catch (e) {
-      // the receive path never throws: a bug or a hostile input costs one datagram, not the board
-      this.counts.handlerErrors++;
-      this.log(`gossip handler error: ${(e as Error).stack ?? e}`);
+      this.handlerError(e);
     } finally {
       this.counts.cpuMs += cpuNow() - t0;
     }
+  }
+
+  private handlerError(e: unknown): void {
+    // the receive path never throws: a bug or a hostile input costs one datagram, not the board
+    this.counts.handlerErrors++;
+    this.log(`gossip handler error: ${(e as Error).stack ?? e}`);
   }
 
   private timer(fn: () => void, ms: number): number {
@@ -268,7 +286,7 @@ export class GossipNode {
   /** tail: bytes sealed after m's own (a chunk's payload, straight from the encoded snapshot). */
   private send(addr: string, m: Outbound | MsgBody, tail?: Uint8Array): void {
     if (!this.running) return;
-    const plain = encode({ ...(m as object), from: this.id, incarnation: this.membership.incarnation } as Msg, this.maxDatagram);
+    const plain = encodeFrom(this.id, this.membership.incarnation, m as MsgBody, this.maxDatagram);
     const sealed = this.sealer.seal(plain, tail);
     if (sealed.length > this.maxDatagram) throw new Error(`datagram of ${sealed.length} bytes`);
     this.counts.bytesSent += sealed.length;
