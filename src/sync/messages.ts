@@ -104,6 +104,20 @@ export type Msg =
   | (Base & { type: MsgType.Abort; xfer: number })
   | (Base & { type: MsgType.Leave });
 
+/** UTF-8 bytes of the strings messages carry, kept: every datagram a node sends names it (its id),
+ * and Buffer.from(id) on each was a larger cost than the rest of a chunk's header. Ids and addresses
+ * of a cluster are few; the cache is dropped whole if it ever holds many. */
+const utf8Cache = new Map<string, Buffer>();
+function utf8Of(s: string): Buffer {
+  let e = utf8Cache.get(s);
+  if (!e) {
+    if (utf8Cache.size >= 1024) utf8Cache.clear();
+    e = Buffer.from(s, 'utf8');
+    utf8Cache.set(s, e);
+  }
+  return e;
+}
+
 class Writer {
   private readonly b: Buffer;
   o = 0;
@@ -116,7 +130,7 @@ class Writer {
   u32(v: number) { this.b.writeUInt32BE(v >>> 0, this.o); this.o += 4; return this; }
   f64(v: number) { this.b.writeDoubleBE(v, this.o); this.o += 8; return this; }
   str(s: string, max: number) {
-    const e = Buffer.from(s, 'utf8');
+    const e = utf8Of(s);
     if (e.length > max) throw new Error(`"${s.slice(0, 40)}" is longer than ${max} bytes`);
     this.u8(e.length);
     e.copy(this.b, this.o);
