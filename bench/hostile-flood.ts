@@ -27,7 +27,7 @@ import { initParams } from '../src/net/lenet';
 import { GossipNode, UdpTransport, loadKeyFile } from '../src/sync/index';
 import { Opener } from '../src/sync/crypto';
 import { decode } from '../src/sync/messages';
-import type { MessageHandler, Transport } from '../src/sync/transport';
+import { datagramBytes, type Datagram, type MessageHandler, type Transport } from '../src/sync/transport';
 
 const argv = process.argv.slice(2);
 const dash = argv.indexOf('--');
@@ -52,8 +52,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 class Recorder implements Transport {
   constructor(private readonly inner: UdpTransport, readonly log: Buffer[]) {}
   get address(): string { return this.inner.address; }
-  send(to: string, d: Uint8Array): void {
-    this.log.push(Buffer.from(d));
+  send(to: string, d: Datagram): void {
+    this.log.push(Buffer.from(datagramBytes(d)));
     this.inner.send(to, d);
   }
   onMessage(h: MessageHandler): void { this.inner.onMessage(h); }

@@ -21,7 +21,7 @@ import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { initParams } from '../src/net/lenet';
 import { ARCH_FINGERPRINT, PARAM_COUNT } from '../src/net/spec';
 import { Encoding, GossipNode, UdpTransport, applyBlend, generateKeyFile, loadKeyFile, type Blend } from '../src/sync/index';
-import type { MessageHandler, Transport } from '../src/sync/transport';
+import type { Datagram, MessageHandler, Transport } from '../src/sync/transport';
 
 const NS = ['vct-a', 'vct-b'] as const;
 const ADDR = ['10.77.0.1', '10.77.0.2'] as const;
@@ -34,7 +34,7 @@ class LossyTransport implements Transport {
   private s: number;
   constructor(private readonly inner: Transport, private readonly loss: number, seed: number) { this.s = seed >>> 0; }
   get address(): string { return this.inner.address; }
-  send(to: string, data: Uint8Array): void {
+  send(to: string, data: Datagram): void {
     this.s = (Math.imul(this.s, 1664525) + 1013904223) >>> 0;
     if (this.s / 2 ** 32 < this.loss) { this.dropped++; return; }
     this.inner.send(to, data);

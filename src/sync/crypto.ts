@@ -65,23 +65,28 @@ export class Sealer {
     this.counter = 0;
   }
   /** Seals plain followed by tail (a chunk's header and its payload, kept apart so that the payload
-   * is not first copied in behind the header). */
+   * is not first copied in behind the header), as one buffer. */
   seal(plain: Uint8Array, tail?: Uint8Array): Buffer {
+    return Buffer.concat(this.sealParts(plain, tail));
+  }
+
+  /** seal() as the parts the datagram is made of (version and nonce, ciphertext, tag): a transport
+   * sends them as one datagram, and the ciphertext is not copied again into a buffer for it. */
+  sealParts(plain: Uint8Array, tail?: Uint8Array): Buffer[] {
     // the counter never wraps: at the end of its space the sender moves to a fresh random epoch
     if (this.counter >= 0xffffffff) this.newEpoch();
     const n = plain.length + (tail?.length ?? 0);
-    // one buffer, header written in place: the ciphertext is the only other copy of the plaintext
-    const out = Buffer.allocUnsafe(SEAL_OVERHEAD + n);
-    out[0] = this.version;
-    this.prefix.copy(out, 1);
-    out.writeUInt32BE(++this.counter, 9);
-    const c = cipher(this.aead, this.key, out.subarray(1, 13));
+    const head = Buffer.allocUnsafe(13);
+    head[0] = this.version;
+    this.prefix.copy(head, 1);
+    head.writeUInt32BE(++this.counter, 9);
+    const c = cipher(this.aead, this.key, head.subarray(1, 13));
     c.setAAD(this.aad, { plaintextLength: n });
-    c.update(plain).copy(out, 13);
-    if (tail?.length) c.update(tail).copy(out, 13 + plain.length);
+    const parts = [head, c.update(plain)];
+    if (tail?.length) parts.push(c.update(tail));
     c.final();
-    c.getAuthTag().copy(out, 13 + n);
-    return out;
+    parts.push(c.getAuthTag());
+    return parts;
   }
 }
 

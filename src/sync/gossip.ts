@@ -33,7 +33,7 @@ import { Joins } from './join';
 import { datagramLimit, decode, encodeFrom, MAX_ID_BYTES, Mode, MsgType, RefuseReason, type Msg, type MsgBody } from './messages';
 import { Membership, stateName, type Outbound } from './membership';
 import { chunkHeader, chunkPayload, encodeSnapshot, fingerprintHash, fitWindow, Outgoing, Pacer, type Flow } from './transfer';
-import type { Transport } from './transport';
+import { datagramLength, type Transport } from './transport';
 
 export type { Blend } from './averaging';
 export type { GossipNodeOptions, GossipStats, MemberInfo, Snapshot } from './context';
@@ -287,9 +287,10 @@ export class GossipNode {
   private send(addr: string, m: Outbound | MsgBody, tail?: Uint8Array): void {
     if (!this.running) return;
     const plain = encodeFrom(this.id, this.membership.incarnation, m as MsgBody, this.maxDatagram);
-    const sealed = this.sealer.seal(plain, tail);
-    if (sealed.length > this.maxDatagram) throw new Error(`datagram of ${sealed.length} bytes`);
-    this.counts.bytesSent += sealed.length;
+    const sealed = this.sealer.sealParts(plain, tail);
+    const length = datagramLength(sealed);
+    if (length > this.maxDatagram) throw new Error(`datagram of ${length} bytes`);
+    this.counts.bytesSent += length;
     this.counts.datagramsSent++;
     this.transport.send(addr, sealed);
   }

@@ -4,7 +4,7 @@ export { type Blend, applyBlend, peerWeight, checkSnapshot } from './averaging';
 export { cpuNow, threadCpuClock } from './budget';
 export { UdpTransport, freeUdpPorts, type UdpOptions } from './udp';
 export { MemoryNetwork, MemoryTransport, type MemoryNetworkOptions } from './memory';
-export { type Transport, parsePeerList, splitAddress, joinAddress } from './transport';
+export { type Transport, type Datagram, datagramBytes, datagramLength, parsePeerList, splitAddress, joinAddress } from './transport';
 export { loadKeyFile, generateKeyFile } from './crypto';
 export { PRESETS, resolvePreset, type GossipPreset } from './config';
 export { RealClock, VirtualClock, type Clock } from './clock';

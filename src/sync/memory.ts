@@ -2,7 +2,7 @@
 // reorders (by random extra delay), delays and partitions datagrams, all on an injected clock.
 import { mulberry32 } from '../util/rng';
 import type { Clock } from './clock';
-import type { MessageHandler, Transport } from './transport';
+import type { Datagram, MessageHandler, Transport } from './transport';
 
 export interface MemoryNetworkOptions {
   seed?: number;
@@ -110,9 +110,9 @@ export class MemoryTransport implements Transport {
   handler: MessageHandler | null = null;
   dead = false;
   constructor(private readonly net: MemoryNetwork, readonly address: string) {}
-  send(to: string, data: Uint8Array): void {
+  send(to: string, data: Datagram): void {
     if (this.dead) return;
-    this.net.route(Uint8Array.from(data), this.address, to);
+    this.net.route(data instanceof Uint8Array ? Uint8Array.from(data) : Buffer.concat(data), this.address, to);
   }
   onMessage(handler: MessageHandler): void {
     this.handler = handler;

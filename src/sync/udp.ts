@@ -5,7 +5,7 @@
 import * as dgram from 'node:dgram';
 import DgramAsPromised from 'dgram-as-promised';
 import type { SocketAsPromised } from 'dgram-as-promised';
-import { joinAddress, splitAddress, type MessageHandler, type Transport } from './transport';
+import { joinAddress, splitAddress, type Datagram, type MessageHandler, type Transport } from './transport';
 
 export interface UdpOptions {
   /** Address to bind; default 0.0.0.0 (all interfaces). */
@@ -65,18 +65,30 @@ export class UdpTransport implements Transport {
     return splitAddress(this.address)!.port;
   }
 
-  send(to: string, data: Uint8Array): void {
+  send(to: string, data: Datagram): void {
     if (this.closed) return;
-    const p = splitAddress(to);
+    const p = this.parsed(to);
     if (!p) {
       this.counts.sendErrors++;
       return;
     }
     this.counts.sent++;
-    this.sock.send(data, p.port, p.host).catch((e: Error) => {
+    this.sock.send(data as Uint8Array | Uint8Array[], p.port, p.host).catch((e: Error) => {
       this.counts.sendErrors++;
       this.lastSendError = e.message;
     });
+  }
+
+  /** Peers' addresses parsed once: a board sends to a handful, thousands of datagrams an exchange. */
+  private readonly addrs = new Map<string, { host: string; port: number } | null>();
+  private parsed(to: string): { host: string; port: number } | null {
+    let p = this.addrs.get(to);
+    if (p === undefined) {
+      if (this.addrs.size >= 1024) this.addrs.clear();
+      p = splitAddress(to);
+      this.addrs.set(to, p);
+    }
+    return p;
   }
 
   onMessage(handler: MessageHandler): void {

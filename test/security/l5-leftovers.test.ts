@@ -12,7 +12,7 @@ import { Cluster, FAST } from '../sync/harness';
 import { Encoding, GossipNode, MemoryNetwork, VirtualClock } from '../../src/sync/index';
 import { CHUNK_BYTES } from '../../src/sync/messages';
 import { Outgoing, encodeSnapshot } from '../../src/sync/transfer';
-import type { MessageHandler, Transport } from '../../src/sync/transport';
+import type { Datagram, MessageHandler, Transport } from '../../src/sync/transport';
 
 test('a Need claiming more chunks than were sent does not open the window past them', () => {
   fc.assert(
@@ -37,7 +37,7 @@ class ResolvingTransport implements Transport {
   lookups = 0;
   constructor(private readonly inner: Transport, private readonly hosts: Record<string, string>) {}
   get address(): string { return this.inner.address; }
-  send(to: string, d: Uint8Array): void {
+  send(to: string, d: Datagram): void {
     const host = to.slice(0, to.lastIndexOf(':'));
     if (this.hosts[host]) {
       this.lookups++;

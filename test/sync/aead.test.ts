@@ -78,3 +78,29 @@ test('two boards of one AEAD average; boards of different AEADs never do, and ea
   assert.deepEqual(lines.map((l) => l.slice(0, 3)).sort(), ['n0:', 'n1:'], lines.join('\n'));
   assert.match(lines.find((l) => l.startsWith('n0'))!, /sealed with chacha20-poly1305; this cluster uses aes-256-gcm \(--aead\)/);
 });
+
+test('a datagram sealed in parts is the sealed datagram: it opens to header then tail, over real UDP too', async () => {
+  const { UdpTransport } = await import('../../src/sync/udp');
+  for (const aead of AEADS) {
+    const key = randomBytes(32);
+    const s = new Sealer(key, 'c', 'a', aead), o = new Opener(key, 'c', aead);
+    const head = randomBytes(40), tail = randomBytes(3000);
+    const parts = s.sealParts(head, tail);
+    assert.ok(parts.length > 1);
+    const r = o.open(Buffer.concat(parts));
+    assert.ok(r.ok && Buffer.concat([head, tail]).equals(r.plain), `${aead}: parts open to header + tail`);
+    const rx = await UdpTransport.open({ host: '127.0.0.1' }), tx = await UdpTransport.open({ host: '127.0.0.1' });
+    try {
+      const got = new Promise<Uint8Array>((res) => rx.onMessage((d) => res(d)));
+      const sent = s.sealParts(head, tail);
+      tx.send(rx.address, sent);
+      const d = await Promise.race([got, new Promise<never>((_, rej) => setTimeout(() => rej(new Error('no datagram in 5 s')), 5000))]);
+      assert.ok(Buffer.concat(sent).equals(Buffer.from(d)), `${aead}: UDP delivers the parts as one datagram`);
+      const r2 = o.open(d);
+      assert.ok(r2.ok && Buffer.concat([head, tail]).equals(r2.plain));
+    } finally {
+      await rx.close();
+      await tx.close();
+    }
+  }
+});

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { WIRE_VERSION } from '../../src/sync/crypto';
 import { FAST, mulberry32 } from './harness';
-import { Encoding, GossipNode, MemoryNetwork, VirtualClock, applyBlend, type GossipPreset } from '../../src/sync/index';
+import { Encoding, GossipNode, MemoryNetwork, VirtualClock, applyBlend, datagramLength, type GossipPreset } from '../../src/sync/index';
 import { CHUNK_BYTES } from '../../src/sync/messages';
 import { Shedder } from '../../src/sync/intake';
 import type { MemoryTransport } from '../../src/sync/memory';
@@ -32,7 +32,7 @@ function cluster(n: number, tune: Partial<GossipPreset>, msPerChunk: number | nu
     const b: B = { node: null as unknown as GossipNode, t, vec: Float32Array.from({ length: 600 }, () => rand() * 2 - 1), averagesAt: [], cpu: 0, epochsAt: [] };
     const send = t.send.bind(t);
     t.send = (to, d) => {
-      if (d.length > 400) b.cpu += msPerChunk ?? 0;
+      if (datagramLength(d) > 400) b.cpu += msPerChunk ?? 0;
       send(to, d);
     };
     b.node = new GossipNode({
