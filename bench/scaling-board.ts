@@ -71,7 +71,7 @@ export interface EpochLine {
   budgetHeld: number;
   overdue: number;
   /** CPU ms after the previous epoch's last step until this epoch began: its test evaluation and
-   * checkpoint, which the budget counts as training but compute does not. */
+   * checkpoint, which neither compute nor the budget's training CPU counts. */
   bookkeepingCpuMs: number;
   /** Wall ms per board ms (the pacer's dilation) at the epoch's end, and the wall interval then in force. */
   dilation: number;
@@ -144,7 +144,7 @@ async function main(): Promise<void> {
       const gossipMs = threadMs + acc.blendMs;
       const computeCpuMs = Math.max(0, (ecpu.user + ecpu.system) / 1000 - gossipMs);
       const file = path.join(c.out, `epoch-${r.epoch + 1}.f32`);
-      writeParamsFile(file, trainer.getParams());
+      gossip.notTraining(() => writeParamsFile(file, trainer.getParams()));
       const line: EpochLine = {
         board: c.index,
         epoch: r.epoch + 1,
@@ -188,6 +188,8 @@ async function main(): Promise<void> {
       e0 = performance.now();
       ecpu0 = process.cpuUsage();
     },
+    // as src/cluster/board.ts: the budget counts evaluation as neither training nor gossip
+    notTraining: (work) => gossip.notTraining(work),
   });
   await gossip.stop();
   trainer.destroy();
