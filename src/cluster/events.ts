@@ -18,6 +18,9 @@ export interface GossipCounters {
   /** CPU ms the training thread (and its engine's threads) spent on the epochs' test evaluations and
    * checkpoints: neither gossip nor training, so in neither side of cpuShare. */
   evalCpuMs?: number;
+  /** CPU ms of training since the gossip thread started: the process's CPU less gossip's (thread and
+   * trainer) and less evalCpuMs, the denominator of cpuShare over the whole run. */
+  trainingCpuMs?: number;
   /** CPU ms the gossip thread has used in all. */
   threadCpuMs?: number;
   /** CPU ms the training thread spent for gossip, as last reported to the thread. */

@@ -326,12 +326,15 @@ export async function threadMain(data: { options: GossipThreadOptions }): Promis
     const threadCpu = threadCpuClock();
     // the trainer's evaluations, on the clock it measures them by (GossipThread.restCpu)
     const notTrainingMs = () => shared.notTrainingMs(cpuNow() - (threadCpu ? threadCpu() : 0));
+    // the budget's denominator over the whole run, from here (the trainer's start-up, engine choice included, is not training)
+    const trainingCpu = () => cpuNow() - (threadCpu ? threadCpu() : 0) - shared.trainerMs - notTrainingMs();
+    const trainingCpu0 = trainingCpu();
     let blendsSent = 0;
     const counters = (): GossipCounters => {
       const s = node.stats();
       return { peers: s.peers, bytesSent: s.bytesSent, bytesReceived: s.bytesReceived, averages: s.averages, adopts: s.adopts, refused: s.refused,
         started: s.exchangesStarted, aborted: s.exchangesAborted, cpuShare: s.cpuShare,
-        threadCpuMs: threadCpu ? threadCpu() : s.cpuMs, trainerGossipMs: shared.trainerMs, evalCpuMs: notTrainingMs(), dropped: s.dropped,
+        threadCpuMs: threadCpu ? threadCpu() : s.cpuMs, trainerGossipMs: shared.trainerMs, evalCpuMs: notTrainingMs(), trainingCpuMs: trainingCpu() - trainingCpu0, dropped: s.dropped,
         rejectedCpuMs: s.rejectedCpuMs, rejectedFitUs: s.rejectedFitUs, forgivenMs: s.budget.forgivenMs, exchangeCpuMs: s.budget.exchangeMs,
         budgetHeld: s.budget.skipped + s.budget.refused, overdue: s.budget.overdue,
         ...(s.budget.lastAt >= 0 ? { budgetLastAgoS: (performance.now() - s.budget.lastAt) / 1000 } : {}) };
