@@ -73,6 +73,11 @@ export interface EpochLine {
   /** CPU ms after the previous epoch's last step until this epoch began: its test evaluation and
    * checkpoint, which neither compute nor the budget's training CPU counts. */
   bookkeepingCpuMs: number;
+  /** Gossip CPU ms the budget did not count this epoch (exchanges a slow peer let time out, refused
+   * datagrams: CpuBudget.forgive), and the evaluation CPU ms the trainer reported to it (evalCpuMs):
+   * budget share ~ (gossipMs - forgivenMs) / computeCpuMs over the budget's minute. */
+  forgivenMs: number;
+  evalReportedMs: number;
   /** Wall ms per board ms (the pacer's dilation) at the epoch's end, and the wall interval then in force. */
   dilation: number;
   wallIntervalMs: number;
@@ -165,6 +170,8 @@ async function main(): Promise<void> {
         budgetHeld: (s.budgetHeld ?? 0) - (s0.budgetHeld ?? 0),
         overdue: (s.overdue ?? 0) - (s0.overdue ?? 0),
         bookkeepingCpuMs: 0,
+        forgivenMs: (s.forgivenMs ?? 0) - (s0.forgivenMs ?? 0),
+        evalReportedMs: (s.evalCpuMs ?? 0) - (s0.evalCpuMs ?? 0),
         dilation: pacer ? pacer.dilation() : NaN,
         wallIntervalMs: pacer ? pacer.wallIntervalMs : (c.exchangeIntervalMs ?? PRESETS[c.preset].exchangeIntervalMs),
         peers: s.peers,

@@ -151,6 +151,7 @@ interface Summary {
   dilation: number;
   wallIntervalMs: number;
   bookkeepingCpuMs: number;
+  forgivenMs: number;
   cpuShare: number;
   budgetHeld: number;
   overdue: number;
@@ -196,6 +197,8 @@ function summarise(r: RunResult): Summary {
     dilation: L.some((l) => Number.isFinite(l.dilation)) ? mean(L.map((l) => l.dilation).filter(Number.isFinite)) : NaN,
     wallIntervalMs: per('wallIntervalMs'),
     bookkeepingCpuMs: per('bookkeepingCpuMs'),
+    // lines from before the field: 0
+    forgivenMs: mean(L.map((l) => l.forgivenMs ?? 0)),
     cpuShare: per('cpuShare'),
     budgetHeld: L.reduce((a, l) => a + l.budgetHeld, 0),
     overdue: L.reduce((a, l) => a + l.overdue, 0),
@@ -342,16 +345,17 @@ function write(unsorted: Summary[], results: RunResult[], started: string): void
     '- eval CPU: CPU after an epoch\'s last step (test evaluation, checkpoint), excluded from compute and from the',
     '  gossip budget\'s training CPU; budget share: gossip CPU per training CPU (evaluation excluded) as the budget',
     '  sees it (last minute), at the epoch\'s end; gossip / compute: the same ratio from this table\'s two columns',
-    '  (the budget should hold it at or below its value); held / overdue: exchanges the budget held back / let through owed, summed over boards.',
+    '  (the budget should hold it at or below its value, less what it forgives); forgiven: gossip CPU the budget',
+    '  does not count (exchanges a slow peer let time out, refused datagrams), per board and epoch; held / overdue: exchanges the budget held back / let through owed, summed over boards.',
     '- consensus accuracy: the mean of all boards\' parameters at the end of the last epoch, on the test split.',
     '',
-    '| boards | epochs | compute (s) | gossip (s) | CPU (s) | link (s) | projected epoch (s) | link-bound | slowest board (s) | averages / board / epoch | bytes / board / epoch | consensus accuracy | wall here (s/epoch) | dilation | wall interval (ms) | eval CPU (s) | budget share | gossip / compute | held / overdue |',
-    '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    '| boards | epochs | compute (s) | gossip (s) | CPU (s) | link (s) | projected epoch (s) | link-bound | slowest board (s) | averages / board / epoch | bytes / board / epoch | consensus accuracy | wall here (s/epoch) | dilation | wall interval (ms) | eval CPU (s) | budget share | gossip / compute | forgiven (s) | held / overdue |',
+    '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
     ...sums.map(
       (s) =>
         `| ${s.boards} | ${s.epochs} | ${f(s.computeCpuMs)} | ${f(s.gossipMs)} | ${f(s.cpuMs)} | ${f(s.linkMs)} | **${f(s.projectedEpochMs)}** | ${(100 * s.linkBoundShare).toFixed(0)}% | ${f(s.slowestBoardEpochMs)} | ` +
         `${s.averagesPerEpoch.toFixed(1)} | ${(s.bytesPerEpoch / 1e6).toFixed(1)} MB | ` +
-        `**${(100 * s.consensusAccuracy).toFixed(2)}%** | ${f(s.wallMs)} | ${Number.isFinite(s.dilation) ? s.dilation.toFixed(2) : '-'} | ${s.wallIntervalMs.toFixed(0)} | ${f(s.bookkeepingCpuMs)} | ${s.cpuShare.toFixed(2)} | ${(s.gossipMs / s.computeCpuMs).toFixed(2)} | ${s.budgetHeld} / ${s.overdue} |`,
+        `**${(100 * s.consensusAccuracy).toFixed(2)}%** | ${f(s.wallMs)} | ${Number.isFinite(s.dilation) ? s.dilation.toFixed(2) : '-'} | ${s.wallIntervalMs.toFixed(0)} | ${f(s.bookkeepingCpuMs)} | ${s.cpuShare.toFixed(2)} | ${(s.gossipMs / s.computeCpuMs).toFixed(2)} | ${f(s.forgivenMs)} | ${s.budgetHeld} / ${s.overdue} |`,
     ),
     '',
   ];
