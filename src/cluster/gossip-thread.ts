@@ -209,6 +209,12 @@ export class GossipThread {
     }
   }
 
+  /** The process's CPU ms outside the gossip thread so far (see restCpu): bench/scaling-board.ts
+   * measures its boards' compute on it. */
+  cpuOutsideThread(): number {
+    return this.restCpu();
+  }
+
   poll(): Blend | null {
     const b = this.blends.shift() ?? null;
     if (b) this.taken++;
