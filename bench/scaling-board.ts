@@ -2,8 +2,11 @@
 // loop as a `vctrain worker` (Trainer.run with a board's hooks: the product's GossipThread on its own
 // thread, blends folded in between steps, a snapshot written when an exchange asks), with
 // the parts of each epoch timed, which the worker does not do:
-//   computeCpuMs   the process's CPU time in the epoch less the gossip thread's (read from
-//                  /proc/thread-self/stat on that thread) and less blendMs: the trainer's arithmetic
+//   computeCpuMs   the process's CPU time in the epoch outside the gossip thread (its clock read from
+//                  the trainer, GossipThread.cpuOutsideThread) less blendMs: the trainer's arithmetic.
+//                  Before, the gossip thread's CPU from one stats tick to another was subtracted from
+//                  the process's CPU after the evaluation: gossip during the evaluation was taken off
+//                  compute it was never in (compute read ~15% low at 10 boards, gossip / compute high)
 //   computeWallMs  wall time inside the SGD steps (longer than CPU time when cores are shared)
 //   blendMs        main-thread CPU time folding in blends and writing snapshots (charged to the gossip budget, as in the product)
 //   gossipMs       the gossip thread's CPU time in the epoch plus blendMs
@@ -71,8 +74,13 @@ export interface EpochLine {
   budgetHeld: number;
   overdue: number;
   /** CPU ms after the previous epoch's last step until this epoch began: its test evaluation and
-   * checkpoint, which the budget counts as training but compute does not. */
+   * checkpoint, which neither compute nor the budget's training CPU counts. */
   bookkeepingCpuMs: number;
+  /** Gossip CPU ms the budget did not count this epoch (exchanges a slow peer let time out, refused
+   * datagrams: CpuBudget.forgive), and the evaluation CPU ms the trainer reported to it (evalCpuMs):
+   * budget share ~ (gossipMs - forgivenMs) / computeCpuMs over the budget's minute. */
+  forgivenMs: number;
+  evalReportedMs: number;
   /** Wall ms per board ms (the pacer's dilation) at the epoch's end, and the wall interval then in force. */
   dilation: number;
   wallIntervalMs: number;
@@ -115,7 +123,7 @@ async function main(): Promise<void> {
   process.stdout.write(JSON.stringify({ board: c.index, started: true, engine: trainer.engineInfo.description }) + '\n');
 
   let e0 = performance.now();
-  let ecpu0 = process.cpuUsage();
+  let ecpu0 = gossip.cpuOutsideThread();
   let acc = { images: 0, computeWallMs: 0, blendMs: 0, lossSum: 0, averages: 0 };
   // the thread's start-up (loading its modules) is not gossip's running cost
   let s0: ReturnType<typeof gossip.stats> = { ...gossip.stats(), threadCpuMs: gossip.startCpuMs };
@@ -139,12 +147,12 @@ async function main(): Promise<void> {
       if (r.batch < r.batchesPerEpoch) return;
       const s = gossip.stats();
       const wallMs = performance.now() - e0;
-      const ecpu = process.cpuUsage(ecpu0);
+      const outsideMs = gossip.cpuOutsideThread() - ecpu0;
       const threadMs = (s.threadCpuMs ?? 0) - (s0.threadCpuMs ?? 0);
       const gossipMs = threadMs + acc.blendMs;
-      const computeCpuMs = Math.max(0, (ecpu.user + ecpu.system) / 1000 - gossipMs);
+      const computeCpuMs = Math.max(0, outsideMs - acc.blendMs);
       const file = path.join(c.out, `epoch-${r.epoch + 1}.f32`);
-      writeParamsFile(file, trainer.getParams());
+      gossip.notTraining(() => writeParamsFile(file, trainer.getParams()));
       const line: EpochLine = {
         board: c.index,
         epoch: r.epoch + 1,
@@ -165,6 +173,8 @@ async function main(): Promise<void> {
         budgetHeld: (s.budgetHeld ?? 0) - (s0.budgetHeld ?? 0),
         overdue: (s.overdue ?? 0) - (s0.overdue ?? 0),
         bookkeepingCpuMs: 0,
+        forgivenMs: (s.forgivenMs ?? 0) - (s0.forgivenMs ?? 0),
+        evalReportedMs: (s.evalCpuMs ?? 0) - (s0.evalCpuMs ?? 0),
         dilation: pacer ? pacer.dilation() : NaN,
         wallIntervalMs: pacer ? pacer.wallIntervalMs : (c.exchangeIntervalMs ?? PRESETS[c.preset].exchangeIntervalMs),
         peers: s.peers,
@@ -186,8 +196,10 @@ async function main(): Promise<void> {
       // The epoch file, and the checkpoint and test evaluation run() makes at each epoch's end,
       // are bookkeeping, not training: the next epoch's clocks start after them.
       e0 = performance.now();
-      ecpu0 = process.cpuUsage();
+      ecpu0 = gossip.cpuOutsideThread();
     },
+    // as src/cluster/board.ts: the budget counts evaluation as neither training nor gossip
+    notTraining: (work) => gossip.notTraining(work),
   });
   await gossip.stop();
   trainer.destroy();

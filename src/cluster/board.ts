@@ -137,6 +137,8 @@ export function startBoard(o: BoardOptions, emit: (ev: BoardEvent) => void): Boa
           emit({ event: 'epoch', epoch: trainer.epoch, testAccuracy: rec.testAccuracy, testLoss: trainer.evaluate().loss, snapshot, checkpoint: checkpointFile });
         },
         shouldStop: () => stopRequested,
+        // the epochs' test evaluations and checkpoints are not training: the gossip budget leaves them out
+        notTraining: (work) => gossip.notTraining(work),
       });
 
       const final = path.join(o.out, 'final.f32');

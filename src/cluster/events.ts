@@ -12,8 +12,15 @@ export interface GossipCounters {
   /** Exchanges this board started, and exchanges (either side) that ended without a blend. */
   started?: number;
   aborted?: number;
-  /** Gossip's share of the process CPU over the last minute (what the budget limits). */
+  /** Gossip CPU per training CPU (evaluation excluded) over the last minute: what the budget limits.
+   * Training CPU is the process's CPU less gossip's and less evalCpuMs. */
   cpuShare?: number;
+  /** CPU ms the training thread (and its engine's threads) spent on the epochs' test evaluations and
+   * checkpoints: neither gossip nor training, so in neither side of cpuShare. */
+  evalCpuMs?: number;
+  /** CPU ms of training since the gossip thread started: the process's CPU less gossip's (thread and
+   * trainer) and less evalCpuMs, the denominator of cpuShare over the whole run. */
+  trainingCpuMs?: number;
   /** CPU ms the gossip thread has used in all. */
   threadCpuMs?: number;
   /** CPU ms the training thread spent for gossip, as last reported to the thread. */

@@ -13,7 +13,7 @@ import * as os from 'node:os';
 import { Worker, parentPort } from 'node:worker_threads';
 import { ARCH_FINGERPRINT, PARAM_COUNT } from '../net/spec';
 import { applyBlend, type Blend } from '../sync/averaging';
-import { cpuNow, threadCpuClock } from '../sync/budget';
+import { cpuNow, currentThreadId, otherThreadCpuClock, threadCpuClock } from '../sync/budget';
 import type { Aead } from '../sync/crypto';
 import type { GossipCounters } from './events';
 import { SharedSnapshot } from './shared-snapshot';
@@ -74,7 +74,7 @@ function foldIn(b: Blend, t: BlendTarget, scratch: Float32Array): void {
 type ToThread = { type: 'recycle'; values: Float32Array } | { type: 'epoch' } | { type: 'leave' }
   | { type: 'pace'; exchangeIntervalMs: number };
 type FromThread =
-  | { type: 'ready'; address: string; id: string; threadCpuMs?: number }
+  | { type: 'ready'; address: string; id: string; threadCpuMs?: number; tid?: number }
   | { type: 'blend'; blend: Blend }
   | { type: 'stats'; counters: GossipCounters }
   | { type: 'log'; message: string }
@@ -92,6 +92,13 @@ export class GossipThread {
   private blends: Blend[] = [];
   private taken = 0;
   private trainerMs = 0;
+  /** The trainer's CPU ms on work that is neither training nor gossip (notTraining), and whether it is in one. */
+  private notTrainingTotal = 0;
+  private inNotTraining = false;
+  /** The process's CPU ms outside the gossip thread: the trainer, its engine's pool threads, the
+   * runtime's own. The whole process's where the thread's clock cannot be read (gossip's work during
+   * an evaluation then counts as evaluation too: the budget errs strict). */
+  private readonly restCpu: () => number;
   private epochSeen: number | undefined;
   /** Where foldIn reads the parameters (a fresh 1.7 MB array per blend was page faults on the trainer). */
   private scratch: Float32Array | null = null;
@@ -105,8 +112,10 @@ export class GossipThread {
   /** CPU ms the thread took to start (loading its modules, opening the socket), before any gossip:
    * a benchmark of gossip's running cost starts its count here. */
   readonly startCpuMs: number;
-  private constructor(private readonly w: Worker, private readonly shared: SharedSnapshot, readonly address: string, readonly id: string, startCpuMs: number) {
+  private constructor(private readonly w: Worker, private readonly shared: SharedSnapshot, readonly address: string, readonly id: string, startCpuMs: number, tid: number | undefined) {
     this.startCpuMs = startCpuMs;
+    const gossipCpu = tid === undefined ? null : otherThreadCpuClock(tid);
+    this.restCpu = gossipCpu ? () => cpuNow() - gossipCpu() : cpuNow;
   }
 
   /** GossipThreadOptions.cpuBudgetFloorCores as of now (see CpuBudget.floorCores). */
@@ -132,7 +141,7 @@ export class GossipThread {
       w.on('message', (m: FromThread) => {
         switch (m.type) {
           case 'ready':
-            self = new GossipThread(w, shared, m.address, m.id, m.threadCpuMs ?? 0);
+            self = new GossipThread(w, shared, m.address, m.id, m.threadCpuMs ?? 0, m.tid);
             resolve(self);
             break;
           case 'failed':
@@ -176,6 +185,34 @@ export class GossipThread {
   charge(ms: number): void {
     this.trainerMs += ms;
     this.shared.setTrainerMs(this.trainerMs);
+  }
+
+  /**
+   * Runs `work`, trainer work between two steps that is neither training nor gossip (the epoch's
+   * test evaluation and checkpoint), and reports its CPU to the thread, whose budget leaves it out
+   * of the share: gossip CPU per training CPU, evaluation excluded. At ten boards an epoch's
+   * evaluation took more CPU than its training; counted as training, it let gossip take 0.62x the
+   * training CPU under a budget of 1.5 that read 0.28. The thread sees an evaluation under way too,
+   * not only once it ends (SharedSnapshot.notTrainingBegan). Returns what `work` returns.
+   */
+  notTraining<T>(work: () => T): T {
+    if (this.inNotTraining) return work(); // counted by the call around it
+    this.inNotTraining = true;
+    const c0 = this.restCpu();
+    this.shared.notTrainingBegan(c0);
+    try {
+      return work();
+    } finally {
+      this.notTrainingTotal += Math.max(0, this.restCpu() - c0);
+      this.shared.notTrainingEnded(this.notTrainingTotal);
+      this.inNotTraining = false;
+    }
+  }
+
+  /** The process's CPU ms outside the gossip thread so far (see restCpu): bench/scaling-board.ts
+   * measures its boards' compute on it. */
+  cpuOutsideThread(): number {
+    return this.restCpu();
   }
 
   poll(): Blend | null {
@@ -293,12 +330,17 @@ export async function threadMain(data: { options: GossipThreadOptions }): Promis
       return snap;
     };
     const threadCpu = threadCpuClock();
+    // the trainer's evaluations, on the clock it measures them by (GossipThread.restCpu)
+    const notTrainingMs = () => shared.notTrainingMs(cpuNow() - (threadCpu ? threadCpu() : 0));
+    // the budget's denominator over the whole run, from here (the trainer's start-up, engine choice included, is not training)
+    const trainingCpu = () => cpuNow() - (threadCpu ? threadCpu() : 0) - shared.trainerMs - notTrainingMs();
+    const trainingCpu0 = trainingCpu();
     let blendsSent = 0;
     const counters = (): GossipCounters => {
       const s = node.stats();
       return { peers: s.peers, bytesSent: s.bytesSent, bytesReceived: s.bytesReceived, averages: s.averages, adopts: s.adopts, refused: s.refused,
         started: s.exchangesStarted, aborted: s.exchangesAborted, cpuShare: s.cpuShare,
-        threadCpuMs: threadCpu ? threadCpu() : s.cpuMs, trainerGossipMs: shared.trainerMs, dropped: s.dropped,
+        threadCpuMs: threadCpu ? threadCpu() : s.cpuMs, trainerGossipMs: shared.trainerMs, evalCpuMs: notTrainingMs(), trainingCpuMs: trainingCpu() - trainingCpu0, dropped: s.dropped,
         rejectedCpuMs: s.rejectedCpuMs, rejectedFitUs: s.rejectedFitUs, forgivenMs: s.budget.forgivenMs, exchangeCpuMs: s.budget.exchangeMs,
         budgetHeld: s.budget.skipped + s.budget.refused, overdue: s.budget.overdue,
         ...(s.budget.lastAt >= 0 ? { budgetLastAgoS: (performance.now() - s.budget.lastAt) / 1000 } : {}) };
@@ -317,6 +359,7 @@ export async function threadMain(data: { options: GossipThreadOptions }): Promis
       // checkpoint, so none needs a model from its peers before it may average.
       needsModel: false,
       cpuClock: threadCpu ? () => threadCpu() + shared.trainerMs : undefined,
+      notTrainingCpuClock: notTrainingMs,
       onBlend: () => pollBlend(),
       // Asked as an exchange begins; used by it some time later (once Accept is in, or the peer's
       // snapshot): by then the trainer has usually finished a step and written fresh parameters.
@@ -359,7 +402,8 @@ export async function threadMain(data: { options: GossipThreadOptions }): Promis
       }
     });
     node.start();
-    send({ type: 'ready', address: transport.address, id, ...(threadCpu ? { threadCpuMs: threadCpu() } : {}) });
+    const tid = currentThreadId();
+    send({ type: 'ready', address: transport.address, id, ...(threadCpu ? { threadCpuMs: threadCpu() } : {}), ...(tid !== null ? { tid } : {}) });
   } catch (e) {
     send({ type: 'failed', message: (e as Error).message });
   }

@@ -7,10 +7,10 @@
 // thread copies the parameters out and keeps the copy only if the version was the same even
 // number before and after. Nothing here blocks the trainer.
 
-const VERSION = 0, WANT = 1, BLENDS_TAKEN = 2;
+const VERSION = 0, WANT = 1, BLENDS_TAKEN = 2, NOT_TRAINING_VERSION = 3;
 const CTL_INTS = 4;
-const SAMPLES = 0, TRAINER_MS = 1, FLOOR_CORES = 2;
-const META_DOUBLES = 3;
+const SAMPLES = 0, TRAINER_MS = 1, FLOOR_CORES = 2, NOT_TRAINING_MS = 3, NOT_TRAINING_SINCE = 4;
+const META_DOUBLES = 5;
 
 export interface SnapshotRead {
   version: number;
@@ -33,7 +33,9 @@ export class SharedSnapshot {
   }
 
   static create(paramCount: number): SharedSnapshot {
-    return new SharedSnapshot(new SharedArrayBuffer(CTL_INTS * 4 + META_DOUBLES * 8 + paramCount * 4));
+    const s = new SharedSnapshot(new SharedArrayBuffer(CTL_INTS * 4 + META_DOUBLES * 8 + paramCount * 4));
+    s.meta[NOT_TRAINING_SINCE] = NaN; // none under way (a 0 would count all the process's CPU)
+    return s;
   }
 
   // ---------------------------------------------------------------- trainer side
@@ -67,6 +69,26 @@ export class SharedSnapshot {
     this.meta[FLOOR_CORES] = cores;
   }
 
+  /** The trainer began work that is neither training nor gossip (an evaluation), at `restCpu` on the
+   * clock of the process's CPU outside the gossip thread. While it lasts, the thread counts what that
+   * clock adds as not training (notTrainingMs): an evaluation takes a second on a loaded machine,
+   * and exchanges decided meanwhile must not see it as training. */
+  notTrainingBegan(restCpu: number): void {
+    this.writeNotTraining(this.meta[NOT_TRAINING_MS], restCpu);
+  }
+
+  /** It ended: `totalMs` is all such work so far. */
+  notTrainingEnded(totalMs: number): void {
+    this.writeNotTraining(totalMs, NaN);
+  }
+
+  private writeNotTraining(total: number, since: number): void {
+    Atomics.add(this.ctl, NOT_TRAINING_VERSION, 1); // odd: the two doubles are being written
+    this.meta[NOT_TRAINING_MS] = total;
+    this.meta[NOT_TRAINING_SINCE] = since;
+    Atomics.add(this.ctl, NOT_TRAINING_VERSION, 1);
+  }
+
   // ---------------------------------------------------------------- thread side
 
   get trainerMs(): number {
@@ -75,6 +97,18 @@ export class SharedSnapshot {
 
   get floorCores(): number {
     return this.meta[FLOOR_CORES];
+  }
+
+  /** The trainer's CPU ms on work that is neither training nor gossip, the part of an unfinished
+   * one included: `restCpu` is the process's CPU outside the gossip thread now. */
+  notTrainingMs(restCpu: number): number {
+    for (let tries = 0; ; tries++) {
+      const v = Atomics.load(this.ctl, NOT_TRAINING_VERSION);
+      const total = this.meta[NOT_TRAINING_MS], since = this.meta[NOT_TRAINING_SINCE];
+      // the writer holds the odd version for two stores: a torn pair is retried, not used
+      if (((v & 1) === 0 && Atomics.load(this.ctl, NOT_TRAINING_VERSION) === v) || tries >= 100)
+        return total + (Number.isFinite(since) ? Math.max(0, restCpu - since) : 0);
+    }
   }
 
   version(): number {

@@ -59,6 +59,10 @@ export interface RunHooks {
   onEpoch?(info: EpochRecord): void;
   /** Checked before each step: true ends the run after a checkpoint (Ctrl-C). */
   shouldStop?(): boolean;
+  /** Runs the trainer's work that is not training: each epoch's test evaluation, checkpoint, log line
+   * and onEpoch, and the checkpoint and evaluation at the end. A board times it here, so that its
+   * gossip budget counts it as neither training nor gossip (GossipThread.notTraining). */
+  notTraining?(work: () => void): void;
 }
 
 /** Images per second since the window was last restarted: the rate a progress line shows. */
@@ -403,6 +407,7 @@ export class Trainer {
   async run(hooks: RunHooks = {}): Promise<RunSummary> {
     const t0 = performance.now();
     let trainMs = 0, images = 0, stopped = false;
+    const notTraining = hooks.notTraining ?? ((work: () => void) => work());
     while (this.epoch < this.options.epochs) {
       if (hooks.shouldStop?.()) {
         stopped = true;
@@ -415,15 +420,20 @@ export class Trainer {
       images += info.images;
       hooks.onStep?.(info);
       if (info.batch >= info.batchesPerEpoch) {
-        const rec = this.finishedEpoch() as EpochRecord;
-        this.checkpoint();
-        this.log(`epoch ${rec.epoch}/${this.options.epochs}: loss ${rec.loss.toFixed(4)}, test accuracy ${(rec.testAccuracy * 100).toFixed(2)}%, ${rec.imagesPerSecond.toFixed(0)} img/s`);
-        hooks.onEpoch?.(rec);
+        notTraining(() => {
+          const rec = this.finishedEpoch() as EpochRecord;
+          this.checkpoint();
+          this.log(`epoch ${rec.epoch}/${this.options.epochs}: loss ${rec.loss.toFixed(4)}, test accuracy ${(rec.testAccuracy * 100).toFixed(2)}%, ${rec.imagesPerSecond.toFixed(0)} img/s`);
+          hooks.onEpoch?.(rec);
+        });
       }
       await new Promise<void>((r) => setImmediate(r));
     }
-    if (stopped) this.checkpoint();
-    const testAccuracy = this.finishedEpoch()?.testAccuracy ?? this.evaluate().accuracy;
+    let testAccuracy = NaN;
+    notTraining(() => {
+      if (stopped) this.checkpoint();
+      testAccuracy = this.finishedEpoch()?.testAccuracy ?? this.evaluate().accuracy;
+    });
     const info = this.engineInfo;
     return {
       testAccuracy,

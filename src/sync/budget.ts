@@ -22,8 +22,13 @@ export function fineThreadCpuClock(): (() => number) | null {
 let fineClock: (() => number) | null | undefined;
 
 function openFineClock(): (() => number) | null {
+  return openSchedstatClock('/proc/thread-self/schedstat');
+}
+
+/** A CPU ms clock on a schedstat file (see fineThreadCpuClock), or null if it cannot be read. */
+function openSchedstatClock(file: string): (() => number) | null {
   try {
-    const fd = fs.openSync('/proc/thread-self/schedstat', 'r');
+    const fd = fs.openSync(file, 'r');
     const buf = Buffer.alloc(96);
     const read = (): number => {
       const n = fs.readSync(fd, buf, 0, buf.length, 0);
@@ -36,6 +41,24 @@ function openFineClock(): (() => number) | null {
   } catch {
     return null;
   }
+}
+
+/** The calling thread's Linux thread id, or null (another OS): what another thread of the process
+ * passes to otherThreadCpuClock to read this thread's CPU. */
+export function currentThreadId(): number | null {
+  try {
+    const m = /\/task\/(\d+)$/.exec(fs.readlinkSync('/proc/thread-self'));
+    return m ? Number(m[1]) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** CPU ms used by thread `tid` of this process (see currentThreadId), read from any thread; null
+ * where it cannot be read. The trainer reads the gossip thread's clock with it, to tell its own
+ * CPU (and its engine's pool threads') from gossip's while it evaluates. */
+export function otherThreadCpuClock(tid: number): (() => number) | null {
+  return openSchedstatClock(`/proc/self/task/${tid}/schedstat`);
 }
 
 /** CPU ms this thread has used: fineThreadCpuClock, else Linux's /proc/thread-self/stat (utime +
@@ -70,11 +93,17 @@ export interface BudgetOptions {
   gossipCpu: () => number;
   /** The whole process's CPU ms so far. */
   processCpu: () => number;
+  /** CPU ms of the process that are neither gossip nor training, so far: the trainer's test
+   * evaluations and checkpoints. Left out of both sides of the share: at ten boards an epoch's
+   * evaluation took more CPU than its training, and counted as training it let gossip take 0.62x
+   * the training CPU under a budget that read 0.28. Default: none. */
+  notTrainingCpu?: () => number;
 }
 
 interface Sample {
   t: number;
   gossip: number;
+  /** The process's CPU less forgiven gossip and less notTrainingCpu: gossip plus training. */
   proc: number;
 }
 
@@ -102,16 +131,22 @@ export class CpuBudget {
 
   constructor(private readonly o: BudgetOptions) {
     this.floorCores = o.cpuBudgetFloorCores;
-    this.start = { t: o.now(), gossip: o.gossipCpu(), proc: o.processCpu() };
+    this.start = { t: o.now(), gossip: o.gossipCpu(), proc: this.gossipAndTraining() };
+  }
+
+  /** The process's CPU that is gossip's (counted) or training's. Forgiven ms leave the process clock
+   * as well as gossip's: they are gossip's CPU, not training, and counted as training they would
+   * raise the allowance (a junk flood bought legitimate gossip room). */
+  private gossipAndTraining(): number {
+    return this.o.processCpu() - this.forgivenMs - (this.o.notTrainingCpu?.() ?? 0);
   }
 
   /** Gossip's CPU time over about the last minute, per CPU time the rest of the process took
-   * meanwhile: "gossip per training second", also on a board that shares its cores. From the
-   * node's start on, so that the first exchanges count too. extraMs is added to gossip's side. */
+   * meanwhile less its evaluations (notTrainingCpu): "gossip per training second", also on a board
+   * that shares its cores. From the node's start on, so that the first exchanges count too. extraMs
+   * is added to gossip's side. */
   share(extraMs = 0): number {
-    // Forgiven ms leave the process clock as well as gossip's: they are gossip's CPU, not training,
-    // and counted as training they would raise the allowance (a junk flood bought legitimate gossip room).
-    const now = this.o.now(), proc = this.o.processCpu() - this.forgivenMs, used = this.counted();
+    const now = this.o.now(), proc = this.gossipAndTraining(), used = this.counted();
     const h = this.history;
     if (h.length === 0 || now - h[h.length - 1].t >= 1000) h.push({ t: now, gossip: used, proc });
     while (h.length > 2 && now - h[1].t >= SHARE_WINDOW_MS) h.shift();
@@ -120,7 +155,7 @@ export class CpuBudget {
 
   /** The same over the whole run so far. */
   runShare(extraMs = 0): number {
-    return this.shareSince(this.start, this.o.now(), this.counted(), this.o.processCpu() - this.forgivenMs, extraMs);
+    return this.shareSince(this.start, this.o.now(), this.counted(), this.gossipAndTraining(), extraMs);
   }
 
   private shareSince(from: Sample, now: number, used: number, proc: number, extraMs: number): number {

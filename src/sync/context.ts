@@ -49,6 +49,9 @@ export interface GossipNodeOptions {
   rejectedCpuClock?: (() => number) | null;
   /** The process's CPU ms so far (default: process.cpuUsage()); tests pass their own. */
   processCpuClock?: () => number;
+  /** CPU ms of the process spent on neither gossip nor training so far (the trainer's test
+   * evaluations and checkpoints): kept out of the budget's share (BudgetOptions.notTrainingCpu). */
+  notTrainingCpuClock?: () => number;
   /** Called when a blend becomes ready, so that a caller need not poll() on a timer. */
   onBlend?: () => void;
 }

@@ -93,6 +93,7 @@ export class GossipNode {
       now: () => this.clock.now(),
       gossipCpu: opts.cpuClock ?? (() => this.counts.cpuMs),
       processCpu: opts.processCpuClock ?? cpuNow,
+      notTrainingCpu: opts.notTrainingCpuClock,
     });
     const seeds = (opts.seeds ?? []).filter((a) => a !== this.transport.address);
     this.membership = new Membership(opts.id, seeds, this.preset, this.clock, this.random,

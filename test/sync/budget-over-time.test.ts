@@ -101,6 +101,31 @@ test('the next exchange is counted ahead at the moving average of completed ones
   assert.equal(b.over(), true, 'estimate 866 > 600: over, from the estimate alone');
 });
 
+test('evaluation CPU is neither training nor gossip: a board that evaluates a lot gets no more gossip room than one that does not', () => {
+  // Two boards, the same each second: 1000 ms of training, 40 ms of gossip. Board B also spends
+  // 3000 ms evaluating, reported as not training (at ten boards an epoch's evaluation took more CPU
+  // than its training). Both shares are 40 / 1000 = 4%; counted as training, B's would read 1%.
+  const boards = [0, 3000].map((evalPerSecond) => {
+    const m = { now: 0, gossip: 0, proc: 0, eval: 0 };
+    const b = new CpuBudget({ cpuBudget: 0.03, cpuBudgetFloorCores: 0, now: () => m.now, gossipCpu: () => m.gossip, processCpu: () => m.proc, notTrainingCpu: () => m.eval });
+    b.share();
+    for (let i = 0; i < 30; i++) {
+      m.now += 1000;
+      m.gossip += 40;
+      m.eval += evalPerSecond;
+      m.proc += 40 + 1000 + evalPerSecond;
+      b.share();
+    }
+    return b;
+  });
+  for (const [i, b] of boards.entries()) {
+    near(b.share(), 1200 / 30_000, `board ${i}: last-minute share, 1200 ms of gossip per 30,000 of training`);
+    near(b.runShare(), 1200 / 30_000, `board ${i}: the run's share`);
+    assert.equal(b.over(), true, `board ${i}: 4% is over a 3% budget, however much it evaluates`);
+    assert.equal(b.runAllows(), false, `board ${i}: and the run has no room either`);
+  }
+});
+
 test('budget 0 lifts the limit whatever the share', () => {
   const { b, seconds } = machine(0);
   seconds(60, 900, 100);
