@@ -219,7 +219,7 @@ export class GossipNode {
       send: (addr, m) => this.send(addr, m),
       timer: (fn, ms) => this.timer(fn, ms),
       snapshot: () => this.snapshot(),
-      outgoing: (own, scratch) => new Outgoing(encodeSnapshot(own.params, own.samplesSeen, this.snapshotSeq++, this.fingerprint, this.preset.encoding, this.preset.chunkBytes, scratch),
+      outgoing: (own, scratch, feedback) => new Outgoing(encodeSnapshot(own.params, own.samplesSeen, this.snapshotSeq++, this.fingerprint, this.preset.encoding, this.preset.chunkBytes, scratch, feedback),
         this.preset.windowChunks, this.preset.needAfterMs * 4),
       wantSnapshot: () => this.opts.wantSnapshot?.(),
       deliver: (b) => this.deliver(b),
