@@ -182,6 +182,12 @@ export class GossipNode {
     return ok;
   }
 
+  /** Q8 error feedback's residual: what our peers have not yet been given of our parameters (null
+   * unless snapshots travel as q8 and one has gone out). Read-only, for reports and tests. */
+  get sendResidual(): Readonly<Float32Array> | null {
+    return this.exchanges.residual;
+  }
+
   /** True while an exchange is in flight or its blend waits for poll() (a new snapshot before that
    * would not contain it, and the next blend's delta would undo it). */
   get busy(): boolean {

@@ -62,6 +62,15 @@ export class ErrorFeedback {
   }
 }
 
+const one = new Float32Array(1);
+const oneBits = new Uint32Array(one.buffer);
+/** The next float32 above x >= 0. */
+function nextUp(x: number): number {
+  one[0] = x;
+  oneBits[0]++;
+  return one[0];
+}
+
 /** Writes Q(src + residual) into `out` (q8Bytes(src.length) bytes). With feedback, its next
  * residual is written too (see ErrorFeedback). Returns false, and leaves the feedback disarmed, if
  * a value is not finite or a block's range overflows float32: such a model must not be sent (its
@@ -78,19 +87,20 @@ export function encodeQ8(src: Float32Array, out: Uint8Array, feedback?: ErrorFee
   let o = 0;
   for (let b = 0; b < n; b += Q8_BLOCK) {
     const len = Math.min(Q8_BLOCK, n - b);
-    let lo = Infinity, hi = -Infinity;
+    let lo = Infinity, hi = -Infinity, nan = false;
     for (let i = 0; i < len; i++) {
-      const x = r ? src[b + i] + r[b + i] : src[b + i];
-      v[i] = x;
+      v[i] = r ? src[b + i] + r[b + i] : src[b + i];
       const f = v[i];
       if (f < lo) lo = f;
       if (f > hi) hi = f;
+      if (f !== f) nan = true; // NaN passes both comparisons above unseen
     }
-    // NaN fails both comparisons above, so a block with one shows up as lo > hi or a non-finite end
-    let ok = lo <= hi && Number.isFinite(lo) && Number.isFinite(hi);
-    for (let i = 0; ok && i < len; i++) if (v[i] !== v[i]) ok = false;
+    let ok = !nan && Number.isFinite(lo) && Number.isFinite(hi);
     const min = Math.fround(lo);
-    const step = ok ? Math.fround((hi - lo) / 255) : 0;
+    let step = ok ? Math.fround((hi - lo) / 255) : 0;
+    // a step rounded down leaves the top of the range past code 255: by a hair for normal floats,
+    // by up to 255 units for subnormal ones (or all of it, rounded to 0). One float32 up covers it.
+    if (ok && hi > lo && Math.fround(min + 255 * step) < hi) step = nextUp(step);
     if (ok && !Number.isFinite(Math.fround(min + 255 * step))) ok = false;
     if (!ok) {
       finite = false;
@@ -103,15 +113,15 @@ export function encodeQ8(src: Float32Array, out: Uint8Array, feedback?: ErrorFee
     view.setFloat32(o, min, true);
     view.setFloat32(o + 4, step, true);
     const inv = step > 0 ? 1 / step : 0;
+    const c = o + HEADER;
     for (let i = 0; i < len; i++) {
-      // step was rounded to float32, so the top value may sit a hair above code 255: clamp
-      let q = Math.round((v[i] - min) * inv);
-      if (q > 255) q = 255;
-      else if (q < 0) q = 0;
-      out[o + HEADER + i] = q;
-      // the very expression the decoder evaluates, so the residual is exactly what the peer lacks
-      if (next) next[b + i] = v[i] - Math.fround(min + q * step);
+      // v >= min, so adding a half and truncating rounds to nearest; step was rounded to float32,
+      // so the top value may sit a hair above code 255: clamp
+      const q = Math.min(255, ((v[i] - min) * inv + 0.5) | 0);
+      out[c + i] = q;
     }
+    // the very expression the decoder evaluates, so the residual is exactly what the peer lacks
+    if (next) for (let i = 0; i < len; i++) next[b + i] = v[i] - Math.fround(min + out[c + i] * step);
     o += HEADER + len;
   }
   if (!finite && feedback) feedback.cancel();
