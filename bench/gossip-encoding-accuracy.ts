@@ -7,9 +7,12 @@
 //      the two, whose drift from the fp32 mean is the quantisation noise the exchanges added;
 //   3. training with averaging: two boards train from the same initialisation on their halves and
 //      average every `--every` steps through the encoding, as gossip does (an exchange moves both
-//      to the blend of their snapshots); the consensus (mean of the two) at the end.
-// CPU engine, built-in digits, batch 64, lr 0.05, no momentum.
-//   node --import tsx bench/gossip-encoding-accuracy.ts [--epochs 1] [--images 4000] [--rounds 50] [--every 4] [--out bench/results]
+//      to the blend of their snapshots); the consensus (mean of the two) at the end. With
+//      `--lr3`, `--momentum3` and `--epochs3` this part can run as the 10-board scaling job's boards
+//      do (lr 0.05 x sqrt(10) = 0.158, momentum 0.9, about one average per step).
+// CPU engine, built-in digits, batch 64; parts 1 and 2 train at lr 0.05 without momentum.
+//   node --import tsx bench/gossip-encoding-accuracy.ts [--epochs 1] [--images 4000] [--rounds 50] [--every 4]
+//        [--lr3 0.05] [--momentum3 0] [--epochs3 E] [--out bench/results] [--name gossip-encoding-accuracy]
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { execFileSync } from 'node:child_process';
@@ -28,6 +31,9 @@ const epochs = Number(flag('epochs', '1'));
 const perBoard = Number(flag('images', '4000'));
 const rounds = Number(flag('rounds', '50'));
 const every = Number(flag('every', '4'));
+const lr3 = Number(flag('lr3', '0.05'));
+const momentum3 = Number(flag('momentum3', '0'));
+const epochs3 = Number(flag('epochs3', String(epochs)));
 const ds = loadDataset();
 const engine = new CpuEngine({ threads: 1 });
 const B = 64;
@@ -102,11 +108,11 @@ function trainAveraging(c: Codec): { mean: Float32Array; a: Float32Array } {
   const data = [0, 1].map((k) => batches(halves[k], k + 1));
   const n = nets[0].getParams().length;
   const senders = [sender(c, n), sender(c, n)];
-  const steps = epochs * Math.min(data[0].steps, data[1].steps);
+  const steps = epochs3 * Math.min(data[0].steps, data[1].steps);
   for (let s = 1; s <= steps; s++) {
     for (let k = 0; k < 2; k++) {
       const { x, y } = data[k].batch(s - 1);
-      nets[k].step(x, y, sgd);
+      nets[k].step(x, y, { lr: lr3, momentum: momentum3, weightDecay: 0 });
     }
     if (s % every === 0) {
       const pa = nets[0].getParams(), pb = nets[1].getParams();
@@ -128,7 +134,8 @@ const codecs: Codec[] = ['f32', 'f16', 'q8', 'q8 without error feedback'];
 const a = trainApart(halves[0], 1), b = trainApart(halves[1], 2);
 const n = a.length;
 const lines = [
-  `LeNet, ${epochs} epoch(s) per board on up to ${perBoard} images of its half of the training split (${ds.source ?? 'built-in'}), test split ${ds.test.n} images, ${engine.description}`,
+  // the source names a directory of this machine: its first words say which data it is
+  `LeNet, ${epochs} epoch(s) per board on up to ${perBoard} images of its half of the training split (${(ds.source ?? 'built-in').replace(/ from \S+/, '')}), test split ${ds.test.n} images, ${engine.description}`,
   '',
   `1. one exchange of two boards trained apart (board a's parameters after it):`,
   `   board a alone: ${pct(a)}, board b alone: ${pct(b)}`,
@@ -146,7 +153,7 @@ for (const c of codecs) {
   const m = pa.map((v, i) => 0.5 * (v + pb[i]));
   lines.push(`   ${c.padEnd(26)} ${pct(m)}  (mean's drift from the f32 mean: rms ${rms(m, exact).toExponential(2)}, max ${maxAbs(m, exact).toExponential(2)}; boards apart by max ${maxAbs(pa, pb).toExponential(2)})`);
 }
-lines.push('', `3. two boards training from one initialisation, averaging every ${every} steps (${Math.floor(epochs * Math.min(perBoard, halves[0].n, halves[1].n) / B / every)} averages):`);
+lines.push('', `3. two boards training from one initialisation (${epochs3} epoch(s), lr ${lr3}, momentum ${momentum3}), averaging every ${every} steps (${Math.floor(epochs3 * Math.floor(Math.min(perBoard, halves[0].n, halves[1].n) / B) / every)} averages):`);
 let ref: Float32Array | null = null;
 for (const c of codecs) {
   const r = trainAveraging(c);
@@ -163,4 +170,4 @@ const text = lines.join('\n') + '\n';
 process.stdout.write(text);
 const out = resolve(flag('out', join(__dirname, 'results')));
 mkdirSync(out, { recursive: true });
-writeFileSync(join(out, 'gossip-encoding-accuracy.txt'), `$ node --import tsx bench/gossip-encoding-accuracy.ts ${process.argv.slice(2).join(' ')}\n(commit ${commit})\n${text}`);
+writeFileSync(join(out, `${flag('name', 'gossip-encoding-accuracy')}.txt`), `$ node --import tsx bench/gossip-encoding-accuracy.ts ${process.argv.slice(2).join(' ')}\n(commit ${commit})\n${text}`);
