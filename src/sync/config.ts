@@ -5,6 +5,9 @@
 // fp16 pairwise averaging reaches consensus to fp16 resolution (test/sync/gossip.test.ts, 'LAN
 // preset'), and bench/gossip-fp16-accuracy.ts (results in bench/results/) found the same test
 // accuracy for two trained boards averaged over fp32 and over fp16 (84.20% both, 2,000 images).
+// q8 (Encoding.Q8, src/sync/q8.ts; `--gossip-encoding q8`) sends 0.56x fp16's bytes with error
+// feedback; it stays a choice, not the default: bench/results/scaling-10-1-q8.md found no accuracy
+// cost and no consensus gain at 10 boards, and in the `local` preset no gossip CPU saved.
 import { CHUNK_BYTES, Encoding, MAX_CHUNK_BYTES } from './messages';
 import { Q8_BLOCK_BYTES } from './q8';
 
