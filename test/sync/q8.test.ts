@@ -238,3 +238,37 @@ test('hostile bytes: no q8 chunk, whatever its bytes, puts a NaN or infinity in 
     { numRuns: 2000 },
   );
 });
+
+test('a q8 board and an f16 board of one cluster average: each decodes what the other sends', () => {
+  const clock = new VirtualClock();
+  const net = new MemoryNetwork({ clock, seed: 8 });
+  const key = randomBytes(32);
+  const dim = 3000;
+  const vecs = [0, 1].map((k) => Float32Array.from({ length: dim }, (_, i) => Math.sin(i * (k + 2))));
+  const ta = net.endpoint(), tb = net.endpoint();
+  const mk = (id: string, t: ReturnType<MemoryNetwork['endpoint']>, seeds: string[], v: Float32Array, encoding: Encoding) => new GossipNode({
+    transport: t, key, cluster: 'mixed', id, seeds, clock, fingerprint: 'v', paramCount: dim,
+    tune: { ...FAST, encoding, exchangeIntervalMs: 1e9, averageAtLeastEveryMs: 0, maxNormRatio: 1e9, maxRelDistance: 1e9, maxStep: 1e9 },
+    getSnapshot: () => ({ params: v.slice(), samplesSeen: 0 }),
+  });
+  const a = mk('a', ta, [tb.address], vecs[0], Encoding.Q8), b = mk('b', tb, [ta.address], vecs[1], Encoding.F16);
+  a.start();
+  b.start();
+  for (let t = 0; t < 500; t += 5) clock.advance(5);
+  const mid = vecs[0].map((v, i) => 0.5 * (v + vecs[1][i]));
+  assert.ok(a.exchangeNow('b'));
+  for (let t = 0; t < 500 && (a.busy || b.busy); t += 1) {
+    clock.advance(1);
+    for (const [n, v] of [[a, vecs[0]], [b, vecs[1]]] as const) {
+      const bl = n.poll();
+      if (bl) { for (let i = 0; i < dim; i++) v[i] += bl.values[i]; n.recycle(bl.values); }
+    }
+  }
+  assert.equal(a.stats().averages, 1);
+  assert.equal(b.stats().averages, 1);
+  // b took a's q8 snapshot (within a block step of 2/255), a took b's fp16 one (within fp16's)
+  assert.ok(maxAbsDiff(vecs[1], mid) < 0.5 * (2 / 255), `b off the midpoint by ${maxAbsDiff(vecs[1], mid)}`);
+  assert.ok(maxAbsDiff(vecs[0], mid) < 1e-3, `a off the midpoint by ${maxAbsDiff(vecs[0], mid)}`);
+  a.stop();
+  b.stop();
+});
