@@ -12,7 +12,8 @@
 //     and protocol = whole - (encode + crypto + udp): Needs, Commit, timers, pacing, membership.
 //     Hand-off happens outside the nodes in the product (gossip-thread.ts), so it is added to
 //     whole for the per-core figure rather than contained in it.
-// MB/s per core = payload (both snapshots' parameter bytes) / CPU seconds of (whole + handoff).
+// MB/s per core = payload (both snapshots' encoded bytes: 4, 2 or 1.125 a parameter) / CPU seconds of
+// (whole + handoff); across encodings, exchanges per core-second is the comparable figure.
 //
 //   node --import tsx bench/exchange-cost.ts [--repeats 8] [--out bench/results]
 import { execFileSync } from 'node:child_process';
@@ -31,7 +32,8 @@ import { AEADS, Opener, Sealer, type Aead } from '../src/sync/crypto';
 import { applyBlend, type Blend } from '../src/sync/index';
 import { benchPair } from './gossip-exchange';
 import { CHUNK_BYTES, datagramLimit, decode, encode, Encoding, MsgType, type Msg } from '../src/sync/messages';
-import { bytesPerParam, chunkPayload, encodeSnapshot, fingerprintHash, Incoming } from '../src/sync/transfer';
+import { chunkPayload, encodedBytes, encodeSnapshot, fingerprintHash, Incoming } from '../src/sync/transfer';
+import { ErrorFeedback } from '../src/sync/q8';
 import { SharedSnapshot } from '../src/cluster/shared-snapshot';
 
 export interface Variant {
@@ -108,9 +110,10 @@ async function whole(v: Variant, repeats: number): Promise<{ cpu: number; wire: 
 }
 
 /** Both snapshots' chunk messages, as the nodes write them. */
-function chunkMessages(p: GossipPreset, params: Float32Array, dir: number, scratch?: Uint8Array): { msgs: Buffer[]; snap: ReturnType<typeof encodeSnapshot> } {
+function chunkMessages(p: GossipPreset, params: Float32Array, dir: number, scratch?: Uint8Array, feedback?: ErrorFeedback): { msgs: Buffer[]; snap: ReturnType<typeof encodeSnapshot> } {
   const fp = fingerprintHash(ARCH_FINGERPRINT, PARAM_COUNT);
-  const snap = encodeSnapshot(params, 1, 7, fp, p.encoding, p.chunkBytes, scratch);
+  const snap = encodeSnapshot(params, 1, 7, fp, p.encoding, p.chunkBytes, scratch, feedback);
+  feedback?.commit();
   const msgs: Buffer[] = [];
   for (let i = 0; i < snap.meta.chunkCount; i++) {
     msgs.push(encode({ type: MsgType.Chunk, from: dir ? 'b' : 'a', incarnation: 1, xfer: 1, challenge: 1, dir, meta: snap.meta, index: i, payload: chunkPayload(snap, i) }, datagramLimit(p.chunkBytes)));
@@ -124,10 +127,12 @@ async function parts(v: Variant, reps: number): Promise<Omit<CostRow, 'variant' 
   const key = randomBytes(32);
   // the buffers a node reuses from one exchange to the next (exchange.ts)
   const scratch = new Uint8Array(PARAM_COUNT * 4), recv = new Float32Array(PARAM_COUNT), delta = new Float32Array(PARAM_COUNT);
+  // q8 sends with error feedback in the product (each side its own residual)
+  const feedback = [0, 1].map(() => (p.encoding === Encoding.Q8 ? new ErrorFeedback(PARAM_COUNT) : undefined));
   const encodeMs = await cpuOf(reps, () => {
     for (const [params, dir] of [[pa, 0], [pb, 1]] as const) {
       const own = params; // the node keeps the snapshot the gossip thread hands it (no copy since 2026-12-04)
-      const { msgs } = chunkMessages(p, own, dir, scratch);
+      const { msgs } = chunkMessages(p, own, dir, scratch, feedback[dir]);
       let inc: Incoming | null = null;
       for (const m of msgs) {
         const d = decode(m, datagramLimit(p.chunkBytes)) as Msg & { type: MsgType.Chunk };
@@ -149,7 +154,7 @@ async function parts(v: Variant, reps: number): Promise<Omit<CostRow, 'variant' 
   });
   const udpMs = await cpuOf(reps, () => udpRound(sealed));
   const handoffMs = await cpuOf(reps, () => handoff(pa, pb));
-  return { payloadBytes: 2 * PARAM_COUNT * bytesPerParam(p.encoding), encode: encodeMs, crypto: cryptoMs, udp: udpMs, handoff: handoffMs };
+  return { payloadBytes: 2 * encodedBytes(p.encoding, PARAM_COUNT), encode: encodeMs, crypto: cryptoMs, udp: udpMs, handoff: handoffMs };
 }
 
 /** Sends every datagram from one loopback socket to another, in bursts, until all arrived. */
@@ -243,6 +248,9 @@ export const VARIANTS: Variant[] = [
   { name: 'lan fp16', preset: 'lan', tune: {} },
   { name: 'local fp16, chacha20-poly1305', preset: 'local', tune: {}, aead: 'chacha20-poly1305' },
   { name: 'lan fp16, chacha20-poly1305', preset: 'lan', tune: {}, aead: 'chacha20-poly1305' },
+  // payload MB is the encoded model (1.125 bytes a parameter): compare q8 by exchanges per core-second
+  { name: 'local q8', preset: 'local', tune: { encoding: Encoding.Q8 } },
+  { name: 'lan q8', preset: 'lan', tune: { encoding: Encoding.Q8 } },
 ];
 
 /** Each AEAD alone: MB/s of plaintext sealed and opened per CPU second, by datagram size (the

@@ -21,7 +21,7 @@ import { loadDataset, shard as shardOf } from '../src/net/data';
 import { GossipThread, yieldCpuToGossip } from '../src/cluster/gossip-thread';
 import { writeParamsFile } from '../src/cluster/params-file';
 import { threadCpuClock } from '../src/sync/budget';
-import { PRESETS } from '../src/sync/config';
+import { PRESETS, type EncodingName } from '../src/sync/config';
 import { BoardTimePacer } from './board-time-pacer';
 import { cores } from '../src/util/cores';
 
@@ -42,6 +42,8 @@ export interface BoardConfig {
   preset: 'local' | 'lan';
   /** Mean ms between exchanges a board starts, instead of the preset's: board time with pace 'board'. */
   exchangeIntervalMs?: number;
+  /** What snapshots travel as (default: the preset's, fp16). */
+  encoding?: EncodingName;
   /** 'board': the interval counts the board's own time (bench/board-time-pacer.ts); 'wall': wall time,
    * as the product does (here, with boards sharing cores, that over-exchanges). */
   pace: 'board' | 'wall';
@@ -112,7 +114,7 @@ async function main(): Promise<void> {
   const gossip = await GossipThread.start(
     {
       host: '127.0.0.1', port: c.port, peers: c.peers, keyFile: c.keyFile, cluster: 'scaling', id: `board-${c.index}`,
-      boardIndex: c.index, preset: c.preset, exchangeIntervalMs: pacer ? pacer.initialWallIntervalMs() : c.exchangeIntervalMs, cpuBudget: c.gossipBudget, params: trainer.getParams(), samplesSeen: trainer.samplesSeen,
+      boardIndex: c.index, preset: c.preset, exchangeIntervalMs: pacer ? pacer.initialWallIntervalMs() : c.exchangeIntervalMs, cpuBudget: c.gossipBudget, encoding: c.encoding, params: trainer.getParams(), samplesSeen: trainer.samplesSeen,
     },
     // The product's entry (bin/vctrain.cjs registers tsx, then src/cli/main.ts) recognises the gossip
     // thread by its workerData.

@@ -66,6 +66,11 @@ const GOSSIP_BUDGET = {
   help: 'gossip CPU time per training CPU time above which a board pauses exchanges (default 0.045; 0 lifts the limit; a GL board counts at least one core\'s time as training)',
 } as const satisfies FlagSpec;
 
+const GOSSIP_ENCODING = {
+  kind: 'enum', values: ['f32', 'f16', 'q8'], default: 'f16',
+  help: 'how models travel: f16, or q8 (8 bits a parameter in blocks of 64, with error feedback: about half the bytes and datagrams of f16); the same on every board of a cluster',
+} as const satisfies FlagSpec;
+
 export const TRAIN = command({
   name: 'train',
   summary: 'train LeNet: a local cluster of boards on loopback UDP, or one board in this process',
@@ -78,6 +83,7 @@ export const TRAIN = command({
     json: { kind: 'bool', help: 'print a one-line JSON summary as the last line of stdout' },
     gossip: { kind: 'enum', values: ['local', 'lan'], default: 'local', help: 'gossip timing preset' },
     'gossip-budget': GOSSIP_BUDGET,
+    'gossip-encoding': GOSSIP_ENCODING,
     aead: AEAD,
     // Test switches: make a board die hard after N steps, as a pulled plug would.
     'fault-board': { kind: 'string', hidden: true, help: 'I:STEPS', meta: 'I:STEPS' },
@@ -107,6 +113,7 @@ export const WORKER = command({
     id: { kind: 'string', help: 'this board\'s name in the cluster (default board-I@address)', meta: 'ID' },
     gossip: { kind: 'enum', values: ['local', 'lan'], default: 'lan', help: 'gossip timing preset' },
     'gossip-budget': GOSSIP_BUDGET,
+    'gossip-encoding': GOSSIP_ENCODING,
     aead: AEAD,
     ...training,
     snapshots: { kind: 'bool', help: 'keep each epoch\'s parameters as epoch-E.f32 in --out (1.7 MB each): `vctrain report` draws the consensus curve from them' },

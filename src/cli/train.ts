@@ -126,6 +126,7 @@ async function trainCluster(s: TrainingSettings, out: string, workers: number, f
   const boardArgs = [
     ...toArgv({ ...s, threads, dataDir: s.dataDir && path.resolve(s.dataDir) }),
     '--gossip', f.gossip,
+    '--gossip-encoding', f['gossip-encoding'],
     '--aead', f.aead,
     ...(f.resume ? ['--resume'] : []),
     ...(f['gossip-interval'] ? ['--gossip-interval', String(f['gossip-interval'])] : []),
@@ -187,7 +188,7 @@ async function trainCluster(s: TrainingSettings, out: string, workers: number, f
   };
   const report: RunReport = {
     id: path.basename(out), startedAt: new Date(res.startedAt).toISOString(), wallSeconds,
-    settings: { workers, ...s, dataDir: s.dataDir ?? 'built-in', threadsPerBoard: threads, gossip: f.gossip, aead: f.aead, transport: 'UDP on 127.0.0.1',
+    settings: { workers, ...s, dataDir: s.dataDir ?? 'built-in', threadsPerBoard: threads, gossip: f.gossip, gossipEncoding: f['gossip-encoding'], aead: f.aead, transport: 'UDP on 127.0.0.1',
       ...(f['gossip-budget'] !== undefined ? { gossipBudget: f['gossip-budget'] } : {}) },
     boards,
     consensus: {

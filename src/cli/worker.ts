@@ -58,6 +58,7 @@ export async function workerCommand(argv: string[]): Promise<number> {
       divergeAfterSteps: f['diverge-after'],
       exchangeIntervalMs: f['gossip-interval'],
       gossipBudget: f['gossip-budget'],
+      encoding: f['gossip-encoding'],
       aead: f.aead,
     },
     emit,

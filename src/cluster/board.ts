@@ -8,6 +8,7 @@ import { RateWindow, Trainer, boardRate, type TrainingSettings } from '../net/tr
 import { CHECKPOINT_FILE } from '../net/checkpoint';
 import { loadKeyFile } from '../sync/index';
 import type { Aead } from '../sync/crypto';
+import type { EncodingName } from '../sync/config';
 import { GossipThread, yieldCpuToGossip } from './gossip-thread';
 import type { BoardEvent } from './events';
 import { writeParamsFile } from './params-file';
@@ -24,6 +25,8 @@ export interface BoardOptions extends TrainingSettings {
   preset?: 'local' | 'lan';
   /** Mean ms between exchanges a board starts, overriding the preset (short test jobs). */
   exchangeIntervalMs?: number;
+  /** What model snapshots travel as (default: the preset's, fp16). */
+  encoding?: EncodingName;
   /** Share of the board's CPU gossip may use (0: no limit); the gossip thread's default otherwise. */
   gossipBudget?: number;
   /** The cluster's AEAD (GossipNodeOptions.aead). */
@@ -70,7 +73,7 @@ export function startBoard(o: BoardOptions, emit: (ev: BoardEvent) => void): Boa
       const gossip = await GossipThread.start(
         {
           host: o.listen.host, port: o.listen.port, peers: o.peers, keyFile: o.keyFile, cluster: o.cluster, id: o.id,
-          boardIndex: o.shard.index, preset: o.preset ?? 'local', exchangeIntervalMs: o.exchangeIntervalMs,
+          boardIndex: o.shard.index, preset: o.preset ?? 'local', exchangeIntervalMs: o.exchangeIntervalMs, encoding: o.encoding,
           cpuBudget: o.gossipBudget, aead: o.aead, params: trainer.getParams(), samplesSeen: trainer.samplesSeen,
           // a GL trainer waits on the GPU, its CPU small: gossip may take the budget of one core's time
           cpuBudgetFloorCores: trainer.engineInfo.device === 'gl' ? 1 : 0,

@@ -15,6 +15,7 @@ import { ARCH_FINGERPRINT, PARAM_COUNT } from '../net/spec';
 import { applyBlend, type Blend } from '../sync/averaging';
 import { cpuNow, currentThreadId, otherThreadCpuClock, threadCpuClock } from '../sync/budget';
 import type { Aead } from '../sync/crypto';
+import { ENCODINGS, type EncodingName } from '../sync/config';
 import type { GossipCounters } from './events';
 import { SharedSnapshot } from './shared-snapshot';
 
@@ -31,6 +32,8 @@ export interface GossipThreadOptions {
   boardIndex: number;
   preset: 'local' | 'lan';
   exchangeIntervalMs?: number;
+  /** What model snapshots travel as, instead of the preset's (fp16). */
+  encoding?: EncodingName;
   /** Share of the process's CPU the gossip thread may use before it stops starting and accepting
    * exchanges; 0 lifts the limit. Default GOSSIP_THREAD_CPU_BUDGET. */
   cpuBudget?: number;
@@ -350,6 +353,7 @@ export async function threadMain(data: { options: GossipThreadOptions }): Promis
       fingerprint: ARCH_FINGERPRINT, paramCount: PARAM_COUNT,
       tune: {
         ...(o.exchangeIntervalMs ? { exchangeIntervalMs: o.exchangeIntervalMs } : {}),
+        ...(o.encoding ? { encoding: ENCODINGS[o.encoding] } : {}),
         // Measured on this thread's own clock plus what the trainer reports. More boards on smaller
         // shards need more averages per step, which --gossip-budget buys (bench/results/scaling.md).
         cpuBudget: o.cpuBudget ?? GOSSIP_THREAD_CPU_BUDGET,

@@ -5,7 +5,11 @@
 // fp16 pairwise averaging reaches consensus to fp16 resolution (test/sync/gossip.test.ts, 'LAN
 // preset'), and bench/gossip-fp16-accuracy.ts (results in bench/results/) found the same test
 // accuracy for two trained boards averaged over fp32 and over fp16 (84.20% both, 2,000 images).
+// q8 (Encoding.Q8, src/sync/q8.ts; `--gossip-encoding q8`) sends 0.56x fp16's bytes with error
+// feedback; it stays a choice, not the default: bench/results/scaling-10-1-q8.md found no accuracy
+// cost and no consensus gain at 10 boards, and in the `local` preset no gossip CPU saved.
 import { CHUNK_BYTES, Encoding, MAX_CHUNK_BYTES } from './messages';
+import { Q8_BLOCK_BYTES } from './q8';
 
 export interface GossipPreset {
   name: string;
@@ -134,11 +138,17 @@ export const PRESETS: Record<'local' | 'lan', GossipPreset> = {
   },
 };
 
+/** The encodings by the names flags use (`--gossip-encoding`). Every board of a cluster should send
+ * the same: a board decodes all three, but an older one drops q8 chunks as malformed. */
+export const ENCODINGS = { f32: Encoding.F32, f16: Encoding.F16, q8: Encoding.Q8 } as const;
+export type EncodingName = keyof typeof ENCODINGS;
+
 export function resolvePreset(p: GossipPreset | 'local' | 'lan' | undefined, overrides: Partial<GossipPreset> = {}): GossipPreset {
   const base = typeof p === 'object' ? p : PRESETS[p ?? 'local'];
   const r = { ...base, ...overrides };
   if (!(r.chunkBytes >= 4 && r.chunkBytes <= MAX_CHUNK_BYTES && r.chunkBytes % 4 === 0)) {
     throw new Error(`gossip preset ${r.name}: chunkBytes ${r.chunkBytes} must be a multiple of 4 from 4 to ${MAX_CHUNK_BYTES}`);
   }
+  if (r.encoding === Encoding.Q8 && r.chunkBytes < Q8_BLOCK_BYTES) throw new Error(`gossip preset ${r.name}: a q8 chunk needs at least ${Q8_BLOCK_BYTES} bytes, not ${r.chunkBytes}`);
   return r;
 }

@@ -7,6 +7,7 @@ import type { Aead } from './crypto';
 import type { GossipPreset } from './config';
 import { MsgType, type MsgBody } from './messages';
 import type { Membership } from './membership';
+import type { ErrorFeedback } from './q8';
 import type { Incoming, Outgoing, Pacer } from './transfer';
 import type { Transport } from './transport';
 
@@ -144,8 +145,9 @@ export interface NodeContext {
   timer(fn: () => void, ms: number): number;
   /** A private copy of the trainer's current parameters, checked for size. */
   snapshot(): Snapshot;
-  /** A new outgoing transfer of `own`, encoded as the preset says (into `scratch`, see encodeSnapshot). */
-  outgoing(own: Snapshot, scratch?: Uint8Array): Outgoing;
+  /** A new outgoing transfer of `own`, encoded as the preset says (into `scratch`, see encodeSnapshot;
+   * with `feedback`, a Q8 encoding sends own + its residual: see ErrorFeedback). */
+  outgoing(own: Snapshot, scratch?: Uint8Array, feedback?: ErrorFeedback): Outgoing;
   /** An exchange began: see GossipNodeOptions.wantSnapshot. */
   wantSnapshot(): void;
   /** Hands a blend to the trainer (the next poll() returns it). */

@@ -4,7 +4,8 @@
 import { randomBytes } from 'node:crypto';
 import { guardProblem, measureIntoDelta, peerWeight, type Blend, type SnapshotDistance } from './averaging';
 import { maybeReport, sendNeed, type NodeContext, type Snapshot } from './context';
-import { Mode, MsgType, RefuseReason, type Msg } from './messages';
+import { Encoding, Mode, MsgType, RefuseReason, type Msg } from './messages';
+import { ErrorFeedback } from './q8';
 import { Incoming, metaProblem, type Flow, type Outgoing } from './transfer';
 
 type Role = 'init' | 'resp';
@@ -58,6 +59,8 @@ export class Exchanges {
    * (bench/exchange-cost.ts). The encoded snapshot we send and the peer's, reassembled. */
   private sendBytes: Uint8Array | null = null;
   private recvParams: Float32Array | null = null;
+  /** Q8's error feedback: the residual our exchange snapshots carry (made on the first Q8 encoding). */
+  private feedback: ErrorFeedback | null = null;
   /** Blend arrays handed back (recycle) for the next blend's delta. */
   private spare: Float32Array[] = [];
   /** The last exchange we told a peer we are not in (see notOurs). */
@@ -71,9 +74,15 @@ export class Exchanges {
   }
 
   private outgoing(own: Snapshot): Outgoing {
-    const out = this.ctx.outgoing(own, this.sendBytes ?? undefined);
+    if (this.ctx.preset.encoding === Encoding.Q8 && !this.feedback) this.feedback = new ErrorFeedback(this.ctx.paramCount);
+    const out = this.ctx.outgoing(own, this.sendBytes ?? undefined, this.feedback ?? undefined);
     this.sendBytes = out.snap.bytes;
     return out;
+  }
+
+  /** The residual of Q8 error feedback (null before the first Q8 exchange): tests read it. */
+  get residual(): Float32Array | null {
+    return this.feedback ? this.feedback.residual : null;
   }
 
   private average(ex: Exchange): Blend {
@@ -131,6 +140,9 @@ export class Exchanges {
     ex.state = 'pushing';
     ex.own = this.ctx.snapshot();
     ex.out = this.outgoing(ex.own);
+    // a diverged board's model goes nowhere (the responder refuses one before it encodes: see
+    // distanceOf); f32 and f16 send it and the peer's guard refuses it, a Q8 encoding cannot carry it
+    if (ex.out.snap.nonFinite) return this.abort('own parameters are not finite');
     this.ctx.pacer.kick();
     this.needLoop(ex);
   }
@@ -265,6 +277,7 @@ export class Exchanges {
     if (ex.role === 'resp') {
       ex.state = 'replying';
       ex.out = this.outgoing(ex.own!);
+      if (ex.out.snap.nonFinite) return this.abort('own parameters are not finite'); // as in onAccept
       ctx.pacer.kick();
       return;
     }
@@ -381,6 +394,10 @@ export class Exchanges {
 
   private end(completed: boolean, cause: Cause = 'other'): void {
     if (!completed && this.current?.delta) this.recycle(this.current.delta); // a responder's blend never delivered
+    // Our Q8 snapshot's residual holds only if the peer averaged with that snapshot: an exchange
+    // that ends unfinished leaves the residual as it was (the next encoding overwrites the pending one)
+    if (completed) this.feedback?.commit();
+    else this.feedback?.cancel();
     if (!completed) this.ctx.stats.exchangesAborted++;
     if (completed) this.slowness = Math.max(1, this.slowness * 0.8);
     else if (cause === 'slow') this.slowness = Math.min(MAX_SLOWNESS, this.slowness * 1.5);

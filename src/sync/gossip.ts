@@ -186,6 +186,12 @@ export class GossipNode {
     return ok;
   }
 
+  /** Q8 error feedback's residual: what our peers have not yet been given of our parameters (null
+   * unless snapshots travel as q8 and one has gone out). Read-only, for reports and tests. */
+  get sendResidual(): Readonly<Float32Array> | null {
+    return this.exchanges.residual;
+  }
+
   /** True while an exchange is in flight or its blend waits for poll() (a new snapshot before that
    * would not contain it, and the next blend's delta would undo it). */
   get busy(): boolean {
@@ -223,7 +229,7 @@ export class GossipNode {
       send: (addr, m) => this.send(addr, m),
       timer: (fn, ms) => this.timer(fn, ms),
       snapshot: () => this.snapshot(),
-      outgoing: (own, scratch) => new Outgoing(encodeSnapshot(own.params, own.samplesSeen, this.snapshotSeq++, this.fingerprint, this.preset.encoding, this.preset.chunkBytes, scratch),
+      outgoing: (own, scratch, feedback) => new Outgoing(encodeSnapshot(own.params, own.samplesSeen, this.snapshotSeq++, this.fingerprint, this.preset.encoding, this.preset.chunkBytes, scratch, feedback),
         this.preset.windowChunks, this.preset.needAfterMs * 4),
       wantSnapshot: () => this.opts.wantSnapshot?.(),
       deliver: (b) => this.deliver(b),

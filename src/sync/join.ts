@@ -152,6 +152,8 @@ export class Joins {
     if (!this.hasModel) return ctx.send(from, { type: MsgType.Refuse, xfer: m.xfer, reason: RefuseReason.NotReady });
     if (this.serves.size >= MAX_SERVES) return ctx.send(from, { type: MsgType.Refuse, xfer: m.xfer, reason: RefuseReason.Busy });
     const out = ctx.outgoing(ctx.snapshot());
+    // a model a Q8 encoding cannot carry (non-finite) is not served; the joiner asks another board
+    if (out.snap.nonFinite) return ctx.send(from, { type: MsgType.Refuse, xfer: m.xfer, reason: RefuseReason.NotReady });
     this.serves.set(key, { peer: m.from, addr: from, xfer: m.xfer, out, expires: ctx.clock.now() + ctx.preset.transferTimeoutMs });
     ctx.send(from, { type: MsgType.Accept, xfer: m.xfer, challenge: 0 });
     ctx.pacer.kick();

@@ -62,6 +62,8 @@ export const enum Mode {
 export const enum Encoding {
   F32 = 1,
   F16 = 2,
+  /** Blockwise 8-bit (src/sync/q8.ts): 64 parameters a block, each block its float32 min and step. */
+  Q8 = 3,
 }
 
 export const enum RefuseReason {
@@ -318,7 +320,7 @@ function decodeOrThrow(b: Buffer): Msg {
       }
       const index = r.u16();
       const payload = r.rest();
-      if (dir > 1 || (meta.encoding !== Encoding.F32 && meta.encoding !== Encoding.F16)) throw new Short();
+      if (dir > 1 || (meta.encoding !== Encoding.F32 && meta.encoding !== Encoding.F16 && meta.encoding !== Encoding.Q8)) throw new Short();
       if (!(index < meta.chunkCount) || payload.length === 0 || payload.length > chunkBytesOf(meta)) throw new Short();
       if (!Number.isFinite(meta.samplesSeen) || meta.samplesSeen < 0) throw new Short();
       m = { from, incarnation, type: MsgType.Chunk, xfer, challenge, dir, meta, index, payload };

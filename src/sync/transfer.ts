@@ -6,6 +6,7 @@ import { idHash32 } from './crypto';
 import { decodeHalfBytes, encodeHalf } from './fp16';
 import type { GossipPreset } from './config';
 import { CHUNK_BYTES, chunkBytesOf, datagramLimit, Encoding, MsgType, type MsgBody, type SnapshotMeta } from './messages';
+import { decodeQ8, encodeQ8, q8Bytes, q8ParamsPerChunk, type ErrorFeedback } from './q8';
 
 if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1) throw new Error('vctrain gossip assumes a little-endian host');
 
@@ -13,24 +14,40 @@ export function fingerprintHash(fingerprint: string, paramCount: number): number
   return idHash32(`${fingerprint}#${paramCount}`);
 }
 
+/** Bytes a parameter takes in the fixed-width encodings (f32, f16); Q8 has block headers (q8Bytes). */
 export const bytesPerParam = (e: Encoding): number => (e === Encoding.F16 ? 2 : 4);
 
+/** Wire bytes of `count` parameters in encoding e (a chunk's payload, or a whole snapshot). */
+export const encodedBytes = (e: Encoding, count: number): number => (e === Encoding.Q8 ? q8Bytes(count) : count * bytesPerParam(e));
+
+/** Parameters in every chunk but the last (0: chunkBytes holds none, as a Q8 chunk under 72 bytes). */
+export const paramsPerChunk = (e: Encoding, chunkBytes: number): number =>
+  e === Encoding.Q8 ? q8ParamsPerChunk(chunkBytes) : chunkBytes / bytesPerParam(e);
+
+/** NaN when no parameter fits a chunk: never equal to a header's count, so such a header is refused. */
 export function chunkCountFor(paramCount: number, e: Encoding, chunkBytes = CHUNK_BYTES): number {
-  return Math.ceil((paramCount * bytesPerParam(e)) / chunkBytes);
+  const per = paramsPerChunk(e, chunkBytes);
+  return per > 0 ? Math.ceil(paramCount / per) : NaN;
 }
 
 export interface EncodedSnapshot {
   meta: SnapshotMeta;
   bytes: Uint8Array;
+  /** Set by a Q8 encoding of non-finite parameters: not to be sent (see encodeQ8). */
+  nonFinite?: boolean;
 }
 
 /** scratch: where the bytes go if it is large enough (the caller's reused buffer: a fresh 0.9-1.7 MB
  * array per exchange cost more in first-touch page faults than the encoding itself); the caller
  * must not write it again while the transfer lasts. Without it, a new array. */
-export function encodeSnapshot(params: Float32Array, samplesSeen: number, snapshotId: number, fingerprint: number, e: Encoding, chunkBytes = CHUNK_BYTES, scratch?: Uint8Array): EncodedSnapshot {
-  const size = params.length * bytesPerParam(e);
+export function encodeSnapshot(params: Float32Array, samplesSeen: number, snapshotId: number, fingerprint: number, e: Encoding, chunkBytes = CHUNK_BYTES, scratch?: Uint8Array, feedback?: ErrorFeedback): EncodedSnapshot {
+  const size = encodedBytes(e, params.length);
   const into = scratch && scratch.byteLength >= size ? scratch.subarray(0, size) : new Uint8Array(size);
-  if (e === Encoding.F16) {
+  let nonFinite = false;
+  if (e === Encoding.Q8) {
+    if (!(paramsPerChunk(e, chunkBytes) > 0)) throw new Error(`encodeSnapshot: a q8 chunk needs at least 72 bytes, not ${chunkBytes}`);
+    nonFinite = !encodeQ8(params, into, feedback);
+  } else if (e === Encoding.F16) {
     if (into.byteOffset & 1) throw new Error('encodeSnapshot: scratch must be 2-byte aligned');
     encodeHalf(params, new Uint16Array(into.buffer, into.byteOffset, params.length));
   } else into.set(new Uint8Array(params.buffer, params.byteOffset, params.byteLength));
@@ -40,6 +57,7 @@ export function encodeSnapshot(params: Float32Array, samplesSeen: number, snapsh
       ...(chunkBytes !== CHUNK_BYTES ? { chunkBytes } : {}),
     },
     bytes: into,
+    ...(nonFinite ? { nonFinite } : {}),
   };
 }
 
@@ -52,16 +70,20 @@ export function chunkHeader(f: Flow, index: number): MsgBody {
 }
 
 export function chunkPayload(s: EncodedSnapshot, index: number): Uint8Array {
-  const n = chunkBytesOf(s.meta);
+  // a Q8 chunk is whole blocks, so its bytes may fall short of chunkBytes
+  const e = s.meta.encoding, per = paramsPerChunk(e, chunkBytesOf(s.meta));
+  const n = encodedBytes(e, per);
   return s.bytes.subarray(index * n, Math.min(s.bytes.length, (index + 1) * n));
 }
 
-/** Decodes one chunk's payload into `out` from parameter `first` on. Chunks hold whole parameters
- * (chunkBytes is a multiple of 4). The payload may sit at any byte offset of its datagram. */
-function decodeChunk(payload: Uint8Array, e: Encoding, out: Float32Array, first: number): void {
-  const n = payload.length / bytesPerParam(e);
-  if (e === Encoding.F16) decodeHalfBytes(payload, out.subarray(first, first + n));
-  else new Uint8Array(out.buffer, out.byteOffset + first * 4, n * 4).set(payload);
+/** Decodes one chunk's payload (`count` parameters) into `out` from parameter `first` on. Chunks
+ * hold whole parameters (and Q8 chunks whole blocks). The payload may sit at any byte offset of its
+ * datagram. false: the payload does not decode (a Q8 block header a decoder refuses). */
+function decodeChunk(payload: Uint8Array, e: Encoding, out: Float32Array, first: number, count: number): boolean {
+  if (e === Encoding.Q8) return decodeQ8(payload, count, out.subarray(first, first + count));
+  if (e === Encoding.F16) decodeHalfBytes(payload, out.subarray(first, first + count));
+  else new Uint8Array(out.buffer, out.byteOffset + first * 4, count * 4).set(payload);
+  return true;
 }
 
 /** Why a chunk header cannot belong to a transfer we would accept, or null. maxChunkBytes: the
@@ -108,10 +130,12 @@ export class Incoming {
   add(index: number, payload: Uint8Array, now: number): boolean {
     this.lastHeard = now;
     if (index >= this.meta.chunkCount || this.have[index]) return false;
-    const per = chunkBytesOf(this.meta) / bytesPerParam(this.meta.encoding);
+    const e = this.meta.encoding;
+    const per = paramsPerChunk(e, chunkBytesOf(this.meta));
     const first = index * per;
-    if (payload.length !== Math.min(per, this.meta.paramCount - first) * bytesPerParam(this.meta.encoding)) return false;
-    decodeChunk(payload, this.meta.encoding, this.values, first);
+    const count = Math.min(per, this.meta.paramCount - first);
+    if (payload.length !== encodedBytes(e, count)) return false;
+    if (!decodeChunk(payload, e, this.values, first, count)) return false;
     this.have[index] = 1;
     this.haveCount++;
     this.sinceReport++;

@@ -12,14 +12,14 @@ test('a chunk decodes exactly when index < chunkCount, 1 <= payload <= CHUNK_BYT
   fc.assert(fc.property(fc.record({
     chunkCount: fc.integer({ min: 0, max: 6 }), index: fc.integer({ min: 0, max: 7 }),
     len: fc.constantFrom(0, 1, 7, CHUNK_BYTES - 1, CHUNK_BYTES, CHUNK_BYTES + 1),
-    dir: fc.integer({ min: 0, max: 3 }), encoding: fc.integer({ min: 0, max: 3 }),
+    dir: fc.integer({ min: 0, max: 3 }), encoding: fc.integer({ min: 0, max: 4 }),
     samplesSeen: fc.constantFrom(0, 1, 1e12, -1, Number.NaN, Infinity),
   }), ({ chunkCount, index, len, dir, encoding, samplesSeen }) => {
     const m = {
       type: MsgType.Chunk, from: 'b1', incarnation: 3, xfer: 9, dir,
       meta: { snapshotId: 1, fingerprint: 2, paramCount: 3, encoding, samplesSeen, chunkCount }, index, payload: new Uint8Array(len).fill(5),
     } as unknown as Msg;
-    const valid = index < chunkCount && len >= 1 && len <= CHUNK_BYTES && dir <= 1 && (encoding === 1 || encoding === 2)
+    const valid = index < chunkCount && len >= 1 && len <= CHUNK_BYTES && dir <= 1 && (encoding === 1 || encoding === 2 || encoding === 3)
       && Number.isFinite(samplesSeen) && samplesSeen >= 0;
     const back = decode(encode(m));
     assert.equal(back !== null, valid, `chunk ${JSON.stringify({ chunkCount, index, len, dir, encoding, samplesSeen })} ${valid ? 'refused' : 'accepted'}`);

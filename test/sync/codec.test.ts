@@ -26,7 +26,7 @@ const msg: fc.Arbitrary<Msg> = fc.oneof(
   fc.record({ type: fc.constantFrom(MsgType.CommitAck, MsgType.Abort), from: id, incarnation: inc, xfer: u32 }),
   fc.record({
     type: fc.constant(MsgType.Chunk), from: id, incarnation: inc, xfer: u32, challenge: u32, dir: fc.constantFrom(0, 1),
-    meta: fc.record({ snapshotId: u32, fingerprint: u32, paramCount: u32, encoding: fc.constantFrom(1, 2), samplesSeen: fc.nat(), chunkCount: fc.integer({ min: 1000, max: 0xffff }) }),
+    meta: fc.record({ snapshotId: u32, fingerprint: u32, paramCount: u32, encoding: fc.constantFrom(1, 2, 3), samplesSeen: fc.nat(), chunkCount: fc.integer({ min: 1000, max: 0xffff }) }),
     index: fc.integer({ min: 0, max: 999 }),
     payload: fc.uint8Array({ minLength: 1, maxLength: CHUNK_BYTES }),
   }),
