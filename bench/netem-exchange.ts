@@ -191,8 +191,8 @@ async function main(): Promise<void> {
     '|-----:|:---------|------------:|-------------:|---------------:|----------:|--------------:|---------:|-----------:|',
   ];
   for (const loss of losses) {
-    for (const enc of [Encoding.F16, Encoding.F32]) {
-      const name = enc === Encoding.F16 ? 'fp16' : 'fp32';
+    for (const enc of [Encoding.Q8, Encoding.F16, Encoding.F32]) {
+      const name = enc === Encoding.Q8 ? 'q8' : enc === Encoding.F16 ? 'fp16' : 'fp32';
       process.stderr.write(`loss ${loss}%, ${name}: ${repeats} exchanges\n`);
       const { rows, bAverages } = await run(loss, enc, repeats, keyFile);
       const ms = median(rows.map((r) => r.ms)), bytes = median(rows.map((r) => r.bytes));

@@ -1,13 +1,17 @@
 // Protocol presets. Timings are wall-clock ms; the in-memory tests run the same numbers on a
 // virtual clock. `local` is loopback (several boards as processes on one machine). `lan` is Pi 3
-// boards on 100 Mbit Ethernet or Wi-Fi. Both send fp16, which halves the model on the wire (0.86 MB
+// boards on 100 Mbit Ethernet or Wi-Fi. `local` sends fp16, which halves the model on the wire (0.86 MB
 // instead of 1.72 MB) and the datagrams to seal and open. What was checked before making fp16 the default:
 // fp16 pairwise averaging reaches consensus to fp16 resolution (test/sync/gossip.test.ts, 'LAN
 // preset'), and bench/gossip-fp16-accuracy.ts (results in bench/results/) found the same test
 // accuracy for two trained boards averaged over fp32 and over fp16 (84.20% both, 2,000 images).
-// q8 (Encoding.Q8, src/sync/q8.ts; `--gossip-encoding q8`) sends 0.56x fp16's bytes with error
-// feedback; it stays a choice, not the default: bench/results/scaling-10-1-q8.md found no accuracy
-// cost and no consensus gain at 10 boards, and in the `local` preset no gossip CPU saved.
+// `lan` sends q8 (Encoding.Q8, src/sync/q8.ts): 0.56x fp16's bytes, with error feedback. On a LAN
+// both the link and the per-datagram CPU (1,200-byte datagrams) scale with the bytes: an exchange
+// took 51-59 ms of CPU here against fp16's 77-88 (bench/results/exchange-cost-*.md) and 45 ms of a
+// 100 Mbit link against 82; bench/gossip-encoding-accuracy.ts found q8 averaging as accurate as f32
+// and f16 (84.20% after one exchange and after 50; 92.10% training with an average every step), and
+// bench/results/scaling-10-1-q8.md no consensus cost at 10 boards. `local` keeps fp16: loopback
+// bytes are nearly free and q8's encoder costs more CPU than fp16's (the same bench).
 import { CHUNK_BYTES, Encoding, MAX_CHUNK_BYTES } from './messages';
 import { Q8_BLOCK_BYTES } from './q8';
 
@@ -123,7 +127,7 @@ export const PRESETS: Record<'local' | 'lan', GossipPreset> = {
   lan: {
     ...common,
     name: 'lan',
-    encoding: Encoding.F16,
+    encoding: Encoding.Q8,
     exchangeIntervalMs: 3000,
     averageAtLeastEveryMs: 15_000,
     // 100 Mbit/s is ~10 datagrams of 1.2 KB per ms; stay under it so Wi-Fi and the Pi's USB NIC keep up

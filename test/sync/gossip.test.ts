@@ -280,8 +280,9 @@ test('a partition converges on each side, and after healing to the global mean',
   c.stop();
 });
 
-test('LAN preset (fp16 on the wire): consensus to fp16 resolution, mean kept to 1e-3', () => {
-  const c = new Cluster({ n: 6, dim: 1200, seed: 29, preset: 'lan', net: { loss: 0.1 } });
+test('LAN preset with fp16 on the wire: consensus to fp16 resolution, mean kept to 1e-3', () => {
+  // the preset's own q8 has its test in q8.test.ts
+  const c = new Cluster({ n: 6, dim: 1200, seed: 29, preset: 'lan', net: { loss: 0.1 }, tune: { encoding: Encoding.F16 } });
   const truth = Float32Array.from(float64Mean(c.boards.map((b) => b.vec)));
   const spread0 = c.maxDeviation(truth);
   c.run(5000);
