@@ -67,8 +67,8 @@ const GOSSIP_BUDGET = {
 } as const satisfies FlagSpec;
 
 const GOSSIP_ENCODING = {
-  kind: 'enum', values: ['f32', 'f16', 'q8'], default: 'f16',
-  help: 'how models travel: f16, or q8 (8 bits a parameter in blocks of 64, with error feedback: about half the bytes and datagrams of f16); the same on every board of a cluster',
+  kind: 'enum', values: ['f32', 'f16', 'q8'],
+  help: 'how models travel (default: the preset\'s, f16 for local, q8 for lan): f16, or q8 (8 bits a parameter in blocks of 64, with error feedback: about half the bytes and datagrams of f16); the same on every board of a cluster',
 } as const satisfies FlagSpec;
 
 export const TRAIN = command({

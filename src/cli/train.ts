@@ -126,7 +126,7 @@ async function trainCluster(s: TrainingSettings, out: string, workers: number, f
   const boardArgs = [
     ...toArgv({ ...s, threads, dataDir: s.dataDir && path.resolve(s.dataDir) }),
     '--gossip', f.gossip,
-    '--gossip-encoding', f['gossip-encoding'],
+    ...(f['gossip-encoding'] ? ['--gossip-encoding', f['gossip-encoding']] : []),
     '--aead', f.aead,
     ...(f.resume ? ['--resume'] : []),
     ...(f['gossip-interval'] ? ['--gossip-interval', String(f['gossip-interval'])] : []),
