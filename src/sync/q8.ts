@@ -87,15 +87,23 @@ export function encodeQ8(src: Float32Array, out: Uint8Array, feedback?: ErrorFee
   let o = 0;
   for (let b = 0; b < n; b += Q8_BLOCK) {
     const len = Math.min(Q8_BLOCK, n - b);
-    let lo = Infinity, hi = -Infinity, nan = false;
-    for (let i = 0; i < len; i++) {
-      v[i] = r ? src[b + i] + r[b + i] : src[b + i];
-      const f = v[i];
-      if (f < lo) lo = f;
-      if (f > hi) hi = f;
-      if (f !== f) nan = true; // NaN passes both comparisons above unseen
+    let lo = Infinity, hi = -Infinity, probe = 0;
+    // no branch a value: probe turns NaN once any value is NaN or infinite (f * 0 is then NaN), and
+    // the range is kept by selects
+    if (r) for (let i = 0; i < len; i++) {
+      const f = Math.fround(src[b + i] + r[b + i]); // the float32 sum, as v holds it
+      v[i] = f;
+      lo = f < lo ? f : lo;
+      hi = f > hi ? f : hi;
+      probe += f * 0;
+    } else for (let i = 0; i < len; i++) {
+      const f = src[b + i];
+      v[i] = f;
+      lo = f < lo ? f : lo;
+      hi = f > hi ? f : hi;
+      probe += f * 0;
     }
-    let ok = !nan && Number.isFinite(lo) && Number.isFinite(hi);
+    let ok = probe === 0;
     const min = Math.fround(lo);
     let step = ok ? Math.fround((hi - lo) / 255) : 0;
     // a step rounded down leaves the top of the range past code 255: by a hair for normal floats,
@@ -114,14 +122,19 @@ export function encodeQ8(src: Float32Array, out: Uint8Array, feedback?: ErrorFee
     view.setFloat32(o + 4, step, true);
     const inv = step > 0 ? 1 / step : 0;
     const c = o + HEADER;
-    for (let i = 0; i < len; i++) {
-      // v >= min, so adding a half and truncating rounds to nearest; step was rounded to float32,
-      // so the top value may sit a hair above code 255: clamp
-      const q = Math.min(255, ((v[i] - min) * inv + 0.5) | 0);
+    // v >= min, so adding a half and truncating rounds to nearest; step was rounded to float32, so
+    // the top value may sit a hair above code 255: clamp. The residual is the very expression the
+    // decoder evaluates, so it is exactly what the peer lacks.
+    if (next) for (let i = 0; i < len; i++) {
+      const f = v[i];
+      const q0 = ((f - min) * inv + 0.5) | 0;
+      const q = q0 > 255 ? 255 : q0;
       out[c + i] = q;
+      next[b + i] = f - Math.fround(min + q * step);
+    } else for (let i = 0; i < len; i++) {
+      const q0 = ((v[i] - min) * inv + 0.5) | 0;
+      out[c + i] = q0 > 255 ? 255 : q0;
     }
-    // the very expression the decoder evaluates, so the residual is exactly what the peer lacks
-    if (next) for (let i = 0; i < len; i++) next[b + i] = v[i] - Math.fround(min + out[c + i] * step);
     o += HEADER + len;
   }
   if (!finite && feedback) feedback.cancel();
