@@ -272,3 +272,27 @@ test('a q8 board and an f16 board of one cluster average: each decodes what the 
   a.stop();
   b.stop();
 });
+
+test('a board whose model q8 cannot carry (NaN) refuses to serve a joiner instead of sending blocks nobody can decode', async () => {
+  const c = new Cluster({ n: 0, dim: 3000, seed: 41, tune: { encoding: Encoding.Q8 } });
+  const sick = c.add();
+  sick.vec[17] = NaN;
+  c.run(200);
+  // datagrams from the sick board the size of a model chunk (handshakes and pings are a few dozen bytes)
+  let chunkSized = 0;
+  c.net.tap = (d, from) => { if (from === sick.addr && d.length > 600) chunkSized++; };
+  const joiner = c.add({ needsModel: true });
+  let ready = false;
+  void joiner.node.ready().then(() => { ready = true; });
+  for (let k = 0; k < 400 && !ready; k++) {
+    c.clock.advance(10);
+    await Promise.resolve();
+  }
+  const got = joiner.node.poll();
+  c.stop();
+  // every pull refused at once: never a model's chunks (3,000 parameters in q8: 4 chunks a try)
+  assert.equal(chunkSized, 0, 'chunk-sized datagrams the sick board sent');
+  assert.ok(ready, 'the joiner gave up waiting (joinTimeoutMs) and trains from its own init');
+  assert.equal(got, null, 'nothing adopted');
+  assert.ok(joiner.vec.every((x) => Number.isFinite(x)));
+});
