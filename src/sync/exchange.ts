@@ -242,6 +242,7 @@ export class Exchanges {
     if (!ex.inc) ex.inc = new Incoming(m.meta, now, this.recvParams ?? undefined);
     if (!ex.inc.matches(m.meta)) return void ctx.stats.dropped.unexpected++;
     if (ex.inc.add(m.index, m.payload, now)) maybeReport(ctx, ex.addr, ex.xfer, m.dir, ex.inc);
+    else if (ex.inc.malformed) ctx.stats.dropped.decode++;
     else ctx.stats.chunksDuplicate++;
     if (ex.inc.complete) this.snapshotComplete(ex);
   }

@@ -139,6 +139,7 @@ export class Joins {
       return true;
     }
     if (pull.inc.add(m.index, m.payload, now)) maybeReport(ctx, pull.addr, pull.xfer, 1, pull.inc);
+    else if (pull.inc.malformed) ctx.stats.dropped.decode++;
     else ctx.stats.chunksDuplicate++;
     if (pull.inc.complete) this.pullComplete(pull);
     return true;

@@ -126,16 +126,23 @@ export class Incoming {
       a.encoding === m.encoding && a.samplesSeen === m.samplesSeen && a.chunkCount === m.chunkCount && chunkBytesOf(a) === chunkBytesOf(m);
   }
 
+  /** Whether the chunk add() last refused was malformed (a wrong length, or q8 blocks a decoder
+   * refuses) rather than one already held: the stats count the two apart. */
+  malformed = false;
+
   /** true if the chunk was new and well-formed. */
   add(index: number, payload: Uint8Array, now: number): boolean {
     this.lastHeard = now;
+    this.malformed = false;
     if (index >= this.meta.chunkCount || this.have[index]) return false;
     const e = this.meta.encoding;
     const per = paramsPerChunk(e, chunkBytesOf(this.meta));
     const first = index * per;
     const count = Math.min(per, this.meta.paramCount - first);
-    if (payload.length !== encodedBytes(e, count)) return false;
-    if (!decodeChunk(payload, e, this.values, first, count)) return false;
+    if (payload.length !== encodedBytes(e, count) || !decodeChunk(payload, e, this.values, first, count)) {
+      this.malformed = true;
+      return false;
+    }
     this.have[index] = 1;
     this.haveCount++;
     this.sinceReport++;

@@ -232,7 +232,9 @@ test('hostile bytes: no q8 chunk, whatever its bytes, puts a NaN or infinity in 
       const m = decode(encode({ type: MsgType.Chunk, from: 'x', incarnation: 1, xfer: 1, challenge: 2, dir: 0, meta: snap.meta, index, payload }));
       assert.ok(m && m.type === MsgType.Chunk);
       const inc = new Incoming(m.meta, 0, new Float32Array(count));
-      inc.add(index, m.payload, 0);
+      const added = inc.add(index, m.payload, 0);
+      // a chunk not taken here is new, so it was refused as malformed (counted as a decode drop, not a duplicate)
+      assert.equal(inc.malformed, !added);
       for (const v of inc.params()) assert.ok(Number.isFinite(v), `decoded ${v}`);
     }),
     { numRuns: 2000 },
@@ -295,4 +297,18 @@ test('a board whose model q8 cannot carry (NaN) refuses to serve a joiner instea
   assert.ok(ready, 'the joiner gave up waiting (joinTimeoutMs) and trains from its own init');
   assert.equal(got, null, 'nothing adopted');
   assert.ok(joiner.vec.every((x) => Number.isFinite(x)));
+});
+
+test('a chunk held already is a duplicate, a refused one is malformed: the node counts them apart', () => {
+  const snap = encodeSnapshot(Float32Array.from({ length: 3000 }, (_, i) => Math.sin(i)), 0, 1, 9, Encoding.Q8);
+  const inc = new Incoming(snap.meta, 0);
+  const good = chunkPayload(snap, 1);
+  assert.equal(inc.add(1, good, 0), true);
+  assert.equal(inc.add(1, good, 0), false);
+  assert.equal(inc.malformed, false, 'the second copy is a duplicate');
+  const bad = Uint8Array.from(chunkPayload(snap, 2));
+  new DataView(bad.buffer).setFloat32(0, NaN, true); // the first block's min
+  assert.equal(inc.add(2, bad, 0), false);
+  assert.equal(inc.malformed, true, 'a block no decoder accepts');
+  assert.equal(inc.add(2, chunkPayload(snap, 2), 0), true, 'the good copy is still taken after a bad one');
 });
