@@ -58,7 +58,20 @@ export function currentThreadId(): number | null {
  * where it cannot be read. The trainer reads the gossip thread's clock with it, to tell its own
  * CPU (and its engine's pool threads') from gossip's while it evaluates. */
 export function otherThreadCpuClock(tid: number): (() => number) | null {
-  return openSchedstatClock(`/proc/self/task/${tid}/schedstat`);
+  const read = openSchedstatClock(`/proc/self/task/${tid}/schedstat`);
+  if (!read) return null;
+  // Once the thread has ended, reading its file fails (ESRCH). It uses no more CPU, so its last
+  // reading stands: a trainer evaluating just as its gossip thread crashed threw ESRCH instead of
+  // reporting the crash.
+  let last = read();
+  return () => {
+    try {
+      last = read();
+    } catch {
+      // the thread is gone
+    }
+    return last;
+  };
 }
 
 /** CPU ms this thread has used: fineThreadCpuClock, else Linux's /proc/thread-self/stat (utime +
