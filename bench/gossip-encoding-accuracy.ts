@@ -18,6 +18,7 @@ import { join, resolve } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { CpuEngine } from '../src/kernels/cpu/engine';
 import { LeNet, initParams, mulberry32 } from '../src/net/lenet';
+import { shuffledIndices } from '../src/util/rng';
 import { imageBatch, loadDataset, shard, type Split } from '../src/net/data';
 import { decodeHalf, encodeHalf } from '../src/sync/fp16';
 import { decodeQ8, encodeQ8, ErrorFeedback, q8Bytes } from '../src/sync/q8';
@@ -58,12 +59,7 @@ function sender(c: Codec, n: number): { send(x: Float32Array): Float32Array; com
 
 function batches(part: Split, seed: number) {
   // the split is ordered by digit: shuffle, or every batch holds one class
-  const rand = mulberry32(seed);
-  const order = Array.from({ length: part.n }, (_, i) => i);
-  for (let i = order.length - 1; i > 0; i--) {
-    const j = Math.floor(rand() * (i + 1));
-    [order[i], order[j]] = [order[j], order[i]];
-  }
+  const order = shuffledIndices(part.n, mulberry32(seed));
   const n = Math.min(part.n, perBoard);
   const x = new Float32Array(B * 784), y = new Uint8Array(B);
   const steps = Math.floor(n / B);

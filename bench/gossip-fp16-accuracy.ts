@@ -9,6 +9,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { CpuEngine } from '../src/kernels/cpu/engine';
 import { LeNet, initParams, mulberry32 } from '../src/net/lenet';
+import { shuffledIndices } from '../src/util/rng';
 import { imageBatch, loadDataset, shard, type Split } from '../src/net/data';
 import { decodeHalf, encodeHalf } from '../src/sync/fp16';
 import { evaluateParams } from '../src/net/evaluate';
@@ -26,12 +27,7 @@ function train(part: Split, seed: number): Float32Array {
   const net = new LeNet(engine, initParams(7));
   const B = 64;
   // the split is ordered by digit: shuffle, or every batch holds one class
-  const rand = mulberry32(seed);
-  const order = Array.from({ length: part.n }, (_, i) => i);
-  for (let i = order.length - 1; i > 0; i--) {
-    const j = Math.floor(rand() * (i + 1));
-    [order[i], order[j]] = [order[j], order[i]];
-  }
+  const order = shuffledIndices(part.n, mulberry32(seed));
   const n = Math.min(part.n, perBoard);
   const x = new Float32Array(B * 784), y = new Uint8Array(B);
   for (let e = 0; e < epochs; e++) {

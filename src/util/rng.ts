@@ -20,3 +20,14 @@ export function mulberry32(seed: number): () => number {
   const r = new Mulberry32(seed);
   return () => r.next();
 }
+
+/** 0..n-1 in a random order (Fisher-Yates on `rand`): the benches' way to spread a class-ordered
+ * split over their batches. */
+export function shuffledIndices(n: number, rand: () => number): number[] {
+  const order = Array.from({ length: n }, (_, i) => i);
+  for (let i = order.length - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1));
+    [order[i], order[j]] = [order[j], order[i]];
+  }
+  return order;
+}
