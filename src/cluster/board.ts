@@ -101,6 +101,8 @@ export function startBoard(o: BoardOptions, emit: (ev: BoardEvent) => void): Boa
         resumed,
         epoch: trainer.epoch,
         epochs: o.epochs,
+        gossipStartCpuMs: gossip.startCpuMs,
+        gossipLoaded: gossip.loaded,
       });
 
       const every = (o.progressEvery ?? 1) * 1000;

@@ -71,6 +71,10 @@ export type BoardEvent =
       epoch: number;
       epochs: number;
       batchesPerEpoch?: number;
+      /** The gossip thread's CPU ms until it was ready, and whether it loaded the program's sources
+       * (a checkout through tsx) or the bundle (src/cluster/thread-entry.ts). */
+      gossipStartCpuMs?: number;
+      gossipLoaded?: 'sources' | 'bundle';
     }
   | ({
       event: 'progress';

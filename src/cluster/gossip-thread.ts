@@ -18,6 +18,7 @@ import type { Aead } from '../sync/crypto';
 import { ENCODINGS, type EncodingName } from '../sync/config';
 import type { GossipCounters } from './events';
 import { SharedSnapshot } from './shared-snapshot';
+import { gossipThreadEntry } from './thread-entry';
 
 export interface GossipThreadOptions {
   host: string;
@@ -114,8 +115,11 @@ export class GossipThread {
   private leftWaiter: ((c: GossipCounters) => void) | null = null;
   /** CPU ms the thread took to start (loading its modules, opening the socket), before any gossip:
    * a benchmark of gossip's running cost starts its count here. */
+  /** The thread's CPU ms until it was ready (loading the program, opening the socket). */
   readonly startCpuMs: number;
-  private constructor(private readonly w: Worker, private readonly shared: SharedSnapshot, readonly address: string, readonly id: string, startCpuMs: number, tid: number | undefined) {
+  private constructor(private readonly w: Worker, private readonly shared: SharedSnapshot, readonly address: string, readonly id: string, startCpuMs: number, tid: number | undefined,
+    /** What the thread loaded: the entry it was given, or the checkout's bundle (thread-entry.ts). */
+    readonly loaded: 'sources' | 'bundle') {
     this.startCpuMs = startCpuMs;
     const gossipCpu = tid === undefined ? null : otherThreadCpuClock(tid);
     this.restCpu = gossipCpu ? () => cpuNow() - gossipCpu() : cpuNow;
@@ -138,13 +142,14 @@ export class GossipThread {
     const shared = SharedSnapshot.create(o.params.length);
     shared.setFloorCores(o.cpuBudgetFloorCores ?? 0);
     o = { ...o, shared: shared.buffer };
-    const w = new Worker(entry, { workerData: { [THREAD_MARK]: true, options: o }, execArgv: process.execArgv, stdout: false, stderr: false });
+    const from = gossipThreadEntry(entry, process.execArgv);
+    const w = new Worker(from.file, { workerData: { [THREAD_MARK]: true, options: o }, execArgv: from.execArgv, stdout: false, stderr: false });
     return new Promise((resolve, reject) => {
       let self: GossipThread | null = null;
       w.on('message', (m: FromThread) => {
         switch (m.type) {
           case 'ready':
-            self = new GossipThread(w, shared, m.address, m.id, m.threadCpuMs ?? 0, m.tid);
+            self = new GossipThread(w, shared, m.address, m.id, m.threadCpuMs ?? 0, m.tid, from.file === entry ? 'sources' : 'bundle');
             resolve(self);
             break;
           case 'failed':
