@@ -369,6 +369,9 @@ export async function threadMain(data: { options: GossipThreadOptions }): Promis
       needsModel: false,
       cpuClock: threadCpu ? () => threadCpu() + shared.trainerMs : undefined,
       notTrainingCpuClock: notTrainingMs,
+      // the thread's start-up is on its clock and in the share a board reports over its run, so the
+      // budget holds that figure, not one that leaves it out
+      startupCpuMs: threadCpu ? threadCpu() : 0,
       onBlend: () => pollBlend(),
       // Asked as an exchange begins; used by it some time later (once Accept is in, or the peer's
       // snapshot): by then the trainer has usually finished a step and written fresh parameters.

@@ -111,6 +111,10 @@ export interface BudgetOptions {
    * evaluation took more CPU than its training, and counted as training it let gossip take 0.62x
    * the training CPU under a budget that read 0.28. Default: none. */
   notTrainingCpu?: () => number;
+  /** Gossip CPU ms spent before the budget was made that the run's share counts all the same: a
+   * gossip thread's start-up (loading the program, opening the socket), which its CPU clock, and so
+   * the share a board reports over its run, includes. Default 0. */
+  startupCpuMs?: number;
 }
 
 interface Sample {
@@ -144,7 +148,9 @@ export class CpuBudget {
 
   constructor(private readonly o: BudgetOptions) {
     this.floorCores = o.cpuBudgetFloorCores;
-    this.start = { t: o.now(), gossip: o.gossipCpu(), proc: this.gossipAndTraining() };
+    // start-up was process CPU too: both sides of the run's share go back by it
+    const startup = o.startupCpuMs ?? 0;
+    this.start = { t: o.now(), gossip: o.gossipCpu() - startup, proc: this.gossipAndTraining() - startup };
   }
 
   /** The process's CPU that is gossip's (counted) or training's. Forgiven ms leave the process clock

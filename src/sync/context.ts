@@ -53,6 +53,9 @@ export interface GossipNodeOptions {
   /** CPU ms of the process spent on neither gossip nor training so far (the trainer's test
    * evaluations and checkpoints): kept out of the budget's share (BudgetOptions.notTrainingCpu). */
   notTrainingCpuClock?: () => number;
+  /** Of cpuClock's reading when the node is made, the ms the budget's share over the run counts all
+   * the same (BudgetOptions.startupCpuMs): a gossip thread passes its start-up. */
+  startupCpuMs?: number;
   /** Called when a blend becomes ready, so that a caller need not poll() on a timer. */
   onBlend?: () => void;
 }

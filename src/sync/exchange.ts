@@ -190,8 +190,10 @@ export class Exchanges {
     if (!ctx.haveModel()) return ctx.send(from, { type: MsgType.Refuse, xfer: m.xfer, reason: RefuseReason.NotReady });
     if (this.current || ctx.blendWaiting()) return ctx.send(from, { type: MsgType.Refuse, xfer: m.xfer, reason: RefuseReason.Busy });
     if (ctx.budget.over()) {
-      // an owed initiator has checked the run's budget (its own): each asks at most about once an epoch
-      if (m.mode !== Mode.Overdue && !ctx.overdue()) {
+      // An owed initiator is served while our run has room, or when we are owed one too (the
+      // exchange pays both debts). Serving every owed initiator regardless let a responder's share
+      // over the run grow with its peers' debts, beside a CPU hog past 5%.
+      if (!(m.mode === Mode.Overdue && ctx.budget.runAllows()) && !ctx.overdue()) {
         ctx.stats.budget.refused++;
         ctx.stats.budget.lastAt = ctx.clock.now();
         return ctx.send(from, { type: MsgType.Refuse, xfer: m.xfer, reason: RefuseReason.Busy });

@@ -94,6 +94,7 @@ export class GossipNode {
       gossipCpu: opts.cpuClock ?? (() => this.counts.cpuMs),
       processCpu: opts.processCpuClock ?? cpuNow,
       notTrainingCpu: opts.notTrainingCpuClock,
+      startupCpuMs: opts.startupCpuMs,
     });
     const seeds = (opts.seeds ?? []).filter((a) => a !== this.transport.address);
     this.membership = new Membership(opts.id, seeds, this.preset, this.clock, this.random,

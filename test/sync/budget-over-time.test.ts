@@ -182,3 +182,70 @@ test('a responder over its budget refuses Proposes as busy, and accepts again on
   void a.node.stop();
   void b.node.stop();
 });
+
+test('the run\'s share counts a gossip thread\'s start-up when told it (startupCpuMs): it is on the thread\'s clock and in the share a board reports', () => {
+  for (const startupCpuMs of [0, 300]) {
+    const m = { now: 0, gossip: 300, proc: 2000 }; // the clocks as the node is made: 300 ms of start-up on gossip's
+    const b = new CpuBudget({ cpuBudget: 0.05, cpuBudgetFloorCores: 0, now: () => m.now, gossipCpu: () => m.gossip, processCpu: () => m.proc, startupCpuMs });
+    m.now += 5000;
+    m.proc += 5000; // five seconds of training, no gossip
+    // 300 / 5000 = 6% counted, 0 not
+    near(b.runShare(), startupCpuMs / 5000, `startupCpuMs ${startupCpuMs}: the run's share`);
+    assert.equal(b.runAllows(), startupCpuMs === 0, `startupCpuMs ${startupCpuMs}: room in the run`);
+    near(b.share(), 0, 'the last minute\'s share starts at the node either way');
+  }
+});
+
+test('a responder over its budget serves an owed initiator only while its own run has room', () => {
+  const clock = new VirtualClock();
+  const net = new MemoryNetwork({ clock, seed: 6 });
+  const key = randomBytes(32);
+  const gossip: Record<string, number> = { a: 0, b: 0, c: 0 };
+  const mk = (id: string, seeds: string[], tune: object) => {
+    const t = net.endpoint();
+    const node = new GossipNode({
+      transport: t, key, cluster: 'owed', id, seeds, clock, fingerprint: 'v', paramCount: 64,
+      // a is owed an average 1 s after its last (averageAtLeastEveryMs, no epochs); b and c never
+      // are unless a test says so; nobody starts exchanges of its own
+      tune: { ...FAST, encoding: Encoding.F32, chunkBytes: CHUNK_BYTES, exchangeIntervalMs: 1e9, averageAtLeastEveryMs: 0, ...tune },
+      getSnapshot: () => ({ params: new Float32Array(64).fill(id === 'a' ? 1 : 3), samplesSeen: 0 }),
+      processCpuClock: () => clock.now() + gossip[id], // one core of training
+      cpuClock: () => gossip[id],
+    });
+    node.start();
+    return { node, t };
+  };
+  const a = mk('a', [], { cpuBudget: 0, averageAtLeastEveryMs: 1000 });
+  const b = mk('b', [a.t.address], { cpuBudget: 0.05 });
+  const run = (ms: number) => {
+    let blends = 0;
+    for (let t = 0; t < ms; t += 5) {
+      clock.advance(5);
+      if (a.node.poll()) blends++;
+      b.node.poll();
+    }
+    return blends;
+  };
+  run(2000); // they meet; a is owed an average from here on
+  const tryOnce = () => {
+    assert.ok(a.node.exchangeNow('b'), 'a proposes');
+    return run(1000);
+  };
+  assert.equal(tryOnce(), 1, 'within budget: served');
+  run(1500); // a is owed again
+  // b spends 6 s of gossip CPU 4.5 s into its run: over its last minute and its run (6 / ~5 s)
+  gossip.b += 6000;
+  run(1000);
+  const refused = b.node.stats().budget.refused;
+  assert.equal(tryOnce(), 0, 'b\'s run has no room: the owed a is refused (it used to be served regardless)');
+  assert.equal(b.node.stats().budget.refused, refused + 1);
+  // 200 s on: the burst is 6000 / ~200,000 = 3% of b's run, but 3 s of gossip in its last minute are
+  // 5.1% of it: over the last minute, room in the run
+  for (let i = 0; i < 200; i++) clock.advance(1000);
+  run(1000);
+  gossip.b += 3060;
+  run(1000);
+  assert.equal(tryOnce(), 1, 'b\'s run has room: the owed a is served past b\'s last minute');
+  void a.node.stop();
+  void b.node.stop();
+});
