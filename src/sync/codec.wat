@@ -105,6 +105,33 @@
             (f64x2.convert_low_i32x4_s (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $q) (local.get $q)))
             (local.get $step2))))))
 
+;; float32 arithmetic that must round exactly as the JS does, done in double as the JS does it
+  ;; (a float32 sum or difference rounded once from double is the correctly rounded one). Not
+  ;; f32x4.add/sub: on 32-bit ARM, NEON flushes subnormal inputs and results to zero (Advanced SIMD
+  ;; in AArch32 always runs with flush-to-zero), and the q8 bytes and residuals then differed from
+  ;; the JS ones on armhf Node.js (test/ship/codec-arm.test.ts); the f64x2 lanes V8 runs there on VFP,
+  ;; which keeps subnormals.
+  (func $add4 (param $a v128) (param $b v128) (result v128)
+    (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23
+      (f32x4.demote_f64x2_zero (f64x2.add (f64x2.promote_low_f32x4 (local.get $a)) (f64x2.promote_low_f32x4 (local.get $b))))
+      (f32x4.demote_f64x2_zero (f64x2.add
+        (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $a) (local.get $a)))
+        (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $b) (local.get $b)))))))
+  (func $sub4 (param $a v128) (param $b v128) (result v128)
+    (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23
+      (f32x4.demote_f64x2_zero (f64x2.sub (f64x2.promote_low_f32x4 (local.get $a)) (f64x2.promote_low_f32x4 (local.get $b))))
+      (f32x4.demote_f64x2_zero (f64x2.sub
+        (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $a) (local.get $a)))
+        (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $b) (local.get $b)))))))
+
+  ;; float32 bits -> integers in the same order as the values (negatives' magnitude bits flipped),
+  ;; so that a block's range is found with integer min/max, which no flush-to-zero touches. -0 sorts
+  ;; just below +0 where the JS holds them equal: the caller rescans a range whose bottom is a zero.
+  (func $key (param $v v128) (result v128)
+    (v128.xor (local.get $v) (i32x4.shr_u (i32x4.shr_s (local.get $v) (i32.const 31)) (i32.const 1))))
+  (func $unkey (param $k i32) (result i32)
+    (i32.xor (local.get $k) (i32.shr_u (i32.shr_s (local.get $k) (i32.const 31)) (i32.const 1))))
+
   ;; float32(min + 255 * step) in double, the top of a block's range
   (func $top (param $min f32) (param $step f32) (result f32)
     (f32.demote_f64 (f64.add (f64.promote_f32 (local.get $min))
@@ -129,42 +156,40 @@
         (if (i32.gt_u (local.get $len) (i32.const 64)) (then (local.set $len (i32.const 64))))
         (local.set $p (i32.add (local.get $src) (i32.shl (local.get $b) (i32.const 2))))
 
-        ;; v = x + r (float32, as the JS holds it), its range, and a probe that turns NaN on any
-        ;; value that is not finite
+        ;; v = x + r (float32, as the JS holds it), its range, and whether a value is not finite
         (if (i32.eq (local.get $len) (i32.const 64))
           (then
-            (local.set $lo4 (v128.const f32x4 inf inf inf inf))
-            (local.set $hi4 (v128.const f32x4 -inf -inf -inf -inf))
+            (local.set $lo4 (v128.const i32x4 0x7fffffff 0x7fffffff 0x7fffffff 0x7fffffff))
+            (local.set $hi4 (v128.const i32x4 0x80000000 0x80000000 0x80000000 0x80000000))
             (local.set $pr4 (v128.const i32x4 0 0 0 0))
             (local.set $i (i32.const 0))
             (loop $range
               (local.set $v (v128.load (i32.add (local.get $p) (local.get $i))))
               (if (local.get $fb)
                 (then
-                  (local.set $v (f32x4.add (local.get $v)
+                  (local.set $v (call $add4 (local.get $v)
                     (v128.load (i32.add (i32.add (local.get $r) (i32.shl (local.get $b) (i32.const 2))) (local.get $i)))))
                   (v128.store (i32.add (local.get $p) (local.get $i)) (local.get $v))))
-              ;; pmin/pmax are the JS's selects (f < lo ? f : lo), lane by lane
-              (local.set $lo4 (f32x4.pmin (local.get $lo4) (local.get $v)))
-              (local.set $hi4 (f32x4.pmax (local.get $hi4) (local.get $v)))
-              (local.set $pr4 (f32x4.add (local.get $pr4) (f32x4.mul (local.get $v) (v128.const f32x4 0 0 0 0))))
+              (local.set $d (call $key (local.get $v)))
+              (local.set $lo4 (i32x4.min_s (local.get $lo4) (local.get $d)))
+              (local.set $hi4 (i32x4.max_s (local.get $hi4) (local.get $d)))
+              ;; all exponent bits set: infinity or NaN
+              (local.set $pr4 (v128.or (local.get $pr4)
+                (i32x4.eq (v128.and (local.get $v) (v128.const i32x4 0x7f800000 0x7f800000 0x7f800000 0x7f800000))
+                          (v128.const i32x4 0x7f800000 0x7f800000 0x7f800000 0x7f800000))))
               (local.set $i (i32.add (local.get $i) (i32.const 16)))
               (br_if $range (i32.lt_u (local.get $i) (i32.const 256))))
-            (local.set $ok (i32x4.all_true (f32x4.eq (local.get $pr4) (v128.const f32x4 0 0 0 0))))
-            (local.set $lo (f32x4.extract_lane 0 (local.get $lo4)))
-            (local.set $x (f32x4.extract_lane 1 (local.get $lo4)))
-            (local.set $lo (select (local.get $x) (local.get $lo) (f32.lt (local.get $x) (local.get $lo))))
-            (local.set $x (f32x4.extract_lane 2 (local.get $lo4)))
-            (local.set $lo (select (local.get $x) (local.get $lo) (f32.lt (local.get $x) (local.get $lo))))
-            (local.set $x (f32x4.extract_lane 3 (local.get $lo4)))
-            (local.set $lo (select (local.get $x) (local.get $lo) (f32.lt (local.get $x) (local.get $lo))))
-            (local.set $hi (f32x4.extract_lane 0 (local.get $hi4)))
-            (local.set $x (f32x4.extract_lane 1 (local.get $hi4)))
-            (local.set $hi (select (local.get $x) (local.get $hi) (f32.gt (local.get $x) (local.get $hi))))
-            (local.set $x (f32x4.extract_lane 2 (local.get $hi4)))
-            (local.set $hi (select (local.get $x) (local.get $hi) (f32.gt (local.get $x) (local.get $hi))))
-            (local.set $x (f32x4.extract_lane 3 (local.get $hi4)))
-            (local.set $hi (select (local.get $x) (local.get $hi) (f32.gt (local.get $x) (local.get $hi))))
+            (local.set $ok (i32.eqz (v128.any_true (local.get $pr4))))
+            (local.set $c (i32x4.extract_lane 0 (local.get $lo4)))
+            (local.set $c (select (local.get $c) (i32x4.extract_lane 1 (local.get $lo4)) (i32.lt_s (local.get $c) (i32x4.extract_lane 1 (local.get $lo4)))))
+            (local.set $c (select (local.get $c) (i32x4.extract_lane 2 (local.get $lo4)) (i32.lt_s (local.get $c) (i32x4.extract_lane 2 (local.get $lo4)))))
+            (local.set $c (select (local.get $c) (i32x4.extract_lane 3 (local.get $lo4)) (i32.lt_s (local.get $c) (i32x4.extract_lane 3 (local.get $lo4)))))
+            (local.set $lo (f32.reinterpret_i32 (call $unkey (local.get $c))))
+            (local.set $c (i32x4.extract_lane 0 (local.get $hi4)))
+            (local.set $c (select (local.get $c) (i32x4.extract_lane 1 (local.get $hi4)) (i32.gt_s (local.get $c) (i32x4.extract_lane 1 (local.get $hi4)))))
+            (local.set $c (select (local.get $c) (i32x4.extract_lane 2 (local.get $hi4)) (i32.gt_s (local.get $c) (i32x4.extract_lane 2 (local.get $hi4)))))
+            (local.set $c (select (local.get $c) (i32x4.extract_lane 3 (local.get $hi4)) (i32.gt_s (local.get $c) (i32x4.extract_lane 3 (local.get $hi4)))))
+            (local.set $hi (f32.reinterpret_i32 (call $unkey (local.get $c))))
             ;; with a zero at the bottom of the range, which zero the JS keeps (-0 or +0, written
             ;; into min) is the first in index order, which the lanes lost: take the range again in
             ;; order. (The sign of a zero at the top never reaches the output: hi only enters a
@@ -258,7 +283,7 @@
               (if (local.get $fb)
                 (then
                   (v128.store (i32.add (local.get $next) (i32.shl (i32.add (local.get $b) (local.get $i)) (i32.const 2)))
-                    (f32x4.sub (local.get $v) (call $recon4 (local.get $q) (local.get $min2) (local.get $step2))))))
+                    (call $sub4 (local.get $v) (call $recon4 (local.get $q) (local.get $min2) (local.get $step2))))))
               (local.set $i (i32.add (local.get $i) (i32.const 4)))
               (br_if $quant (i32.lt_u (local.get $i) (local.get $len))))))
         (local.set $out (i32.add (local.get $out) (i32.add (i32.const 8) (local.get $len))))
