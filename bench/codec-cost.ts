@@ -8,7 +8,7 @@
 //   node --import tsx bench/codec-cost.ts [--repeats 9]
 import { cpus, loadavg } from 'node:os';
 import { initParams } from '../src/net/lenet';
-import { wasmCodec } from '../src/sync/codec-wasm';
+import { instantiateCodec, wasmCodec } from '../src/sync/codec-wasm';
 import { decodeHalfBytesJs, encodeHalfJs } from '../src/sync/fp16';
 import { decodeQ8Js, encodeQ8Js, ErrorFeedback, q8Bytes, q8ParamsPerChunk } from '../src/sync/q8';
 
@@ -19,6 +19,8 @@ const arg = (name: string, dflt: number): number => {
 const REPEATS = arg('--repeats', 9);
 
 const w = wasmCodec();
+// the q8 encoder as 32-bit ARM runs it (float32 sums and differences through double), for comparison
+const wx = w && !w.exact ? instantiateCodec(true) : null;
 if (!w) throw new Error('codec-cost: this runtime cannot run the WebAssembly SIMD codec');
 
 /** Median over REPEATS of the mean ms of `runs` calls of fn. */
@@ -73,6 +75,7 @@ const rows: [string, () => void, () => void, number][] = [
   ['fp16 decode, 1,080-byte chunks', fp16Chunks(1_080, decodeHalfBytesJs), fp16Chunks(1_080, (s, o) => w.decodeHalfBytes(s, o)), 20],
   ['q8 encode', () => encodeQ8Js(params, q8), () => w.encodeQ8(params, q8, null, null), 10],
   ['q8 encode with feedback', () => { encodeQ8Js(params, q8, fb); fb.cancel(); }, () => w.encodeQ8(params, q8, r, next), 10],
+  ...(wx ? [['q8 encode with feedback, exact arithmetic (as on 32-bit ARM)', () => { encodeQ8Js(params, q8, fb); fb.cancel(); }, () => wx.encodeQ8(params, q8, r, next), 10] as [string, () => void, () => void, number]] : []),
   ['q8 decode, 60,000-byte chunks', q8Chunks(60_000, decodeQ8Js), q8Chunks(60_000, (s, c, o) => w.decodeQ8(s, c, o)), 20],
   ['q8 decode, 1,080-byte chunks', q8Chunks(1_080, decodeQ8Js), q8Chunks(1_080, (s, c, o) => w.decodeQ8(s, c, o)), 20],
 ];

@@ -17,7 +17,8 @@ interface Exports {
   memory: WasmMemory;
   f16_enc(src: number, dst: number, n: number): void;
   f16_dec(src: number, dst: number, n: number): void;
-  q8_enc(src: number, r: number, next: number, out: number, n: number, fb: number): number;
+  q8_enc(src: number, r: number, next: number, out: number, n: number, fb: number, exact: number): number;
+  simd_flushes(x: number): number;
   q8_check(src: number, nbytes: number): number;
   q8_dec(src: number, count: number, dst: number): void;
 }
@@ -27,8 +28,12 @@ const after = (at: number, bytes: number): number => (at + bytes + PAD + 15) & ~
 
 export class WasmCodec {
   private bytes: Uint8Array;
-  constructor(private readonly e: Exports) {
+  /** q8's float32 sums and differences in double (codec.wat's $add4, $sub4): needed where float32
+   * SIMD flushes subnormals (32-bit ARM), slower elsewhere. */
+  readonly exact: boolean;
+  constructor(private readonly e: Exports, exact?: boolean) {
     this.bytes = new Uint8Array(e.memory.buffer);
+    this.exact = exact ?? e.simd_flushes(1) === 1;
   }
 
   /** The memory as bytes, grown to hold `end` bytes (growing detaches the old views). */
@@ -72,7 +77,7 @@ export class WasmCodec {
     const h = this.heap(after(outAt, nb));
     h.set(new Uint8Array(src.buffer, src.byteOffset, n * 4), 0);
     if (r) h.set(new Uint8Array(r.buffer, r.byteOffset, n * 4), rAt);
-    const ok = this.e.q8_enc(0, rAt, nextAt, outAt, n, r ? 1 : 0) === 1;
+    const ok = this.e.q8_enc(0, rAt, nextAt, outAt, n, r ? 1 : 0, this.exact ? 1 : 0) === 1;
     out.set(h.subarray(outAt, outAt + nb));
     if (ok && next) new Uint8Array(next.buffer, next.byteOffset, n * 4).set(h.subarray(nextAt, nextAt + n * 4));
     return ok;
@@ -91,18 +96,22 @@ export class WasmCodec {
   }
 }
 
-let codec: WasmCodec | null | undefined;
-/** This thread's instance of the module, or null when WebAssembly (or its SIMD) is not here. */
-export function wasmCodec(): WasmCodec | null {
-  if (codec !== undefined) return codec;
-  codec = null;
+/** A new instance of the module (its own memory), or null when WebAssembly (or its SIMD) is not
+ * here. exact: force the q8 arithmetic choice (tests run both); by default, what this CPU needs. */
+export function instantiateCodec(exact?: boolean): WasmCodec | null {
   try {
-    if (Wasm) {
-      const bytes = Buffer.from(WASM_BASE64, 'base64');
-      if (Wasm.validate(bytes)) codec = new WasmCodec(new Wasm.Instance(new Wasm.Module(bytes), {}).exports as unknown as Exports);
-    }
+    if (!Wasm) return null;
+    const bytes = Buffer.from(WASM_BASE64, 'base64');
+    if (!Wasm.validate(bytes)) return null;
+    return new WasmCodec(new Wasm.Instance(new Wasm.Module(bytes), {}).exports as unknown as Exports, exact);
   } catch {
-    codec = null;
+    return null;
   }
+}
+
+let codec: WasmCodec | null | undefined;
+/** This thread's instance, made at the first use: what fp16.ts and q8.ts call. */
+export function wasmCodec(): WasmCodec | null {
+  if (codec === undefined) codec = instantiateCodec();
   return codec;
 }

@@ -28,7 +28,8 @@
     ;; below 2^-14 (subnormal halves and zeros): the float32 adder rounds to nearest even for us.
     ;; 0.5 has a unit in the last place of 2^-24, the half subnormal step, so |x| + 0.5 rounds |x| to
     ;; a whole number of steps, and its bits above 0.5's are that number (1024 at 2^-14, the smallest
-    ;; normal half, so a carry is right too)
+    ;; normal half, so a carry is right too). Where NEON flushes a float32 subnormal |x| to zero (32-bit
+    ;; ARM) the sum is still 0.5: such values round to a zero half anyway
     (local.set $sub
       (i32x4.sub
         (f32x4.add (local.get $a) (v128.const f32x4 0.5 0.5 0.5 0.5))
@@ -105,12 +106,15 @@
             (f64x2.convert_low_i32x4_s (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $q) (local.get $q)))
             (local.get $step2))))))
 
-;; float32 arithmetic that must round exactly as the JS does, done in double as the JS does it
-  ;; (a float32 sum or difference rounded once from double is the correctly rounded one). Not
-  ;; f32x4.add/sub: on 32-bit ARM, NEON flushes subnormal inputs and results to zero (Advanced SIMD
-  ;; in AArch32 always runs with flush-to-zero), and the q8 bytes and residuals then differed from
-  ;; the JS ones on armhf Node.js (test/ship/codec-arm.test.ts); the f64x2 lanes V8 runs there on VFP,
-  ;; which keeps subnormals.
+;; 1 if float32 SIMD arithmetic flushes subnormals to zero here (pass x = 1). It does on 32-bit
+  ;; ARM, where NEON always runs with flush-to-zero, and the q8 encoder's float32 sums and
+  ;; differences then differed from the JS ones on armhf Node.js (test/ship/codec-arm.test.ts);
+  ;; there the encoder is called with exact = 1 and computes them as below.
+  (func (export "simd_flushes") (param $x i32) (result i32)
+    (i32.ne (i32x4.extract_lane 0 (f32x4.add (i32x4.splat (local.get $x)) (i32x4.splat (local.get $x)))) (i32.shl (local.get $x) (i32.const 1))))
+
+  ;; float32 sums and differences as the JS computes them: in double, rounded once to float32 (which
+  ;; is the correctly rounded float32 result); V8 runs f64x2 on VFP on 32-bit ARM, which keeps subnormals.
   (func $add4 (param $a v128) (param $b v128) (result v128)
     (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23
       (f32x4.demote_f64x2_zero (f64x2.add (f64x2.promote_low_f32x4 (local.get $a)) (f64x2.promote_low_f32x4 (local.get $b))))
@@ -141,8 +145,9 @@
     (f32.lt (f32.abs (local.get $x)) (f32.const inf)))
 
   ;; encodeQ8 over n float32 at src (overwritten by src + r when fb), into q8 blocks at out; with fb,
-  ;; the residual of every accepted block goes to next. 1 if every block was accepted.
-  (func (export "q8_enc") (param $src i32) (param $r i32) (param $next i32) (param $out i32) (param $n i32) (param $fb i32) (result i32)
+  ;; the residual of every accepted block goes to next. exact: float32 sums and differences through
+  ;; double ($add4, $sub4), for where simd_flushes. 1 if every block was accepted.
+  (func (export "q8_enc") (param $src i32) (param $r i32) (param $next i32) (param $out i32) (param $n i32) (param $fb i32) (param $exact i32) (result i32)
     (local $b i32) (local $len i32) (local $p i32) (local $i i32) (local $c i32) (local $ok i32) (local $all i32)
     (local $f f32) (local $lo f32) (local $hi f32) (local $pr f32) (local $min f32) (local $step f32) (local $x f32)
     (local $inv f64)
@@ -167,8 +172,10 @@
               (local.set $v (v128.load (i32.add (local.get $p) (local.get $i))))
               (if (local.get $fb)
                 (then
-                  (local.set $v (call $add4 (local.get $v)
-                    (v128.load (i32.add (i32.add (local.get $r) (i32.shl (local.get $b) (i32.const 2))) (local.get $i)))))
+                  (local.set $d (v128.load (i32.add (i32.add (local.get $r) (i32.shl (local.get $b) (i32.const 2))) (local.get $i))))
+                  (local.set $v (if (result v128) (local.get $exact)
+                    (then (call $add4 (local.get $v) (local.get $d)))
+                    (else (f32x4.add (local.get $v) (local.get $d)))))
                   (v128.store (i32.add (local.get $p) (local.get $i)) (local.get $v))))
               (local.set $d (call $key (local.get $v)))
               (local.set $lo4 (i32x4.min_s (local.get $lo4) (local.get $d)))
@@ -283,7 +290,9 @@
               (if (local.get $fb)
                 (then
                   (v128.store (i32.add (local.get $next) (i32.shl (i32.add (local.get $b) (local.get $i)) (i32.const 2)))
-                    (call $sub4 (local.get $v) (call $recon4 (local.get $q) (local.get $min2) (local.get $step2))))))
+                    (if (result v128) (local.get $exact)
+                      (then (call $sub4 (local.get $v) (call $recon4 (local.get $q) (local.get $min2) (local.get $step2))))
+                      (else (f32x4.sub (local.get $v) (call $recon4 (local.get $q) (local.get $min2) (local.get $step2))))))))
               (local.set $i (i32.add (local.get $i) (i32.const 4)))
               (br_if $quant (i32.lt_u (local.get $i) (local.get $len))))))
         (local.set $out (i32.add (local.get $out) (i32.add (i32.const 8) (local.get $len))))

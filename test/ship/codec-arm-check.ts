@@ -77,4 +77,4 @@ if (w) {
     }
   }
 }
-console.log(JSON.stringify({ arch: process.arch, node: process.version, wasm: !!w, bad, hash: hash.digest('hex').slice(0, 16) }));
+console.log(JSON.stringify({ arch: process.arch, node: process.version, wasm: !!w, exact: w?.exact, bad, hash: hash.digest('hex').slice(0, 16) }));
