@@ -44,14 +44,14 @@ export class WasmCodec {
     return this.bytes;
   }
 
-  /** encodeHalf's contract: n = src.length halves into out. */
+  /** encodeHalf's contract: src.length halves into out (as many as it holds, as the JS's stores). */
   encodeHalf(src: Float32Array, out: Uint16Array): Uint16Array {
-    const n = src.length;
+    const n = src.length, m = Math.min(n, out.length);
     const dst = after(0, n * 4);
     const h = this.heap(after(dst, n * 2));
     h.set(new Uint8Array(src.buffer, src.byteOffset, n * 4), 0);
     this.e.f16_enc(0, dst, n);
-    new Uint8Array(out.buffer, out.byteOffset, n * 2).set(h.subarray(dst, dst + n * 2));
+    new Uint8Array(out.buffer, out.byteOffset, m * 2).set(h.subarray(dst, dst + m * 2));
     return out;
   }
 

@@ -1,9 +1,10 @@
-import { wasmCodec } from './codec-wasm';
-
 // IEEE 754 binary16 conversion for parameter transfer. Node 20 has no Float16Array, so the
 // encoder works on the float32 bit pattern (round to nearest, ties to even, subnormals kept,
 // overflow to infinity, NaN stays NaN) and the decoder is a 64K-entry table, since decoding
 // runs on every received model and a table lookup beats recomputing exponents.
+// encodeHalf and decodeHalfBytes run the WebAssembly SIMD versions (codec.wat) where they load;
+// the JS ones here are their reference and fallback.
+import { wasmCodec } from './codec-wasm';
 
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
@@ -110,9 +111,10 @@ export function decodeHalf(src: Uint16Array, out: Float32Array = new Float32Arra
   return decodeHalfBytes(new Uint8Array(src.buffer, src.byteOffset, src.byteLength), out);
 }
 
-/** decodeHalfBytes in plain JS (the reference and the fallback): decodeHalf from raw little-endian bytes at any offset: a chunk's payload sits wherever its
- * datagram put it, and an odd offset used to cost a copy of the payload (a fresh buffer each
- * datagram) just to build an aligned Uint16Array view. A normal half's float32 bits are its own
+/** decodeHalfBytes in plain JS (the reference and the fallback): decodeHalf from raw
+ * little-endian bytes at any offset: a chunk's payload sits wherever its datagram put it, and an
+ * odd offset used to cost a copy of the payload (a fresh buffer each datagram) just to build an
+ * aligned Uint16Array view. A normal half's float32 bits are its own
  * bits moved up 13 places with the exponent bias difference (112 << 23) added: written to a
  * Uint32Array view, that is cheaper than a lookup in the 256 KB table, which misses the cache on
  * random values; zeros, subnormals, infinities and NaN go through the table. */

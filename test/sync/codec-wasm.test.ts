@@ -4,9 +4,12 @@
 // short arrays to JS), and the choosers are checked to take the wasm path on this machine.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import * as path from 'node:path';
 import fc from 'fast-check';
 import { instantiateCodec, wasmCodec, type WasmCodec } from '../../src/sync/codec-wasm';
 import { decodeHalfBytes, decodeHalfBytesJs, encodeHalf, encodeHalfJs } from '../../src/sync/fp16';
+import { codecOutputsHash } from './codec-fallback-child';
 import { decodeQ8, decodeQ8Js, encodeQ8, encodeQ8Js, ErrorFeedback, Q8_BLOCK, Q8_BLOCK_BYTES, q8Bytes } from '../../src/sync/q8';
 
 const codec = (): WasmCodec => {
@@ -249,4 +252,12 @@ test('q8 decode: wasm accepts and refuses exactly the chunks the JS does, and de
   );
   // a short output array is refused alike
   assert.equal(w.decodeQ8(new Uint8Array(q8Bytes(Q8_BLOCK)), Q8_BLOCK, new Float32Array(Q8_BLOCK - 1)), false);
+});
+
+test('without WebAssembly (node --jitless) the public codecs fall back to JS and write the same bytes', () => {
+  const out = execFileSync(process.execPath, ['--jitless', '--import', 'tsx', path.join(__dirname, 'codec-fallback-child.ts')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = JSON.parse(out.trim().split('\n').pop()!) as { wasm: boolean; hash: string };
+  assert.equal(child.wasm, false, 'WebAssembly is off under --jitless');
+  assert.ok(wasmCodec(), 'and on here');
+  assert.equal(child.hash, codecOutputsHash());
 });
