@@ -1,7 +1,9 @@
-// Run by test/sync/codec-wasm.test.ts under `node --jitless` (no WebAssembly at all): the public
-// codecs must fall back to JS there. Prints whether the wasm codec loaded and a hash of what the
-// public functions wrote for codecFallbackInput().
+// Run by test/sync/codec-wasm.test.ts under `node --jitless` (no WebAssembly at all: the public
+// codecs must fall back to JS there), and as a worker thread's entry (a thread has its own
+// instance). Says whether the wasm codec loaded and a hash of what the public functions wrote for
+// codecFallbackInput(): on stdout as a process, to the parent as a thread.
 import { createHash } from 'node:crypto';
+import { isMainThread, parentPort } from 'node:worker_threads';
 import { wasmCodec } from '../../src/sync/codec-wasm';
 import { decodeHalfBytes, encodeHalf } from '../../src/sync/fp16';
 import { decodeQ8, encodeQ8, ErrorFeedback, q8Bytes } from '../../src/sync/q8';
@@ -30,4 +32,6 @@ export function codecOutputsHash(): string {
   return h.digest('hex');
 }
 
-if (require.main === module) console.log(JSON.stringify({ wasm: wasmCodec() !== null, hash: codecOutputsHash() }));
+const report = () => ({ wasm: wasmCodec() !== null, hash: codecOutputsHash() });
+if (!isMainThread && parentPort) parentPort.postMessage(report());
+else if (require.main === module) console.log(JSON.stringify(report()));

@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
+import { Worker } from 'node:worker_threads';
 import fc from 'fast-check';
 import { instantiateCodec, wasmCodec, type WasmCodec } from '../../src/sync/codec-wasm';
 import { decodeHalfBytes, decodeHalfBytesJs, encodeHalf, encodeHalfJs } from '../../src/sync/fp16';
@@ -260,4 +261,12 @@ test('without WebAssembly (node --jitless) the public codecs fall back to JS and
   assert.equal(child.wasm, false, 'WebAssembly is off under --jitless');
   assert.ok(wasmCodec(), 'and on here');
   assert.equal(child.hash, codecOutputsHash());
+});
+
+test('a worker thread (as the gossip thread is) gets its own wasm instance and writes the same bytes', async () => {
+  // a worker does not inherit the tsx loader: it registers tsx's require hook, then loads the child
+  const w = new Worker(`require('tsx/cjs/api').register(); require(${JSON.stringify(path.join(__dirname, 'codec-fallback-child.ts'))});`, { eval: true });
+  const got = await new Promise<{ wasm: boolean; hash: string }>((res, rej) => { w.once('message', res); w.once('error', rej); });
+  await w.terminate();
+  assert.deepEqual(got, { wasm: true, hash: codecOutputsHash() });
 });
