@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-// Compiles the CPU engine's hand-written WebAssembly text (src/kernels/cpu/*.wat) with wabt and
-// writes each module as base64 into a sibling `*.generated.ts`, so the engine, the tests and the
-// esbuild bundle load plain TypeScript: no .wasm file to ship and no wabt at run time.
+// Compiles the project's hand-written WebAssembly text (the CPU engine's src/kernels/cpu/*.wat and
+// the gossip codecs' src/sync/*.wat) with wabt and writes each module as base64 into a sibling
+// `*.generated.ts`, so the engine, the gossip thread, the tests and the esbuild bundle load plain
+// TypeScript: no .wasm file to ship and no wabt at run time.
 //   node scripts/build-wasm.mjs           regenerate
 //   node scripts/build-wasm.mjs --check   exit 1 (and say which) if a generated file is stale
 import * as fs from 'node:fs';
@@ -12,12 +13,12 @@ import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const dir = path.join(root, 'src/kernels/cpu');
+const dirs = ['src/kernels/cpu', 'src/sync'].map((d) => path.join(root, d));
 const check = process.argv.includes('--check');
 
 const wabt = await require('wabt')();
 let stale = 0;
-for (const name of fs.readdirSync(dir).filter((f) => f.endsWith('.wat')).sort()) {
+for (const [dir, name] of dirs.flatMap((d) => fs.readdirSync(d).filter((f) => f.endsWith('.wat')).sort().map((f) => [d, f]))) {
   const watFile = path.join(dir, name);
   const source = fs.readFileSync(watFile, 'utf8');
   const mod = wabt.parseWat(name, source, { simd: true, threads: true, bulk_memory: true });

@@ -2,6 +2,9 @@
 // encoder works on the float32 bit pattern (round to nearest, ties to even, subnormals kept,
 // overflow to infinity, NaN stays NaN) and the decoder is a 64K-entry table, since decoding
 // runs on every received model and a table lookup beats recomputing exponents.
+// encodeHalf and decodeHalfBytes run the WebAssembly SIMD versions (codec.wat) where they load;
+// the JS ones here are their reference and fallback.
+import { wasmCodec } from './codec-wasm';
 
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
@@ -65,7 +68,8 @@ export function fromHalfBits(h: number): number {
 /** Indices of the values encodeHalf's fast loop leaves to toHalfBits (reused; a model has a few hundred). */
 let rareAt: Int32Array = new Int32Array(4096);
 
-export function encodeHalf(src: Float32Array, out: Uint16Array = new Uint16Array(src.length)): Uint16Array {
+/** encodeHalf in plain JS: the reference the wasm path must match bit for bit, and the fallback. */
+export function encodeHalfJs(src: Float32Array, out: Uint16Array = new Uint16Array(src.length)): Uint16Array {
   // Every model sent is encoded whole, so this loop is a fixed part of every exchange's CPU
   // (bench/exchange-cost.ts). Values in the normal half range (all of a trained LeNet's but a few
   // hundred) are rounded inline on the float32 bits, to nearest with ties to even: on the magnitude
@@ -107,13 +111,14 @@ export function decodeHalf(src: Uint16Array, out: Float32Array = new Float32Arra
   return decodeHalfBytes(new Uint8Array(src.buffer, src.byteOffset, src.byteLength), out);
 }
 
-/** decodeHalf from raw little-endian bytes at any offset: a chunk's payload sits wherever its
- * datagram put it, and an odd offset used to cost a copy of the payload (a fresh buffer each
- * datagram) just to build an aligned Uint16Array view. A normal half's float32 bits are its own
+/** decodeHalfBytes in plain JS (the reference and the fallback): decodeHalf from raw
+ * little-endian bytes at any offset: a chunk's payload sits wherever its datagram put it, and an
+ * odd offset used to cost a copy of the payload (a fresh buffer each datagram) just to build an
+ * aligned Uint16Array view. A normal half's float32 bits are its own
  * bits moved up 13 places with the exponent bias difference (112 << 23) added: written to a
  * Uint32Array view, that is cheaper than a lookup in the 256 KB table, which misses the cache on
  * random values; zeros, subnormals, infinities and NaN go through the table. */
-export function decodeHalfBytes(src: Uint8Array, out: Float32Array): Float32Array {
+export function decodeHalfBytesJs(src: Uint8Array, out: Float32Array): Float32Array {
   const t = decodeTable();
   const n = src.length >>> 1;
   const o = new Int32Array(out.buffer, out.byteOffset, n);
@@ -134,4 +139,23 @@ export function decodeHalfBytes(src: Uint8Array, out: Float32Array): Float32Arra
     }
   }
   return out;
+}
+
+// The wasm call and its copies cost a fixed ~0.2 us: at 64 values that is about what the JS loop
+// takes, from 128 on wasm is ahead (bench/codec-cost.ts); a lan chunk holds 540 halves or 960 q8
+// parameters, so in the product only odd tails stay in JS.
+const WASM_MIN = 128;
+
+/** Every float32 to its nearest binary16 (toHalfBits, bit for bit): the WebAssembly SIMD path
+ * (codec.wat) when this runtime has it, else encodeHalfJs. */
+export function encodeHalf(src: Float32Array, out: Uint16Array = new Uint16Array(src.length)): Uint16Array {
+  const w = src.length >= WASM_MIN ? wasmCodec() : null;
+  return w ? w.encodeHalf(src, out) : encodeHalfJs(src, out);
+}
+
+/** src.length >> 1 little-endian halves, at any byte offset, into out (as decodeHalfBytesJs, bit
+ * for bit): the WebAssembly SIMD path when this runtime has it, else the JS one. */
+export function decodeHalfBytes(src: Uint8Array, out: Float32Array): Float32Array {
+  const w = src.length >= 2 * WASM_MIN ? wasmCodec() : null;
+  return w ? w.decodeHalfBytes(src, out) : decodeHalfBytesJs(src, out);
 }

@@ -20,6 +20,8 @@
 // a random walk: the cluster's sum of parameters, which exact averaging conserves, stays within
 // that bound of where fp32 averaging would have kept it.
 
+import { wasmCodec } from './codec-wasm';
+
 export const Q8_BLOCK = 64;
 const HEADER = 8;
 export const Q8_BLOCK_BYTES = HEADER + Q8_BLOCK;
@@ -62,6 +64,11 @@ export class ErrorFeedback {
   }
 }
 
+// The wasm call and its copies cost a fixed ~0.2 us: at 64 values that is about what the JS loop
+// takes, from 128 on wasm is ahead (bench/codec-cost.ts); a lan chunk holds 540 halves or 960 q8
+// parameters, so in the product only odd tails stay in JS.
+const WASM_MIN = 128;
+
 const one = new Float32Array(1);
 const oneBits = new Uint32Array(one.buffer);
 /** The next float32 above x >= 0. */
@@ -76,6 +83,18 @@ function nextUp(x: number): number {
  * a value is not finite or a block's range overflows float32: such a model must not be sent (its
  * blocks are written with a NaN min, which every decoder refuses). */
 export function encodeQ8(src: Float32Array, out: Uint8Array, feedback?: ErrorFeedback): boolean {
+  const n = src.length;
+  const w = n >= WASM_MIN ? wasmCodec() : null;
+  if (!w) return encodeQ8Js(src, out, feedback);
+  if (out.length < q8Bytes(n)) throw new Error(`encodeQ8: ${out.length} bytes for ${q8Bytes(n)}`);
+  const ok = w.encodeQ8(src, out, feedback ? feedback.residual : null, feedback ? feedback.begin() : null);
+  if (!ok && feedback) feedback.cancel();
+  return ok;
+}
+
+/** encodeQ8 in plain JS: the reference the wasm path (codec.wat) must match bit for bit, bytes and
+ * residual, and the fallback where WebAssembly SIMD is missing. */
+export function encodeQ8Js(src: Float32Array, out: Uint8Array, feedback?: ErrorFeedback): boolean {
   const n = src.length;
   if (out.length < q8Bytes(n)) throw new Error(`encodeQ8: ${out.length} bytes for ${q8Bytes(n)}`);
   const r = feedback ? feedback.residual : null;
@@ -145,6 +164,12 @@ export function encodeQ8(src: Float32Array, out: Uint8Array, feedback?: ErrorFee
  * parameters) into out[0..count). Returns false, writing nothing, if the bytes are not exactly
  * those blocks or a block header is unacceptable (see the top of this file). */
 export function decodeQ8(src: Uint8Array, count: number, out: Float32Array): boolean {
+  const w = count >= WASM_MIN ? wasmCodec() : null;
+  return w ? w.decodeQ8(src, count, out) : decodeQ8Js(src, count, out);
+}
+
+/** decodeQ8 in plain JS (the reference and the fallback). */
+export function decodeQ8Js(src: Uint8Array, count: number, out: Float32Array): boolean {
   if (src.length !== q8Bytes(count) || out.length < count) return false;
   const view = new DataView(src.buffer, src.byteOffset, src.byteLength);
   // check every header first: a refused chunk must leave `out` (the transfer's reassembly) as it was
