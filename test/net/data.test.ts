@@ -48,7 +48,7 @@ test('built-in split: 8000/2000, per digit first 80% in order, disjoint, every d
 
 test('splitPerDigit keeps order within each digit and covers every index once', () => {
   fc.assert(
-    fc.property(fc.uint8Array({ max: 9, maxLength: 200 }), (labels) => {
+    fc.property(fc.uint8Array({ max: 9, maxLength: 200, size: 'max' }), (labels) => {
       const { train, test: te } = splitPerDigit(labels);
       assert.deepEqual([...train, ...te].sort((a, b) => a - b), labels.map((_, i) => i).reduce<number[]>((a, i) => (a.push(i), a), []));
       for (let d = 0; d < 10; d++) {

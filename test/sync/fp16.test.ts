@@ -45,7 +45,7 @@ test('encode picks the nearest half for any float32', () => {
 
 test('array round trip keeps relative error within 2^-11 for normal range values', () => {
   fc.assert(
-    fc.property(fc.array(fc.float({ noNaN: true, min: Math.fround(-1000), max: Math.fround(1000) }), { minLength: 1, maxLength: 200 }), (xs) => {
+    fc.property(fc.array(fc.float({ noNaN: true, min: Math.fround(-1000), max: Math.fround(1000) }), { minLength: 1, maxLength: 200, size: 'max' }), (xs) => {
       const src = Float32Array.from(xs);
       const back = decodeHalf(encodeHalf(src));
       for (let i = 0; i < src.length; i++) {
@@ -64,7 +64,7 @@ test('encodeHalf gives toHalfBits for any float32 bit pattern, its fast loop and
   fc.assert(
     fc.property(fc.array(fc.oneof(fc.integer({ min: 0, max: 0xffffffff }), fc.constantFrom(...special), fc.integer({ min: 0x33000000, max: 0x39000000 }),
       // exact ties in the normal range: the rounding must go to even, not up
-      fc.tuple(fc.integer({ min: 0x38800000 >>> 13, max: 0x477fe000 >>> 13 }), fc.boolean()).map(([k, neg]) => (((k << 13) | 0x1000) | (neg ? 0x80000000 : 0)) >>> 0)), { minLength: 1, maxLength: 300 }), (patterns) => {
+      fc.tuple(fc.integer({ min: 0x38800000 >>> 13, max: 0x477fe000 >>> 13 }), fc.boolean()).map(([k, neg]) => (((k << 13) | 0x1000) | (neg ? 0x80000000 : 0)) >>> 0)), { minLength: 1, maxLength: 300, size: 'max' }), (patterns) => {
       const src = new Float32Array(new Uint32Array(patterns).buffer);
       const got = encodeHalf(src);
       for (let i = 0; i < src.length; i++) {

@@ -23,11 +23,11 @@ const blockBound = (lo: number, hi: number) => 0.5 * Math.fround((hi - lo) / 255
 /** Arrays mixing the cases a model's blocks can be: ordinary, constant, huge and tiny ranges. */
 const F = Math.fround;
 const arrays = fc.oneof(
-  fc.float32Array({ noNaN: true, noDefaultInfinity: true, min: F(-1e37), max: F(1e37), minLength: 1, maxLength: 300 }),
+  fc.float32Array({ noNaN: true, noDefaultInfinity: true, min: F(-1e37), max: F(1e37), minLength: 1, maxLength: 300, size: 'max' }),
   fc.tuple(fc.float({ noNaN: true, min: F(-1e30), max: F(1e30) }), fc.integer({ min: 1, max: 300 })).map(([c, n]) => new Float32Array(n).fill(c)),
-  fc.tuple(fc.float({ noNaN: true, min: -1, max: 1 }), fc.float32Array({ min: F(-1e-30), max: F(1e-30), noNaN: true, minLength: 1, maxLength: 300 }))
+  fc.tuple(fc.float({ noNaN: true, min: -1, max: 1 }), fc.float32Array({ min: F(-1e-30), max: F(1e-30), noNaN: true, minLength: 1, maxLength: 300, size: 'max' }))
     .map(([c, d]) => d.map((v) => c + v)),
-  fc.array(fc.tuple(fc.constantFrom(1e-38, 1e-10, 1, 1e10, 1e30), fc.float32Array({ min: -1, max: 1, noNaN: true, minLength: 1, maxLength: 70 })), { minLength: 1, maxLength: 5 })
+  fc.array(fc.tuple(fc.constantFrom(1e-38, 1e-10, 1, 1e10, 1e30), fc.float32Array({ min: -1, max: 1, noNaN: true, minLength: 1, maxLength: 70, size: 'max' })), { minLength: 1, maxLength: 5 })
     .map((parts) => Float32Array.from(parts.flatMap(([s, v]) => [...v].map((x) => x * s)))),
 );
 
@@ -111,7 +111,7 @@ test('q8: any chunk decodes alone, in any order, to what the whole snapshot deco
 
 test('error feedback: the mean of many decoded snapshots of a fixed vector converges to it (the summed error stays bounded)', () => {
   fc.assert(
-    fc.property(fc.float32Array({ min: -4, max: 4, noNaN: true, minLength: 1, maxLength: 200 }), (x) => {
+    fc.property(fc.float32Array({ min: -4, max: 4, noNaN: true, minLength: 1, maxLength: 200, size: 'max' }), (x) => {
       const K = 200;
       const fb = new ErrorFeedback(x.length);
       const sum = new Float64Array(x.length);
@@ -224,7 +224,7 @@ test('hostile bytes: no q8 chunk, whatever its bytes, puts a NaN or infinity in 
       .map(([min, step]) => [...f32(min), ...f32(step)]),
   );
   fc.assert(
-    fc.property(fc.nat(snap.meta.chunkCount - 1), fc.array(header, { minLength: 15, maxLength: 15 }), fc.uint8Array({ minLength: CHUNK_BYTES, maxLength: CHUNK_BYTES }), (index, heads, body) => {
+    fc.property(fc.nat(snap.meta.chunkCount - 1), fc.array(header, { minLength: 15, maxLength: 15, size: 'max' }), fc.uint8Array({ minLength: CHUNK_BYTES, maxLength: CHUNK_BYTES }), (index, heads, body) => {
       const len = chunkPayload(snap, index).length;
       const payload = body.slice(0, len);
       for (let b = 0; b * Q8_BLOCK_BYTES < len; b++) payload.set(heads[b], b * Q8_BLOCK_BYTES);
