@@ -245,9 +245,10 @@ export const VARIANTS: Variant[] = [
   { name: 'local fp16', preset: 'local', tune: {} },
   { name: 'local fp16, plain 1,080-byte chunks', preset: 'local', tune: { chunkBytes: CHUNK_BYTES, windowChunks: 1024, burst: 64 } },
   { name: 'lan fp32', preset: 'lan', tune: { encoding: Encoding.F32 } },
-  { name: 'lan fp16', preset: 'lan', tune: {} },
+  // the lan preset sends q8 since 67fcfc6: its fp16 rows say so
+  { name: 'lan fp16', preset: 'lan', tune: { encoding: Encoding.F16 } },
   { name: 'local fp16, chacha20-poly1305', preset: 'local', tune: {}, aead: 'chacha20-poly1305' },
-  { name: 'lan fp16, chacha20-poly1305', preset: 'lan', tune: {}, aead: 'chacha20-poly1305' },
+  { name: 'lan fp16, chacha20-poly1305', preset: 'lan', tune: { encoding: Encoding.F16 }, aead: 'chacha20-poly1305' },
   // payload MB is the encoded model (1.125 bytes a parameter): compare q8 by exchanges per core-second
   { name: 'local q8', preset: 'local', tune: { encoding: Encoding.Q8 } },
   { name: 'lan q8', preset: 'lan', tune: { encoding: Encoding.Q8 } },
