@@ -114,8 +114,7 @@ export class GossipThread {
   private stopping = false;
   private leftWaiter: ((c: GossipCounters) => void) | null = null;
   /** CPU ms the thread took to start (loading its modules, opening the socket), before any gossip:
-   * a benchmark of gossip's running cost starts its count here. */
-  /** The thread's CPU ms until it was ready (loading the program, opening the socket). */
+   * a benchmark of gossip's running cost starts its count here, and a board logs it (gossipStartCpuMs). */
   readonly startCpuMs: number;
   private constructor(private readonly w: Worker, private readonly shared: SharedSnapshot, readonly address: string, readonly id: string, startCpuMs: number, tid: number | undefined,
     /** What the thread loaded: the entry it was given, or the checkout's bundle (thread-entry.ts). */
