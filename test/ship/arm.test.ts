@@ -5,25 +5,15 @@
 // a network namespace with no interface up). Without qemu or a sysroot it fails, saying which.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { encodeIdx } from '../../src/net/idx';
 import { loadBuiltinDigits } from '../../src/net/builtin-data';
-import { buildBundle, describe, lastJson, ROOT, run, shipBox } from './helpers';
+import { armSysroot, buildBundle, describe, lastJson, ROOT, run, shipBox } from './helpers';
 
 const SCRIPTS = path.join(ROOT, 'scripts');
 
-function sysroot(arch: string): string {
-  try {
-    const out = execFileSync('bash', [path.join(SCRIPTS, 'arm-sysroot.sh'), arch], { encoding: 'utf8', timeout: 600_000, stdio: ['ignore', 'pipe', 'pipe'] });
-    return out.trim().split('\n').pop()!;
-  } catch (e) {
-    // the script's last line says what is missing (no mirror and no cache, no nodejs package...)
-    const err = e as { stderr?: string; message: string };
-    assert.fail(`no ARM ${arch} Node.js to run the bundle on: ${String(err.stderr ?? '').trim().split('\n').pop() || err.message}`);
-  }
-}
+const sysroot = (arch: string): string => armSysroot(arch, 'the bundle');
 
 /** A small MNIST-format data folder: every k-th built-in digit, so all ten classes are there. */
 function tinyData(dir: string, train: number, testN: number): void {

@@ -6,24 +6,15 @@
 // codec now detects the flushing and takes its exact (double) arithmetic.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { build } from 'esbuild';
-import { describe, lastJson, ROOT, run } from './helpers';
+import { describe, lastJson, ROOT, run, armSysroot } from './helpers';
 
 const SCRIPTS = path.join(ROOT, 'scripts');
 
-function sysroot(arch: string): string {
-  try {
-    const out = execFileSync('bash', [path.join(SCRIPTS, 'arm-sysroot.sh'), arch], { encoding: 'utf8', timeout: 600_000, stdio: ['ignore', 'pipe', 'pipe'] });
-    return out.trim().split('\n').pop()!;
-  } catch (e) {
-    const err = e as { stderr?: string; message: string };
-    assert.fail(`no ARM ${arch} Node.js to run the codec check on: ${String(err.stderr ?? '').trim().split('\n').pop() || err.message}`);
-  }
-}
+const sysroot = (arch: string): string => armSysroot(arch, 'the codec check');
 
 let bundled: { dir: string; hostHash: string } | undefined;
 async function checkBundle(): Promise<{ dir: string; hostHash: string }> {

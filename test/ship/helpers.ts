@@ -1,5 +1,6 @@
 // Shared by the ship tests: build the bundle once into a temp folder, and lay it out alone in an
 // empty folder far from any node_modules, as a user's copy on a Pi would be.
+import assert from 'node:assert/strict';
 import { execFileSync, spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -63,4 +64,17 @@ export function run(cmd: string, args: string[], cwd: string, timeoutMs: number,
 
 export function describe(r: SpawnSyncReturns<string>): string {
   return `exit ${r.status} signal ${r.signal}\n--- stdout\n${r.stdout?.slice(-3000)}\n--- stderr\n${r.stderr?.slice(-3000)}`;
+}
+
+/** The root of Debian's `arch` Node.js, unpacked by scripts/arm-sysroot.sh (cached after the first
+ * run); fails the test, saying what is missing, without one. `what` names what was to run there. */
+export function armSysroot(arch: string, what: string): string {
+  try {
+    const out = execFileSync('bash', [path.join(ROOT, 'scripts', 'arm-sysroot.sh'), arch], { encoding: 'utf8', timeout: 600_000, stdio: ['ignore', 'pipe', 'pipe'] });
+    return out.trim().split('\n').pop()!;
+  } catch (e) {
+    // the script's last line says what is missing (no mirror and no cache, no nodejs package...)
+    const err = e as { stderr?: string; message: string };
+    assert.fail(`no ARM ${arch} Node.js to run ${what} on: ${String(err.stderr ?? '').trim().split('\n').pop() || err.message}`);
+  }
 }
