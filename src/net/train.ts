@@ -21,7 +21,7 @@ import { IMAGE_SIDE } from './spec';
 import { validate, type TrainerOptions } from './settings';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Mulberry32 } from '../util/rng';
+import { Mulberry32, shuffle } from '../util/rng';
 
 export type { EpochRecord } from './checkpoint';
 
@@ -259,11 +259,7 @@ export class Trainer {
     const n = this.data.train.n;
     const order = new Uint32Array(n);
     for (let i = 0; i < n; i++) order[i] = i;
-    for (let i = n - 1; i > 0; i--) {
-      const j = Math.floor(this.rng.next() * (i + 1));
-      const t = order[i]; order[i] = order[j]; order[j] = t;
-    }
-    this.order = order;
+    this.order = shuffle(order, () => this.rng.next());
   }
 
   /** The learning rate of the next step. */

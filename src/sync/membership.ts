@@ -17,6 +17,7 @@ import type { Clock } from './clock';
 import type { GossipPreset } from './config';
 import { MAX_INCARNATION, MemberState, MsgType, type MemberUpdate, type Msg } from './messages';
 import { splitAddress } from './transport';
+import { shuffle } from '../util/rng';
 
 /** An incarnation rises by at most this in one update: more is a forgery (a board refutes one
  * step at a time), and a jump near 2^32 would leave the victim no higher number to refute with. */
@@ -396,11 +397,7 @@ export class Membership {
   private probe(): void {
     const live = () => [...this.members.values()].filter((m) => m.state === MemberState.Alive || m.state === MemberState.Suspect);
     if (this.order.length === 0) {
-      this.order = live().map((m) => m.id);
-      for (let i = this.order.length - 1; i > 0; i--) {
-        const j = Math.floor(this.rand() * (i + 1));
-        [this.order[i], this.order[j]] = [this.order[j], this.order[i]];
-      }
+      this.order = shuffle(live().map((m) => m.id), this.rand);
     }
     let target: Member | undefined;
     while (this.order.length && !target) {

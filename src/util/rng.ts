@@ -21,13 +21,20 @@ export function mulberry32(seed: number): () => number {
   return () => r.next();
 }
 
-/** 0..n-1 in a random order (Fisher-Yates on `rand`): the benches' way to spread a class-ordered
- * split over their batches. */
-export function shuffledIndices(n: number, rand: () => number): number[] {
-  const order = Array.from({ length: n }, (_, i) => i);
-  for (let i = order.length - 1; i > 0; i--) {
+/** Shuffles `a` in place (Fisher-Yates, one rand() per position from the end) and returns it: the
+ * trainer's epoch order, the membership's probe order and the benches' batches all draw it so, and
+ * a seeded run depends on the exact sequence of draws. */
+export function shuffle<A extends { length: number; [i: number]: T }, T = A[number]>(a: A, rand: () => number): A {
+  for (let i = a.length - 1; i > 0; i--) {
     const j = Math.floor(rand() * (i + 1));
-    [order[i], order[j]] = [order[j], order[i]];
+    const t = a[i];
+    a[i] = a[j];
+    a[j] = t;
   }
-  return order;
+  return a;
+}
+
+/** 0..n-1 in a random order: the benches' way to spread a class-ordered split over their batches. */
+export function shuffledIndices(n: number, rand: () => number): number[] {
+  return shuffle(Array.from({ length: n }, (_, i) => i), rand);
 }

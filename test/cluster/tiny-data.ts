@@ -3,6 +3,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { mulberry32 } from '../../src/net/lenet';
+import { shuffledIndices } from '../../src/util/rng';
 
 function idx(magicType: number, dims: number[], body: Uint8Array): Buffer {
   const head = Buffer.alloc(4 + 4 * dims.length);
@@ -21,12 +22,7 @@ export function writeTinyMnist(dir: string, trainPerDigit: number, testPerDigit:
     let k = 0;
     // A fixed shuffle, so that every strided shard (vctrain's --shard I/N) sees every digit: a plain
     // 0,1,...,9 interleave would give shard 0 of 2 only the even digits.
-    const slots = Array.from({ length: n }, (_, i) => i);
-    const rand = mulberry32(12345);
-    for (let i = n - 1; i > 0; i--) {
-      const j = Math.floor(rand() * (i + 1));
-      [slots[i], slots[j]] = [slots[j], slots[i]];
-    }
+    const slots = shuffledIndices(n, mulberry32(12345));
     for (let i = 0; i < per; i++) {
       for (let d = 0; d < 10; d++) {
         const px = mnist[d].get(from + i);
