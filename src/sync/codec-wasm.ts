@@ -10,6 +10,7 @@ import { Wasm, type WasmMemory } from '../kernels/cpu/wasm-api';
 
 const PAD = 64;
 const PAGE = 65536;
+// q8.ts's layout, restated: q8.ts imports this file
 const Q8_BLOCK = 64;
 const q8Bytes = (count: number): number => Math.ceil(count / Q8_BLOCK) * 8 + count;
 
@@ -110,8 +111,19 @@ export function instantiateCodec(exact?: boolean): WasmCodec | null {
 }
 
 let codec: WasmCodec | null | undefined;
-/** This thread's instance, made at the first use: what fp16.ts and q8.ts call. */
+/** This thread's instance, made at the first use. */
 export function wasmCodec(): WasmCodec | null {
   if (codec === undefined) codec = instantiateCodec();
   return codec;
+}
+
+// The wasm call and its copies cost a fixed ~0.2 us: at 64 values that is about what the JS loop
+// takes, from 128 on wasm is ahead (bench/codec-cost.ts); a lan chunk holds 540 halves or 960 q8
+// parameters, so in the product only odd tails stay in JS.
+const WASM_MIN = 128;
+
+/** What fp16.ts and q8.ts call for `values` values: this thread's instance, or null where the JS
+ * loop is as fast (short arrays) or WebAssembly SIMD is missing. */
+export function wasmCodecFor(values: number): WasmCodec | null {
+  return values >= WASM_MIN ? wasmCodec() : null;
 }

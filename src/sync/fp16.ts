@@ -4,7 +4,7 @@
 // runs on every received model and a table lookup beats recomputing exponents.
 // encodeHalf and decodeHalfBytes run the WebAssembly SIMD versions (codec.wat) where they load;
 // the JS ones here are their reference and fallback.
-import { wasmCodec } from './codec-wasm';
+import { wasmCodecFor } from './codec-wasm';
 
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
@@ -141,21 +141,16 @@ export function decodeHalfBytesJs(src: Uint8Array, out: Float32Array): Float32Ar
   return out;
 }
 
-// The wasm call and its copies cost a fixed ~0.2 us: at 64 values that is about what the JS loop
-// takes, from 128 on wasm is ahead (bench/codec-cost.ts); a lan chunk holds 540 halves or 960 q8
-// parameters, so in the product only odd tails stay in JS.
-const WASM_MIN = 128;
-
 /** Every float32 to its nearest binary16 (toHalfBits, bit for bit): the WebAssembly SIMD path
  * (codec.wat) when this runtime has it, else encodeHalfJs. */
 export function encodeHalf(src: Float32Array, out: Uint16Array = new Uint16Array(src.length)): Uint16Array {
-  const w = src.length >= WASM_MIN ? wasmCodec() : null;
+  const w = wasmCodecFor(src.length);
   return w ? w.encodeHalf(src, out) : encodeHalfJs(src, out);
 }
 
 /** src.length >> 1 little-endian halves, at any byte offset, into out (as decodeHalfBytesJs, bit
  * for bit): the WebAssembly SIMD path when this runtime has it, else the JS one. */
 export function decodeHalfBytes(src: Uint8Array, out: Float32Array): Float32Array {
-  const w = src.length >= 2 * WASM_MIN ? wasmCodec() : null;
+  const w = wasmCodecFor(src.length >>> 1);
   return w ? w.decodeHalfBytes(src, out) : decodeHalfBytesJs(src, out);
 }

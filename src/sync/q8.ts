@@ -20,7 +20,7 @@
 // a random walk: the cluster's sum of parameters, which exact averaging conserves, stays within
 // that bound of where fp32 averaging would have kept it.
 
-import { wasmCodec } from './codec-wasm';
+import { wasmCodecFor } from './codec-wasm';
 
 export const Q8_BLOCK = 64;
 const HEADER = 8;
@@ -64,11 +64,6 @@ export class ErrorFeedback {
   }
 }
 
-// The wasm call and its copies cost a fixed ~0.2 us: at 64 values that is about what the JS loop
-// takes, from 128 on wasm is ahead (bench/codec-cost.ts); a lan chunk holds 540 halves or 960 q8
-// parameters, so in the product only odd tails stay in JS.
-const WASM_MIN = 128;
-
 const one = new Float32Array(1);
 const oneBits = new Uint32Array(one.buffer);
 /** The next float32 above x >= 0. */
@@ -84,7 +79,7 @@ function nextUp(x: number): number {
  * blocks are written with a NaN min, which every decoder refuses). */
 export function encodeQ8(src: Float32Array, out: Uint8Array, feedback?: ErrorFeedback): boolean {
   const n = src.length;
-  const w = n >= WASM_MIN ? wasmCodec() : null;
+  const w = wasmCodecFor(n);
   if (!w) return encodeQ8Js(src, out, feedback);
   if (out.length < q8Bytes(n)) throw new Error(`encodeQ8: ${out.length} bytes for ${q8Bytes(n)}`);
   const ok = w.encodeQ8(src, out, feedback ? feedback.residual : null, feedback ? feedback.begin() : null);
@@ -164,7 +159,7 @@ export function encodeQ8Js(src: Float32Array, out: Uint8Array, feedback?: ErrorF
  * parameters) into out[0..count). Returns false, writing nothing, if the bytes are not exactly
  * those blocks or a block header is unacceptable (see the top of this file). */
 export function decodeQ8(src: Uint8Array, count: number, out: Float32Array): boolean {
-  const w = count >= WASM_MIN ? wasmCodec() : null;
+  const w = wasmCodecFor(count);
   return w ? w.decodeQ8(src, count, out) : decodeQ8Js(src, count, out);
 }
 
