@@ -90,6 +90,10 @@ export const THREAD_MARK = 'vctrain-gossip-thread';
  * below because the check cannot see everything coming (a blend the trainer folds in later, the
  * thread's own timers): at 0.05, four boards measured 5.1% (bench/gossip-exchange.ts). */
 export const GOSSIP_THREAD_CPU_BUDGET = 0.045;
+/** How often the thread's counters go to the trainer: as often as a board reports progress, and at
+ * least every STATS_IDLE_MS when nothing else wakes the thread. */
+const STATS_EVERY_MS = 1000;
+const STATS_IDLE_MS = 5000;
 
 /** The training side's handle on the gossip thread. */
 export class GossipThread {
@@ -352,6 +356,14 @@ export async function threadMain(data: { options: GossipThreadOptions }): Promis
         budgetHeld: s.budget.skipped + s.budget.refused, overdue: s.budget.overdue,
         ...(s.budget.lastAt >= 0 ? { budgetLastAgoS: (performance.now() - s.budget.lastAt) / 1000 } : {}) };
     };
+    let statsAt = -Infinity;
+    const maybeStats = (): void => {
+      const now = performance.now();
+      if (now - statsAt < STATS_EVERY_MS) return;
+      statsAt = now;
+      node.setCpuBudgetFloorCores(shared.floorCores); // the trainer changes it after a GL fault
+      send({ type: 'stats', counters: counters() });
+    };
     const node = new GossipNode({
       transport, key, cluster: o.cluster, aead: o.aead, id, seeds: o.peers, preset: o.preset,
       fingerprint: ARCH_FINGERPRINT, paramCount: PARAM_COUNT,
@@ -372,6 +384,7 @@ export async function threadMain(data: { options: GossipThreadOptions }): Promis
       // budget holds that figure, not one that leaves it out
       startupCpuMs: threadCpu ? threadCpu() : 0,
       onBlend: () => pollBlend(),
+      afterWork: () => maybeStats(),
       // Asked as an exchange begins; used by it some time later (once Accept is in, or the peer's
       // snapshot): by then the trainer has usually finished a step and written fresh parameters.
       wantSnapshot: () => void (asked = { since: shared.request(), at: performance.now() }),
@@ -390,11 +403,11 @@ export async function threadMain(data: { options: GossipThreadOptions }): Promis
     };
     // Blends are handed over as the node makes them (onBlend): a 5 ms poll timer cost the thread
     // ~1% of a core while idle, which on ten boards sharing two cores was a tenth of each board's CPU.
-    // once a second, as the board emits progress (progressEvery): each tick reads two CPU clocks and posts a message
-    const statsTicker = setInterval(() => {
-      node.setCpuBudgetFloorCores(shared.floorCores); // the trainer changes it after a GL fault
-      send({ type: 'stats', counters: counters() });
-    }, 1000);
+    // Stats go out about once a second, as the board emits progress (progressEvery), on a wake the
+    // thread has anyway (afterWork: a datagram, a node timer); a timer of their own woke an idle
+    // thread once a second more, ~0.4 ms a second a board beside four trainers (bench/gossip-idle.ts).
+    // The slow ticker is for a board with nothing else to wake it (no peers).
+    const statsTicker = setInterval(maybeStats, STATS_IDLE_MS);
     port.on('message', async (m: ToThread) => {
       if (m.type === 'recycle') {
         node.recycle(m.values);

@@ -58,6 +58,9 @@ export interface GossipNodeOptions {
   startupCpuMs?: number;
   /** Called when a blend becomes ready, so that a caller need not poll() on a timer. */
   onBlend?: () => void;
+  /** Called after each datagram or timer the node has handled: work a caller can do while the
+   * thread is awake anyway, instead of waking it on a timer of its own (the gossip thread's stats). */
+  afterWork?: () => void;
 }
 
 export interface MemberInfo {

@@ -98,7 +98,7 @@ export class GossipNode {
     });
     const seeds = (opts.seeds ?? []).filter((a) => a !== this.transport.address);
     this.membership = new Membership(opts.id, seeds, this.preset, this.clock, this.random,
-      (addr, m) => this.send(addr, m), (fn, ms) => this.timer(fn, ms), this.log);
+      (addr, m) => this.send(addr, m), (fn, ms) => this.timer(fn, ms), this.log, (id) => this.cancelTimer(id));
     this.membership.onGone = (id) => this.peerGone(id);
     // Proving an address costs a round trip more than the old first contact did: a scheduled
     // exchange that found nobody yet is made up as soon as the first peer is proven, instead of
@@ -259,6 +259,7 @@ export class GossipNode {
     if (this.opts.cpuClock) {
       try {
         fn();
+        this.opts.afterWork?.();
       } catch (e) {
         this.handlerError(e);
       }
@@ -268,6 +269,7 @@ export class GossipNode {
     const t0 = cpuNow();
     try {
       fn();
+      this.opts.afterWork?.();
     } catch (e) {
       this.handlerError(e);
     } finally {
@@ -289,6 +291,10 @@ export class GossipNode {
     }, ms);
     this.timers.add(id);
     return id;
+  }
+
+  private cancelTimer(id: number): void {
+    if (this.timers.delete(id)) this.clock.clearTimeout(id);
   }
 
   /** tail: bytes sealed after m's own (a chunk's payload, straight from the encoded snapshot). */

@@ -51,6 +51,9 @@ export type Outbound =
 interface Probe {
   target: string;
   acked: boolean;
+  /** Its indirect-check and deadline timers, cancelled by the ack: an idle board's thread woke
+   * twice more per probe only to find it answered. */
+  timers: number[];
 }
 
 const STATE_NAMES = ['alive', 'suspect', 'dead', 'left'] as const;
@@ -89,6 +92,7 @@ export class Membership {
     private readonly send: (addr: string, m: Outbound) => void,
     private readonly schedule: (fn: () => void, ms: number) => number,
     private readonly log: (s: string) => void,
+    private readonly cancel: (id: number) => void = (id) => clock.clearTimeout(id),
   ) {
     this.maxMembers = 4 * seeds.length + 64;
   }
@@ -102,7 +106,7 @@ export class Membership {
     this.periodic();
   }
   stop(): void {
-    if (this.timer !== null) this.clock.clearTimeout(this.timer);
+    if (this.timer !== null) this.cancel(this.timer);
     this.timer = null;
   }
 
@@ -284,8 +288,7 @@ export class Membership {
         break;
       case MsgType.Ack: {
         for (const u of m.updates) this.apply(u);
-        const pr = this.probes.get(m.seq);
-        if (pr) pr.acked = true;
+        this.answered(m.seq);
         this.relayedAck(m, from);
         break;
       }
@@ -298,8 +301,7 @@ export class Membership {
         break;
       }
       case MsgType.IndirectAck: {
-        const pr = this.probes.get(m.seq);
-        if (pr && pr.target === m.target) pr.acked = true;
+        if (this.probes.get(m.seq)?.target === m.target) this.answered(m.seq);
         break;
       }
       case MsgType.Leave: {
@@ -406,21 +408,26 @@ export class Membership {
     }
     if (!target) return;
     const t = target;
+    // A datagram from it within the period proves as much as an ack would (lastHeard), so with no
+    // news to carry (a ping is also how joins, deaths and departures spread) its turn is passed. In
+    // an idle cluster each board hears from the boards that probe it, so about half the pings, acks
+    // and their timers go; a board that has died is silent and so is still probed.
+    if (t.state === MemberState.Alive && this.broadcasts.size === 0 && this.clock.now() - this.heardFrom(t.id) < this.p.probeIntervalMs) return;
     const seq = this.nextSeq();
-    const probe: Probe = { target: t.id, acked: false };
+    const probe: Probe = { target: t.id, acked: false, timers: [] };
     this.probes.set(seq, probe);
     this.send(t.addr, { type: MsgType.Ping, seq, updates: this.updatesFor(t.id) });
-    this.schedule(() => {
+    probe.timers.push(this.schedule(() => {
       if (probe.acked || (this.lastHeard.get(t.id) ?? -Infinity) >= sentAt) return;
       const helpers = live().filter((m) => m.id !== t.id && m.state === MemberState.Alive);
       for (let k = 0; k < this.p.indirectChecks && helpers.length; k++) {
         const h = helpers.splice(Math.floor(this.rand() * helpers.length), 1)[0];
         this.send(h.addr, { type: MsgType.PingReq, seq, target: t.id, targetAddr: t.addr });
       }
-    }, this.p.probeTimeoutMs);
+    }, this.p.probeTimeoutMs));
     const sentAt = this.clock.now();
     const deadline = this.p.probeIntervalMs * 0.9;
-    this.schedule(() => {
+    probe.timers.push(this.schedule(() => {
       this.probes.delete(seq);
       if (probe.acked || (this.lastHeard.get(t.id) ?? -Infinity) >= sentAt) return;
       // Lifeguard-style self-awareness: if this timer itself fired late, our own thread was busy (a
@@ -433,6 +440,15 @@ export class Membership {
         this.note(`member ${m.id} at ${m.addr} suspected (no ack, direct or indirect)`);
         this.queue({ id: m.id, addr: m.addr, state: MemberState.Suspect, incarnation: m.incarnation });
       }
-    }, deadline);
+    }, deadline));
+  }
+
+  /** Our probe `seq` was answered, directly or through a helper: its timers have nothing left to do. */
+  private answered(seq: number): void {
+    const pr = this.probes.get(seq);
+    if (!pr) return;
+    pr.acked = true;
+    this.probes.delete(seq);
+    for (const id of pr.timers) this.cancel(id);
   }
 }
