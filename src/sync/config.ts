@@ -122,6 +122,11 @@ export const PRESETS: Record<'local' | 'lan', GossipPreset> = {
     // peer is caught sooner by membership (the exchange ends when the peer is declared dead)
     transferTimeoutMs: 8000,
     exchangeTimeoutMs: 20_000,
+    // Every probe wakes two threads beside their trainers, for the ping and for the ack: cold work,
+    // and idle gossip was most of a default-job board's gossip CPU. At 2 s a board's gossip thread
+    // idled at 3.0 ms a second instead of 3.4 (bench/results/gossip-idle-wakes.md). A dead board is
+    // then found within ~16 s instead of ~12 s; the supervisor sees a board process end at once.
+    probeIntervalMs: 2000,
     probeTimeoutMs: 200,
   },
   lan: {
