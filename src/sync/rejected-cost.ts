@@ -22,7 +22,7 @@ export class RejectedCost {
   private nextSample = 0;
   private fit = NaN;
 
-  /** `clock`: the thread's CPU ms at sub-millisecond resolution (fineThreadCpuClock), or null:
+  /** `clock`: the thread's CPU ms, as fine as the kernel keeps it (fineThreadCpuClock), or null:
    * then there is no fit, and each datagram is forgiven what the caller timed. */
   constructor(
     private readonly clock: (() => number) | null,
