@@ -4,7 +4,7 @@
 //
 //   node --import tsx bench/scaling.ts [--boards 1,2,...,10] [--epochs 10] [--mid-epochs E]
 //                                      [--preset local|lan] [--out bench/results] [--train-limit N]
-//                                      [--exchange-interval MS] [--pace board|wall] [--encoding f32|f16|q8]
+//                                      [--exchange-interval MS] [--pace board|wall] [--encoding f32|f16|q8] [--seed S]
 //
 // Each board (bench/scaling-board.ts) trains its shard I/N of the built-in 8,000 training digits
 // on the CPU engine with one thread, gossiping over loopback UDP, and reports per epoch its compute
@@ -61,6 +61,11 @@ const exchangeIntervalMs = process.argv.includes('--exchange-interval') ? Number
 const trainLimit = process.argv.includes('--train-limit') ? Number(flag('train-limit', '0')) : undefined;
 const pace = flag('pace', 'board') as 'board' | 'wall';
 const encoding = process.argv.includes('--encoding') ? flag('encoding', 'f16') as EncodingName : undefined;
+// The 10-board consensus gap moves by more than its target's margin from one seed (initial
+// parameters, each board's shuffles) to the next (bench/results/averaging-sim-seeds.md): --seed
+// runs the same comparison on another draw, one and ten boards alike.
+const seed = Number(flag('seed', '1'));
+if (!Number.isInteger(seed) || seed < 0) throw new Error(`--seed must be a whole number >= 0, got "${flag('seed', '1')}"`);
 if (encoding !== undefined && !(encoding in ENCODINGS)) throw new Error(`--encoding must be one of ${Object.keys(ENCODINGS).join(', ')}, got "${encoding}"`);
 if (pace !== 'board' && pace !== 'wall') throw new Error(`--pace must be board or wall, got "${pace}"`);
 const PAPER_SLOWDOWN_AT_10 = 2.9;
@@ -86,7 +91,7 @@ async function runScalingCluster(n: number, ep: number, basePort: number): Promi
       peers: ports.filter((p) => p !== port).map((p) => `127.0.0.1:${p}`),
       keyFile, out: path.join(dir, `board-${i}`),
       epochs: ep, batch: 64, lr: lrFor(n),
-      warmup: warmupEpochs > 0 && lrFor(n) > lr ? { epochs: warmupEpochs, fromLr: lr } : undefined, momentum: 0.9, weightDecay: 0.0001, seed: 1, threads: 1, preset, exchangeIntervalMs, pace, gossipBudget, trainLimit, encoding,
+      warmup: warmupEpochs > 0 && lrFor(n) > lr ? { epochs: warmupEpochs, fromLr: lr } : undefined, momentum: 0.9, weightDecay: 0.0001, seed, threads: 1, preset, exchangeIntervalMs, pace, gossipBudget, trainLimit, encoding,
     };
     const child = spawn(process.execPath, ['--import', 'tsx', path.join(__dirname, 'scaling-board.ts'), JSON.stringify(cfg)], {
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -322,7 +327,7 @@ function write(unsorted: Summary[], results: RunResult[], started: string): void
     `Setup: LeNet (tanh), batch 64, ${lrRule === 'sqrt' ? `lr ${lr} x sqrt(boards) (${boardsList.map((n) => `${lrFor(n).toFixed(3)} at ${n}`).join(', ')})${warmupEpochs > 0 ? `, reached by a linear warm-up from ${lr} over the first ${warmupEpochs} epochs` : ''}` : `lr ${lr}`}, momentum 0.9, weight decay 1e-4; built-in digits (8,000 train /`,
     `2,000 test), board I of N trains on shard I/N; CPU engine, 1 thread per board; gossip preset \`${preset}\``,
     `over loopback UDP${encoding ? `, snapshots sent as ${encoding}` : ''}, on its own thread as in \`vctrain worker\`${gossipBudget !== undefined ? ` with a CPU budget of ${gossipBudget === 0 ? 'none' : `${gossipBudget} ms of gossip per ms of training`} (the product's default is ${GOSSIP_THREAD_CPU_BUDGET})` : ''}${exchangeIntervalMs ? `, a board starting an exchange every ${exchangeIntervalMs} ms on average (instead of the preset's)` : ''}, ${pace === 'board' ? 'paced on board time (each board\'s training-thread CPU time; the wall interval is that times the measured dilation)' : 'paced on wall time (here ~N/cores times more exchanges per epoch than real boards would start)'}; every board starts from the same`,
-    `seeded initialisation. Epochs: ${epochs} at 1 and 10`,
+    `seeded initialisation (seed ${seed}). Epochs: ${epochs} at 1 and 10`,
     `boards${midEpochs !== epochs ? `, ${midEpochs} in between (to fit the time budget)` : ' and in between'}.`,
     '',
     'Per board and epoch, averaged over boards and epochs:',
