@@ -92,7 +92,7 @@ export class Membership {
     private readonly send: (addr: string, m: Outbound) => void,
     private readonly schedule: (fn: () => void, ms: number) => number,
     private readonly log: (s: string) => void,
-    private readonly cancel: (id: number) => void = (id) => clock.clearTimeout(id),
+    private readonly cancel: (id: number) => void,
   ) {
     this.maxMembers = 4 * seeds.length + 64;
   }

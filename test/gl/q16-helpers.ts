@@ -17,7 +17,7 @@ export function randomQ16(g: GlEngine, shape: number[], amp: number, e: number, 
   // No farther out than the largest code, (2^15 - 1) steps: a value above it can round up past it,
   // which uploadQ16 reports as saturated and this helper refuses. At amp 1 and step 2^-15 that was
   // about one draw in 65,000 (CI at ca0c5fb: q16-conv1, {N 3, OP 1, H 9, K 1, seed 480172}; at 0587c21
-  // q16-pointwise, which now asks for 1 - 2^-15 itself).
+  // q16-pointwise, seed 804230).
   const a = Math.min(amp, (2 ** 15 - 1) * 2 ** e);
   const values = Float32Array.from({ length: n }, () => (rnd() * 2 - 1) * a);
   const { t, saturated } = uploadQ16(g, shape, values, e, rnd, layout);

@@ -16,9 +16,7 @@ test('16-bit activation gradient (tanh, relu, none) matches the CPU twin within 
   const g = vc4();
   fc.assert(fc.property(fc.constantFrom<Activation>('tanh', 'relu', 'none'), fc.integer({ min: 1, max: 1e6 }), (act, seed) => {
     const rnd = lcg(seed), shape = [2, 4, 5, 3], ey = -15, ed = -20;
-    // just inside (-1, 1): at step 2^-15 the largest code is 1 - 2^-15, and a value above it could
-    // round up past it (saturate), which randomQ16 refuses (seed 804230 did: about one CI run in 100, 720 values a run)
-    const { t: y, v: yv } = randomQ16(g, shape, 1 - 2 ** ey, ey, rnd);
+    const { t: y, v: yv } = randomQ16(g, shape, 1, ey, rnd);
     const { t: dy, v: dyv } = randomQ16(g, shape, 0.01, ed, rnd);
     const want = activationBackward(act, yv, dyv);
     const eOut = stepExponent(want.reduce((m, v) => Math.max(m, Math.abs(v)), 0), 1);
