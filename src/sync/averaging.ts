@@ -8,6 +8,8 @@
 // since the snapshot is kept. With equal samples this conserves the sum over boards exactly,
 // so consensus is the plain mean; with unequal samples, boards that have seen more pull harder.
 
+import { wasmCodecFor } from './codec-wasm';
+
 export interface GuardOptions {
   maxNormRatio: number;
   maxRelDistance: number;
@@ -40,20 +42,34 @@ export function measureSnapshot(self: Float32Array, peer: Float32Array): Snapsho
 
 /** measureSnapshot and, given `out`, the blend's delta w * (peer - self) in the same pass: the one
  * place the averaging delta is computed (into a reused array: a second pass and a fresh 1.7 MB array
- * per exchange were a good part of an exchange's cost). When it returns a string, `out` holds
- * nothing of use. */
+ * per exchange were a good part of an exchange's cost). The pass runs in WebAssembly SIMD where it
+ * can (codec.wat's delta_f64: the same delta bit for bit; a LeNet's ~1 ms in JS was ~2 ms in a
+ * board's exchange, where it runs cold). When it returns a string, `out` holds nothing of use. */
 export function measureIntoDelta(self: Float32Array, peer: Float32Array, w: number, out: Float32Array | null): SnapshotDistance | string {
+  return measure(self, peer, w, out, true);
+}
+
+/** measureIntoDelta in plain JS: the reference the wasm pass is tested against, and the fallback. */
+export function measureIntoDeltaJs(self: Float32Array, peer: Float32Array, w: number, out: Float32Array | null): SnapshotDistance | string {
+  return measure(self, peer, w, out, false);
+}
+
+function measure(self: Float32Array, peer: Float32Array, w: number, out: Float32Array | null, fast: boolean): SnapshotDistance | string {
   if (self.length !== peer.length) return `length ${peer.length} != ${self.length}`;
   if (out && out.length !== self.length) throw new Error(`measureIntoDelta: out has ${out.length} values for ${self.length}`);
   let ss = 0, pp = 0, dd = 0;
-  // no test per value: a float32 squared cannot overflow a float64 sum, so pp is finite exactly
-  // when every peer value is, and the rare bad snapshot is searched afterwards for the message
-  for (let i = 0; i < peer.length; i++) {
-    const p = peer[i], s = self[i], d = p - s;
-    ss += s * s;
-    pp += p * p;
-    dd += d * d;
-    if (out) out[i] = w * d;
+  const wasm = fast && out ? wasmCodecFor(self.length) : null;
+  if (wasm && out) [ss, pp, dd] = wasm.measureIntoDelta(self, peer, w, out);
+  else {
+    // no test per value: a float32 squared cannot overflow a float64 sum, so pp is finite exactly
+    // when every peer value is, and the rare bad snapshot is searched afterwards for the message
+    for (let i = 0; i < peer.length; i++) {
+      const p = peer[i], s = self[i], d = p - s;
+      ss += s * s;
+      pp += p * p;
+      dd += d * d;
+      if (out) out[i] = w * d;
+    }
   }
   if (!Number.isFinite(pp)) return `non-finite value at ${peer.findIndex((p) => !Number.isFinite(p))}`;
   return distanceOf(ss, pp, dd);
@@ -107,9 +123,13 @@ export function makeAdopt(peerId: string, peer: Float32Array): Blend {
   return { kind: 'adopt', weight: 1, peer: peerId, values: peer };
 }
 
-/** Folds a blend into `params` in place: the one place the averaging rule is applied. */
-export function applyBlend(params: Float32Array, b: Blend): void {
+/** Folds a blend into `params` in place: the one place the averaging rule is applied. A board does
+ * it twice an exchange (the gossip thread's snapshot, the trainer's parameters), in wasm where it
+ * can: the same float32 sums as the JS loop. */
+export function applyBlend(params: Float32Array, b: Blend, fast = true): void {
   if (params.length !== b.values.length) throw new Error(`blend from ${b.peer}: ${b.values.length} values for ${params.length} params`);
-  if (b.kind === 'adopt') params.set(b.values);
+  if (b.kind === 'adopt') return params.set(b.values);
+  const wasm = fast ? wasmCodecFor(params.length) : null;
+  if (wasm) wasm.addInto(params, b.values);
   else for (let i = 0; i < params.length; i++) params[i] += b.values[i];
 }

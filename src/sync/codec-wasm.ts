@@ -22,6 +22,8 @@ interface Exports {
   simd_flushes(x: number): number;
   q8_check(src: number, nbytes: number): number;
   q8_dec(src: number, count: number, dst: number): void;
+  delta_f64(s: number, p: number, o: number, n: number, w: number, sums: number): void;
+  add_f32(dst: number, src: number, n: number): void;
 }
 
 /** Where the next region starts: 16-byte aligned, PAD bytes clear of the previous one's end. */
@@ -94,6 +96,33 @@ export class WasmCodec {
     this.e.q8_dec(0, count, dst);
     new Uint8Array(out.buffer, out.byteOffset, count * 4).set(h.subarray(dst, dst + count * 4));
     return true;
+  }
+
+  /** measureIntoDelta's pass: w * (peer - self) into out (bit for bit the JS's), and the sums of
+   * self², peer² and (peer - self)² in double, [ss, pp, dd]. */
+  measureIntoDelta(self: Float32Array, peer: Float32Array, w: number, out: Float32Array): [number, number, number] {
+    const n = self.length;
+    const pAt = after(0, n * 4), oAt = after(pAt, n * 4), sumsAt = after(oAt, n * 4);
+    const h = this.heap(after(sumsAt, 24));
+    h.set(new Uint8Array(self.buffer, self.byteOffset, n * 4), 0);
+    h.fill(0, n * 4, n * 4 + 16); // delta_f64 reads the last vector whole: zeros add nothing to the sums
+    h.set(new Uint8Array(peer.buffer, peer.byteOffset, n * 4), pAt);
+    h.fill(0, pAt + n * 4, pAt + n * 4 + 16);
+    this.e.delta_f64(0, pAt, oAt, n, w, sumsAt);
+    new Uint8Array(out.buffer, out.byteOffset, n * 4).set(h.subarray(oAt, oAt + n * 4));
+    const sums = new Float64Array(h.buffer, sumsAt, 3);
+    return [sums[0], sums[1], sums[2]];
+  }
+
+  /** applyBlend's average: params[i] += values[i], the float32 sums the JS loop makes. */
+  addInto(params: Float32Array, values: Float32Array): void {
+    const n = params.length;
+    const vAt = after(0, n * 4);
+    const h = this.heap(after(vAt, n * 4));
+    h.set(new Uint8Array(params.buffer, params.byteOffset, n * 4), 0);
+    h.set(new Uint8Array(values.buffer, values.byteOffset, n * 4), vAt);
+    this.e.add_f32(0, vAt, n);
+    new Uint8Array(params.buffer, params.byteOffset, n * 4).set(h.subarray(0, n * 4));
   }
 }
 

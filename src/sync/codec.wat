@@ -1,5 +1,5 @@
-;; The gossip codecs (fp16.ts, q8.ts) in WebAssembly with 128-bit SIMD, written by hand; the JS
-;; functions stay the reference, and every function here must give their bytes and float32 bits
+;; The gossip codecs (fp16.ts, q8.ts) and the averaging passes (averaging.ts) in WebAssembly with
+;; 128-bit SIMD, written by hand; the JS functions stay the reference, and every function here must give their bytes and float32 bits
 ;; exactly, since peers running either path exchange models (test/sync/codec-wasm.test.ts).
 ;; scripts/build-wasm.mjs compiles this file into codec.generated.ts.
 ;;
@@ -347,4 +347,72 @@
         (local.set $src (i32.add (local.get $src) (i32.add (i32.const 8) (local.get $len))))
         (local.set $b (i32.add (local.get $b) (i32.const 64)))
         (br $blocks))))
-)
+
+  ;; ---------------------------------------------------------------- averaging (averaging.ts)
+  ;; These two are not codecs but the exchange's other passes over a whole model; they sit here to
+  ;; share the module and its copy-in/copy-out wrapper (WasmCodec).
+
+  ;; measureIntoDelta: n float32 own values at $s and n peer values at $p. Writes w * (p - s) at $o,
+  ;; in double and rounded once, as the JS computes it (bit for bit), and the sums of s*s, p*p and
+  ;; d*d, in double, to three f64 at $sums (summed two lanes apart, so their last bits may differ from
+  ;; the JS's left-to-right sums). Four values a turn: the caller zero-fills the 16 bytes after both
+  ;; inputs, so a partial last vector adds nothing to the sums.
+  (func (export "delta_f64") (param $s i32) (param $p i32) (param $o i32) (param $n i32) (param $w f64) (param $sums i32)
+    (local $end i32) (local $w2 v128) (local $a v128) (local $b v128)
+    (local $slo v128) (local $shi v128) (local $plo v128) (local $phi v128) (local $dlo v128) (local $dhi v128)
+    (local $ss1 v128) (local $ss2 v128) (local $pp1 v128) (local $pp2 v128) (local $dd1 v128) (local $dd2 v128)
+    (local.set $w2 (f64x2.splat (local.get $w)))
+    (local.set $end (i32.add (local.get $s) (i32.shl (local.get $n) (i32.const 2))))
+    (block $done
+      (loop $l
+        (br_if $done (i32.ge_u (local.get $s) (local.get $end)))
+        (local.set $a (v128.load (local.get $s)))
+        (local.set $b (v128.load (local.get $p)))
+        (local.set $slo (f64x2.promote_low_f32x4 (local.get $a)))
+        (local.set $shi (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $a) (local.get $a))))
+        (local.set $plo (f64x2.promote_low_f32x4 (local.get $b)))
+        (local.set $phi (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $b) (local.get $b))))
+        (local.set $dlo (f64x2.sub (local.get $plo) (local.get $slo)))
+        (local.set $dhi (f64x2.sub (local.get $phi) (local.get $shi)))
+        ;; two accumulators a sum, so that one add's latency does not hold up the next turn
+        (local.set $ss1 (f64x2.add (local.get $ss1) (f64x2.mul (local.get $slo) (local.get $slo))))
+        (local.set $ss2 (f64x2.add (local.get $ss2) (f64x2.mul (local.get $shi) (local.get $shi))))
+        (local.set $pp1 (f64x2.add (local.get $pp1) (f64x2.mul (local.get $plo) (local.get $plo))))
+        (local.set $pp2 (f64x2.add (local.get $pp2) (f64x2.mul (local.get $phi) (local.get $phi))))
+        (local.set $dd1 (f64x2.add (local.get $dd1) (f64x2.mul (local.get $dlo) (local.get $dlo))))
+        (local.set $dd2 (f64x2.add (local.get $dd2) (f64x2.mul (local.get $dhi) (local.get $dhi))))
+        (v128.store (local.get $o)
+          (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23
+            (f32x4.demote_f64x2_zero (f64x2.mul (local.get $w2) (local.get $dlo)))
+            (f32x4.demote_f64x2_zero (f64x2.mul (local.get $w2) (local.get $dhi)))))
+        (local.set $s (i32.add (local.get $s) (i32.const 16)))
+        (local.set $p (i32.add (local.get $p) (i32.const 16)))
+        (local.set $o (i32.add (local.get $o) (i32.const 16)))
+        (br $l)))
+    (f64.store (local.get $sums) (call $sum2 (f64x2.add (local.get $ss1) (local.get $ss2))))
+    (f64.store offset=8 (local.get $sums) (call $sum2 (f64x2.add (local.get $pp1) (local.get $pp2))))
+    (f64.store offset=16 (local.get $sums) (call $sum2 (f64x2.add (local.get $dd1) (local.get $dd2)))))
+
+  (func $sum2 (param $v v128) (result f64)
+    (f64.add (f64x2.extract_lane 0 (local.get $v)) (f64x2.extract_lane 1 (local.get $v))))
+
+  ;; applyBlend's average: n float32 at $src added into the n at $dst. In double and rounded once,
+  ;; which is the float32 sum exactly, as in JS (a float32 add in SIMD would flush subnormals on
+  ;; 32-bit ARM). Four a turn, like delta_f64.
+  (func (export "add_f32") (param $dst i32) (param $src i32) (param $n i32)
+    (local $end i32) (local $a v128) (local $b v128)
+    (local.set $end (i32.add (local.get $dst) (i32.shl (local.get $n) (i32.const 2))))
+    (block $done
+      (loop $l
+        (br_if $done (i32.ge_u (local.get $dst) (local.get $end)))
+        (local.set $a (v128.load (local.get $dst)))
+        (local.set $b (v128.load (local.get $src)))
+        (v128.store (local.get $dst)
+          (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23
+            (f32x4.demote_f64x2_zero (f64x2.add (f64x2.promote_low_f32x4 (local.get $a)) (f64x2.promote_low_f32x4 (local.get $b))))
+            (f32x4.demote_f64x2_zero (f64x2.add
+              (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $a) (local.get $a)))
+              (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $b) (local.get $b)))))))
+        (local.set $dst (i32.add (local.get $dst) (i32.const 16)))
+        (local.set $src (i32.add (local.get $src) (i32.const 16)))
+        (br $l)))))
