@@ -21,11 +21,12 @@
 // over the last D epochs. --boards=1 with the same flags is the one-board reference: every rule
 // gives one board its --lr, with no warm-up (the product's boardRate), but the decay still applies.
 // --batch=B (default 64) is every trainer's batch, the one board's too when given with --boards=1
-// (keep the one-board reference at 64 to compare with it): ten boards at batch 16 or 32 keep the
-// global batch near one board's and give the mean model 4x or 2x the steps per epoch. An epoch then
-// has more steps, so lower --rate to keep the averages per board-epoch (printed) near the real ~10.4
-// (0.21 at batch 16, 0.42 at batch 32); the warm-up and decay are in epochs, so they scale with it
-// (bench/results/averaging-sim-batch.md).
+// (keep the one-board reference at 64 to compare with it): ten boards at batch 16 or 32 bring the
+// global batch nearer one board's (160 or 320 images a step of the mean model, not 640) and give the
+// mean model 4x or 2x the steps per epoch. An epoch then has more steps, so lower --rate to keep the
+// averages per board-epoch (printed) near the real ~10.4: 0.26 at batch 16, 0.47 at batch 32 (not
+// 0.21 and 0.42: at a low rate the odd board out of a draw is a large share). The warm-up and decay
+// are in epochs, so they scale with it (results: bench/results/averaging-sim-batch.md).
 import * as os from 'node:os';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
