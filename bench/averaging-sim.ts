@@ -6,7 +6,7 @@
 //   node --import tsx bench/averaging-sim.ts --scheme=allreduce|pairwise|stale|none --every=K
 //        [--delay=D] [--lr=0.05] [--momentum=0.9] [--boards=10] [--epochs=10] [--seed=1]
 //        [--lr-rule=fixed|sqrt|pow:P|capped:C] [--warmup-epochs=E] [--rate=R] [--group=G]
-//        [--decay-epochs=D]
+//        [--decay-epochs=D] [--batch=B]
 // allreduce: every K rounds all boards take the exact mean (the best any averaging can do);
 // pairwise: every K rounds random disjoint pairs average (gossip without latency);
 // stale: as pairwise, but each side's delta is applied D rounds later (gossip with latency).
@@ -20,6 +20,13 @@
 // as Trainer's `warmup` option does for the product. --decay-epochs=D lowers the rate linearly to 0
 // over the last D epochs. --boards=1 with the same flags is the one-board reference: every rule
 // gives one board its --lr, with no warm-up (the product's boardRate), but the decay still applies.
+// --batch=B (default 64) is every trainer's batch, the one board's too when given with --boards=1
+// (keep the one-board reference at 64 to compare with it): ten boards at batch 16 or 32 bring the
+// global batch nearer one board's (160 or 320 images a step of the mean model, not 640) and give the
+// mean model 4x or 2x the steps per epoch. An epoch then has more steps, so lower --rate to keep the
+// averages per board-epoch (printed) near the real ~10.4: 0.26 at batch 16, 0.47 at batch 32 (not
+// 0.21 and 0.42: at a low rate the odd board out of a draw is a large share). The warm-up and decay
+// are in epochs, so they scale with it (results: bench/results/averaging-sim-batch.md).
 import * as os from 'node:os';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -45,6 +52,8 @@ if ((rate < 1 || group !== 2) && scheme !== 'pairwise') throw new Error('--rate 
 const lrRule = args['lr-rule'] ?? 'fixed';
 const warmupEpochs = Number(args['warmup-epochs'] ?? 0);
 const decayEpochs = Number(args['decay-epochs'] ?? 0);
+const batch = Number(args.batch ?? 64);
+if (!Number.isInteger(batch) || batch < 1) throw new Error(`--batch must be a whole number of images >= 1, got "${args.batch}"`);
 if (!(decayEpochs >= 0 && decayEpochs <= E)) throw new Error(`--decay-epochs must be in [0, ${E}], got "${args['decay-epochs']}"`);
 function scaledLr(n: number): number {
   if (lrRule === 'fixed' || lrRule === 'sqrt') return boardLr(lr, lrRule, n);
@@ -69,12 +78,12 @@ async function main() {
   const ts: Trainer[] = [];
   // The warm-up as boardRate() gives it: only when the rule raises the rate above --lr.
   const warmup = warmupEpochs > 0 && boardRateNow > lr ? { epochs: warmupEpochs, fromLr: lr } : undefined;
-  for (let i = 0; i < N; i++) ts.push(await Trainer.create({ epochs: E, batch: 64, lr: boardRateNow, warmup, momentum, weightDecay: 1e-4, seed, device: 'cpu', threads: 1, out, shard: { index: i, count: N } }));
+  for (let i = 0; i < N; i++) ts.push(await Trainer.create({ epochs: E, batch, lr: boardRateNow, warmup, momentum, weightDecay: 1e-4, seed, device: 'cpu', threads: 1, out, shard: { index: i, count: N } }));
   const rng = new Mulberry32(pairSeed);
   const steps = ts[0].batchesPerEpoch * E;
   const decaySteps = Math.round(decayEpochs * ts[0].batchesPerEpoch);
   let averages = 0;
-  console.log(`boards ${N}, seed ${seed}, lr ${boardRateNow.toFixed(4)} (${lrRule}${warmup ? `, warm-up ${warmupEpochs} epochs from ${lr}` : ''}${decaySteps ? `, decay to 0 over the last ${decayEpochs} epochs` : ''}), scheme ${scheme}${scheme !== 'none' ? ` every ${every}` : ''}${rate < 1 || group !== 2 ? ` rate ${rate} group ${group}` : ''}`);
+  console.log(`boards ${N}, seed ${seed}, batch ${batch} (${ts[0].batchesPerEpoch} steps an epoch), lr ${boardRateNow.toFixed(4)} (${lrRule}${warmup ? `, warm-up ${warmupEpochs} epochs from ${lr}` : ''}${decaySteps ? `, decay to 0 over the last ${decayEpochs} epochs` : ''}), scheme ${scheme}${scheme !== 'none' ? ` every ${every}` : ''}${rate < 1 || group !== 2 ? ` rate ${rate} group ${group}` : ''}`);
   const t0 = Date.now();
   for (let s = 0; s < steps; s++) {
     // The decay has no Trainer option; the trainer reads options.lr afresh each step (lrNow), and
