@@ -5,6 +5,7 @@
 //   node --import tsx bench/scaling.ts [--boards 1,2,...,10] [--epochs 10] [--mid-epochs E]
 //                                      [--preset local|lan] [--out bench/results] [--train-limit N]
 //                                      [--exchange-interval MS] [--pace board|wall] [--encoding f32|f16|q8] [--seed S]
+//                                      [--batch B]
 //
 // Each board (bench/scaling-board.ts) trains its shard I/N of the built-in 8,000 training digits
 // on the CPU engine with one thread, gossiping over loopback UDP, and reports per epoch its compute
@@ -66,6 +67,14 @@ const encoding = process.argv.includes('--encoding') ? flag('encoding', 'f16') a
 // runs the same comparison on another draw, one and ten boards alike.
 const seed = Number(flag('seed', '1'));
 if (!Number.isInteger(seed) || seed < 0) throw new Error(`--seed must be a whole number >= 0, got "${flag('seed', '1')}"`);
+// --batch B: the batch of each board when there are two or more; one board keeps the paper's 64, the
+// reference every gap is measured against. Ten boards at 64 make 130 steps of their mean model in 10
+// epochs where one board makes 1,250, and the gap that leaves is a large-batch one: at batch 32 a
+// board (lr x sqrt(N), same warm-up) the in-process sim's gap over 12 seeds went from -0.73 to -0.43
+// points (bench/results/averaging-sim-batch.md).
+const multiBatch = Number(flag('batch', '64'));
+if (!Number.isInteger(multiBatch) || multiBatch < 1) throw new Error(`--batch must be a whole number >= 1, got "${flag('batch', '64')}"`);
+const batchFor = (n: number) => (n === 1 ? 64 : multiBatch);
 if (encoding !== undefined && !(encoding in ENCODINGS)) throw new Error(`--encoding must be one of ${Object.keys(ENCODINGS).join(', ')}, got "${encoding}"`);
 if (pace !== 'board' && pace !== 'wall') throw new Error(`--pace must be board or wall, got "${pace}"`);
 const PAPER_SLOWDOWN_AT_10 = 2.9;
@@ -90,7 +99,7 @@ async function runScalingCluster(n: number, ep: number, basePort: number): Promi
       index: i, count: n, port,
       peers: ports.filter((p) => p !== port).map((p) => `127.0.0.1:${p}`),
       keyFile, out: path.join(dir, `board-${i}`),
-      epochs: ep, batch: 64, lr: lrFor(n),
+      epochs: ep, batch: batchFor(n), lr: lrFor(n),
       warmup: warmupEpochs > 0 && lrFor(n) > lr ? { epochs: warmupEpochs, fromLr: lr } : undefined, momentum: 0.9, weightDecay: 0.0001, seed, threads: 1, preset, exchangeIntervalMs, pace, gossipBudget, trainLimit, encoding,
     };
     const child = spawn(process.execPath, ['--import', 'tsx', path.join(__dirname, 'scaling-board.ts'), JSON.stringify(cfg)], {
@@ -324,7 +333,7 @@ function write(unsorted: Summary[], results: RunResult[], started: string): void
     `Measured at commit ${c}, started ${started}, with \`${cmd}\`,`,
     `on ${os.cpus()[0]?.model ?? 'an unknown CPU'} (${os.cpus().length} cores), Node ${process.version}.`,
     '',
-    `Setup: LeNet (tanh), batch 64, ${lrRule === 'sqrt' ? `lr ${lr} x sqrt(boards) (${boardsList.map((n) => `${lrFor(n).toFixed(3)} at ${n}`).join(', ')})${warmupEpochs > 0 ? `, reached by a linear warm-up from ${lr} over the first ${warmupEpochs} epochs` : ''}` : `lr ${lr}`}, momentum 0.9, weight decay 1e-4; built-in digits (8,000 train /`,
+    `Setup: LeNet (tanh), batch 64${multiBatch !== 64 ? ` (${multiBatch} a board at 2 boards and more)` : ''}, ${lrRule === 'sqrt' ? `lr ${lr} x sqrt(boards) (${boardsList.map((n) => `${lrFor(n).toFixed(3)} at ${n}`).join(', ')})${warmupEpochs > 0 ? `, reached by a linear warm-up from ${lr} over the first ${warmupEpochs} epochs` : ''}` : `lr ${lr}`}, momentum 0.9, weight decay 1e-4; built-in digits (8,000 train /`,
     `2,000 test), board I of N trains on shard I/N; CPU engine, 1 thread per board; gossip preset \`${preset}\``,
     `over loopback UDP${encoding ? `, snapshots sent as ${encoding}` : ''}, on its own thread as in \`vctrain worker\`${gossipBudget !== undefined ? ` with a CPU budget of ${gossipBudget === 0 ? 'none' : `${gossipBudget} ms of gossip per ms of training`} (the product's default is ${GOSSIP_THREAD_CPU_BUDGET})` : ''}${exchangeIntervalMs ? `, a board starting an exchange every ${exchangeIntervalMs} ms on average (instead of the preset's)` : ''}, ${pace === 'board' ? 'paced on board time (each board\'s training-thread CPU time; the wall interval is that times the measured dilation)' : 'paced on wall time (here ~N/cores times more exchanges per epoch than real boards would start)'}; every board starts from the same`,
     `seeded initialisation (seed ${seed}). Epochs: ${epochs} at 1 and 10`,
