@@ -16,7 +16,7 @@ const training = {
   epochs: { kind: 'posint', default: DEFAULT_EPOCHS, help: 'passes over each board\'s shard', meta: 'E' },
   batch: { kind: 'posint', default: 64, help: 'images per SGD step', meta: 'N' },
   lr: { kind: 'positive', default: 0.05, help: 'learning rate', meta: 'LR' },
-  'lr-rule': { kind: 'enum', values: ['fixed', 'sqrt'], default: 'fixed', help: 'sqrt: each of N boards steps at lr x sqrt(N), which N boards on 1/N of the data need to come close to one board (bench/results/scaling.md)' },
+  'lr-rule': { kind: 'enum', values: ['fixed', 'sqrt'], default: 'fixed', help: 'sqrt: each of N boards steps at lr x sqrt(N), which N boards on 1/N of the data at batch 64 need to come close to one board; at ten boards a smaller --batch (16) at the fixed rate came closer still (bench/results/scaling.md)' },
   'warmup-epochs': { kind: 'nonneg', default: 0, help: 'with --lr-rule sqrt, rise linearly from --lr to the scaled rate over this many epochs', meta: 'E' },
   momentum: { kind: 'unit', default: 0.9, help: 'heavy-ball momentum, 0 to turn off', meta: 'M' },
   'weight-decay': { kind: 'nonneg', default: 0.0001, help: 'L2 penalty', meta: 'WD' },
