@@ -90,6 +90,8 @@ export function formatBoard(v: BoardView): string {
 export class BoardTable {
   private lines = 0;
   private lastPlain = -Infinity;
+  /** Boards whose end line (done, stopped, died) has been printed, when not a terminal. */
+  private readonly ended = new Set<number>();
   constructor(private readonly out: Out, private readonly plainEveryMs = 10000, private readonly now = () => Date.now()) {}
 
   /**
@@ -108,13 +110,17 @@ export class BoardTable {
     }
     if (changed !== undefined) {
       const i = views.findIndex((v) => v.board === changed);
-      if (i >= 0) this.out.write(text[i] + '\n');
+      if (i < 0) return;
+      this.out.write(text[i] + '\n');
+      if (views[i].state === 'done' || views[i].state === 'stopped' || views[i].state === 'died') this.ended.add(changed);
       return;
     }
     const t = this.now();
     if (t - this.lastPlain >= this.plainEveryMs) {
       this.lastPlain = t;
-      for (const l of text) this.out.write(l + '\n');
+      // a board's end line was printed as it ended and cannot change: repeating it in every later
+      // table read, in a log, like the board finishing twice
+      for (let i = 0; i < text.length; i++) if (!this.ended.has(views[i].board)) this.out.write(text[i] + '\n');
     }
   }
 

@@ -41,3 +41,22 @@ test('BoardTable: a line per board, redrawn in place on a terminal', () => {
   assert.equal(out.chunks[1].startsWith('\x1b[2A'), true, 'second draw moves up over the first');
   assert.equal(formatBoard(views[0]), 'board 0  training  epoch 2/15  loss 0.1000  150 img/s  cpu  peers 1  last avg 3s ago (4)');
 });
+
+test('BoardTable: not a terminal, the end line of a board is printed once, not again in the periodic table', () => {
+  let now = 0;
+  const out = sink(false);
+  const t = new BoardTable(out, 10000, () => now);
+  const view = (board: number, state: 'training' | 'done' | 'died') => ({ board, state, epoch: state === 'training' ? 3 : 4, epochs: 4, loss: 0.1, imagesPerSecond: 150, device: 'cpu', peers: 1 });
+  t.render([view(0, 'training'), view(1, 'training')]);
+  assert.equal(out.chunks.length, 2, 'the first table: both boards');
+  t.render([view(0, 'done'), view(1, 'training')], 0);
+  t.render([view(0, 'done'), view(1, 'died')], 1);
+  now = 10000;
+  t.render([view(0, 'done'), view(1, 'died')]);
+  now = 20000;
+  t.render([view(0, 'done'), view(1, 'training'), view(2, 'training')]);
+  const lines = out.chunks.join('').split('\n').filter(Boolean);
+  assert.equal(lines.filter((l) => l.startsWith('board 0  done')).length, 1, lines.join('\n'));
+  assert.equal(lines.filter((l) => l.startsWith('board 1  died')).length, 1, lines.join('\n'));
+  assert.equal(lines.filter((l) => l.startsWith('board 2  training')).length, 1, 'a board not ended is still in the table');
+});
